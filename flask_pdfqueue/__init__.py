@@ -1,0 +1,19 @@
+"""Queued, observable, reliable PDF report generation for Flask, on RQ."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import ConfigError, Settings  # noqa: E402
+from .errors import JobFailure  # noqa: E402
+from .extension import PDFQueue, PDFQueueState, current_pdfqueue  # noqa: E402
+
+__all__ = [
+    "ConfigError",
+    "JobFailure",
+    "PDFQueue",
+    "PDFQueueState",
+    "Settings",
+    "__version__",
+    "current_pdfqueue",
+]

@@ -1,0 +1,96 @@
+"""``GET /jobs/<id>`` and ``GET /jobs/<id>/download``: answered from SQL, so they outlive Redis."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, send_file
+from redis.exceptions import RedisError
+
+from ..extension import PDFQueueState, current_pdfqueue
+from ..records.sql import JobRecord
+from ..webhooks import iso_utc
+from .errors import APIError
+
+#: Progress shown for each stage of a job (SPEC §2).
+STAGE_PROGRESS = {
+    "queued": 0,
+    "loading": 10,
+    "rendering": 30,
+    "storing": 70,
+    "recording": 90,
+    "notifying": 95,
+    "done": 100,
+}
+
+
+def _record_or_404(job_id: str) -> JobRecord:
+    record = current_pdfqueue().jobs.get(job_id)
+    if record is None:
+        raise APIError(404, "job_not_found", f"No job with id {job_id!r}.")
+    return record
+
+
+def job_body(state: PDFQueueState, record: JobRecord) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "job_id": record.job_id,
+        "code": record.code,
+        "productId": record.product_id,
+        "status": record.status,
+        "stage": record.stage,
+        "progress": STAGE_PROGRESS.get(record.stage, 0),
+        "priority": record.priority,
+        "created_at": iso_utc(record.created_at),
+        "started_at": iso_utc(record.started_at),
+        "ended_at": iso_utc(record.completed_at) if record.is_terminal else None,
+        "retry_count": record.retry_count,
+        "google_drive_link": record.google_drive_link,
+        "pdf_url": record.pdf_url,
+        "error": record.error_message,
+        "error_code": record.error_code,
+    }
+    if record.status == "queued":
+        try:
+            position = state.queue.position(record.job_id, record.priority)
+            if position is not None:
+                body["position_in_queue"] = position
+                body["estimated_completion"] = iso_utc(state.queue.estimate(position))
+        except RedisError:
+            pass  # the record is still the truth; the position is a bonus
+    if record.webhook_state:
+        body["webhook"] = {
+            "state": record.webhook_state,
+            "attempts": record.webhook_attempts,
+            "last_status": record.webhook_last_status,
+        }
+    return body
+
+
+def get_job(job_id: str) -> Response:
+    return jsonify(job_body(current_pdfqueue(), _record_or_404(job_id)))
+
+
+def _download_name(record: JobRecord) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{record.code}-{record.product_id}").strip("._")
+    return f"{stem or record.job_id}.pdf"
+
+
+def download(job_id: str) -> Response:
+    state = current_pdfqueue()
+    record = _record_or_404(job_id)
+    if record.status != "completed" or not record.storage_key:
+        raise APIError(
+            409, "not_ready", f"The job is {record.status}; the PDF exists once it is completed."
+        )
+    path = state.storage.local_path(record.storage_key)
+    if path is None:
+        raise APIError(404, "pdf_missing", "The stored PDF of this job is no longer there.")
+    return send_file(
+        path, mimetype="application/pdf", as_attachment=True, download_name=_download_name(record)
+    )
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/jobs/<job_id>", view_func=get_job, methods=["GET"])
+    bp.add_url_rule("/jobs/<job_id>/download", view_func=download, methods=["GET"])

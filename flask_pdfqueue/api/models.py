@@ -1,0 +1,59 @@
+"""Request bodies, validated strictly: bounded strings, known fields only, no coercion."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import APIError
+
+METADATA_MAX_BYTES = 4096
+
+
+class SubmitRequest(BaseModel):
+    """The body of ``POST /reports/generate-async``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+    code: str = Field(min_length=1, max_length=255)
+    product_id: str = Field(alias="productId", min_length=1, max_length=255)
+    priority: Literal["high", "normal", "low"] = "normal"
+    callback: str | None = Field(default=None, min_length=1, max_length=2048)
+    failure_callback: str | None = Field(default=None, min_length=1, max_length=2048)
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value).encode()) > METADATA_MAX_BYTES:
+            raise ValueError(f"must serialise to at most {METADATA_MAX_BYTES} bytes of JSON")
+        return value
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def _problem(error: Any) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def parse_submit(body: Any) -> SubmitRequest:
+    """Validate a decoded JSON body, or raise a 400 naming every bad field."""
+    if not isinstance(body, dict):
+        raise APIError(400, "invalid_body", "The body must be a JSON object.")
+    try:
+        return SubmitRequest.model_validate(body)
+    except ValidationError as exc:
+        fields = {_field_name(e["loc"]): _problem(e) for e in exc.errors()}
+        raise APIError(
+            400, "invalid_fields", "Some fields are missing or invalid.", fields=fields
+        ) from None

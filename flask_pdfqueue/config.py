@@ -1,0 +1,205 @@
+"""The ``PDFQUEUE_*`` configuration namespace, read in one place.
+
+Every setting is a field of :class:`Settings`. Its value comes, in this order of
+precedence, from the environment variable of the same name, then ``app.config``,
+then the default below (the development profile's). Profiles in the repository's
+``config/`` folder set what differs between development, staging and production.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+PREFIX = "PDFQUEUE_"
+PROFILES = ("development", "staging", "production")
+PRIORITIES = ("high", "normal", "low")
+STORAGE_BACKENDS = ("local",)
+
+
+class ConfigError(ValueError):
+    """A ``PDFQUEUE_*`` setting is missing or invalid; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of every ``PDFQUEUE_*`` key (the README lists them with their meaning)."""
+
+    profile: str = "development"
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    mongo_url: str = "mongodb://127.0.0.1:27890/?directConnection=true"
+    mongo_db: str = "workflow"
+    mongo_collection: str = "psikotes_v2"
+    mongo_code_field: str = "code"
+    mongo_product_field: str = "product_id"
+    sql_url: str = ""  # empty: SQLite file in the app's instance folder
+    api_keys: tuple[str, ...] = ()  # empty: generated into <instance>/api-key (not in production)
+    webhook_secret: str = ""  # empty: generated into <instance>/webhook-secret (not in production)
+    callback_allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
+    default_callback: str = ""
+    retry_attempts: int = 3
+    retry_intervals: tuple[int, ...] = (10, 60, 300)
+    job_timeout: int = 300
+    max_queue_size: int = 100
+    workers: int = 2
+    result_ttl: int = 3600
+    failure_ttl: int = 7 * 24 * 3600
+    storage: str = "local"
+    storage_dir: str = ""  # empty: <instance>/pdfs
+    public_url: str = "http://127.0.0.1:8000"
+    webhook_timeout: float = 30.0
+    webhook_connect_timeout: float = 5.0
+    template_folder: str = ""
+    template_map: tuple[tuple[str, str], ...] = ()
+    default_template: str = "psikotes.html"
+    context_builder: str = "flask_pdfqueue.report_context:build_psikotes_context"
+    max_body_bytes: int = 64 * 1024
+    health_public: bool = True
+    initial_job_seconds: float = 5.0
+    bind: str = "127.0.0.1:8000"
+    instance_path: str = field(default="", metadata={"internal": True})
+
+    @classmethod
+    def from_sources(
+        cls, config: Mapping[str, Any], environ: Mapping[str, str], *, instance_path: str
+    ) -> Settings:
+        """Build settings from ``app.config`` and the environment (environment wins)."""
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {"instance_path": instance_path}
+        for f in fields(cls):
+            if f.metadata.get("internal"):
+                continue
+            key = PREFIX + f.name.upper()
+            if key in environ:
+                raw: Any = environ[key]
+            elif key in config:
+                raw = config[key]
+            else:
+                continue
+            try:
+                values[f.name] = _convert(hints[f.name], raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{key}={raw!r} is not valid: {exc}") from exc
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse combinations that would fail later, with the fix in the message."""
+        if self.profile not in PROFILES:
+            raise ConfigError(f"PDFQUEUE_PROFILE must be one of {', '.join(PROFILES)}")
+        if self.storage not in STORAGE_BACKENDS:
+            raise ConfigError(f"PDFQUEUE_STORAGE must be one of {', '.join(STORAGE_BACKENDS)}")
+        if self.retry_attempts < 0:
+            raise ConfigError("PDFQUEUE_RETRY_ATTEMPTS must be 0 or more")
+        if self.retry_attempts and len(self.retry_intervals) != self.retry_attempts:
+            raise ConfigError(
+                f"PDFQUEUE_RETRY_INTERVALS has {len(self.retry_intervals)} values but "
+                f"PDFQUEUE_RETRY_ATTEMPTS is {self.retry_attempts}: give one interval per retry"
+            )
+        if any(i < 0 for i in self.retry_intervals):
+            raise ConfigError("PDFQUEUE_RETRY_INTERVALS must not be negative")
+        for name in ("job_timeout", "max_queue_size", "workers", "result_ttl", "failure_ttl"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if self.profile == "production":
+            missing = [
+                PREFIX + name.upper()
+                for name in ("api_keys", "webhook_secret")
+                if not getattr(self, name)
+            ]
+            if self.callback_allowed_hosts == Settings.callback_allowed_hosts:
+                missing.append("PDFQUEUE_CALLBACK_ALLOWED_HOSTS (the hosts of your n8n)")
+            if missing:
+                raise ConfigError(
+                    "the production profile refuses to start without " + ", ".join(missing)
+                )
+        if self.webhook_secret and not self.webhook_secret.startswith("whsec_"):
+            raise ConfigError("PDFQUEUE_WEBHOOK_SECRET must look like whsec_<base64>")
+
+    @property
+    def resolved_sql_url(self) -> str:
+        """The SQLAlchemy URL, defaulting to a SQLite file in the instance folder."""
+        return self.sql_url or f"sqlite:///{Path(self.instance_path) / 'pdfqueue.sqlite3'}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        """Where local storage keeps PDFs."""
+        return Path(self.storage_dir or Path(self.instance_path) / "pdfs")
+
+    def retries_for(self) -> tuple[int, list[int]]:
+        """``(max, intervals)`` for :class:`rq.Retry`, one interval per retry."""
+        return self.retry_attempts, list(self.retry_intervals)
+
+
+def _split(raw: Any) -> list[str]:
+    if isinstance(raw, str):
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return [str(part).strip() for part in raw]
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _to_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
+    items = raw.items() if isinstance(raw, Mapping) else (p.split("=", 1) for p in _split(raw))
+    pairs = []
+    for item in items:
+        key, value = item
+        pairs.append((str(key).strip(), str(value).strip()))
+    return tuple(pairs)
+
+
+_CONVERTERS: dict[Any, Callable[[Any], Any]] = {
+    str: str,
+    int: int,
+    float: float,
+    bool: _to_bool,
+    tuple[str, ...]: lambda raw: tuple(_split(raw)),
+    tuple[int, ...]: lambda raw: tuple(int(p) for p in _split(raw)),
+    tuple[tuple[str, str], ...]: _to_pairs,
+}
+
+
+def _convert(hint: Any, raw: Any) -> Any:
+    if isinstance(raw, (list, tuple, set)) and hint in (str, int, float):
+        raise TypeError("expected a single value")
+    return _CONVERTERS[hint](raw)
+
+
+def load_or_create_secret(path: Path, make: Callable[[], str]) -> str:
+    """Read a generated secret from ``path``, creating it (mode 0600) on first use."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its value
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def new_api_key() -> str:
+    return "pdfq_" + secrets.token_urlsafe(32)
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

@@ -1,0 +1,72 @@
+"""Why a job failed, in words for people and codes for machines.
+
+Every failure a job can meet is raised as a :class:`JobFailure` subclass: its
+``error_code`` goes into the failure webhook and the records, its ``retryable``
+tells the caller whether submitting the same report again may succeed.
+"""
+
+from __future__ import annotations
+
+
+class JobFailure(Exception):
+    """A failure with a stable machine code and a human sentence."""
+
+    error_code = "internal_error"
+    retryable = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ReportNotFound(JobFailure):
+    """No report document matches the job's ``code`` and ``productId``."""
+
+    error_code = "report_not_found"
+    retryable = False
+
+
+class TemplateError(JobFailure):
+    """The report template is missing, or does not fit the report data."""
+
+    error_code = "template_error"
+    retryable = False
+
+
+class RenderTimeout(JobFailure):
+    """Rendering took longer than the job timeout."""
+
+    error_code = "render_timeout"
+    retryable = True
+
+
+class StorageError(JobFailure):
+    """The PDF could not be stored."""
+
+    error_code = "storage_error"
+    retryable = True
+
+
+class WorkerLost(JobFailure):
+    """The process running the job died before it could report back."""
+
+    error_code = "worker_lost"
+    retryable = True
+
+
+class ServiceUnavailable(JobFailure):
+    """MongoDB, SQL or Redis did not answer while the job ran."""
+
+    error_code = "service_unavailable"
+    retryable = True
+
+
+def is_retryable(error_code: str | None) -> bool:
+    """Whether submitting again may succeed after a failure with ``error_code``."""
+    pending: list[type[JobFailure]] = [JobFailure]
+    while pending:
+        cls = pending.pop()
+        if cls.error_code == error_code:
+            return cls.retryable
+        pending.extend(cls.__subclasses__())
+    return True

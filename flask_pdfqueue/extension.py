@@ -1,0 +1,139 @@
+"""``PDFQueue``: the Flask extension object and the per-app state it wires together."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+from redis import Redis
+
+from .config import Settings, load_or_create_secret, new_api_key, new_webhook_secret
+from .queueing import JobQueue
+from .records.mongo import ReportDocuments
+from .records.sql import JobStore
+from .storage import Storage, create_storage
+from .webhooks import WebhookSender
+
+if TYPE_CHECKING:
+    from .rendering import ReportRenderer
+
+log = logging.getLogger(__name__)
+EXTENSION_KEY = "pdfqueue"
+
+
+@dataclass
+class PDFQueueState:
+    """Everything one app's PDF queue needs, built once in ``init_app``."""
+
+    settings: Settings
+    redis: Redis
+    queue: JobQueue
+    jobs: JobStore
+    documents: ReportDocuments
+    storage: Storage
+    webhooks: WebhookSender
+    url_prefix: str = field(default="/api")
+
+    @cached_property
+    def renderer(self) -> ReportRenderer:
+        """Built on first use: only workers render, so the web app never imports WeasyPrint."""
+        from .rendering import ReportRenderer, load_context_builder
+
+        folders = [Path(self.settings.template_folder)] if self.settings.template_folder else []
+        return ReportRenderer(
+            template_folders=folders,
+            template_map=dict(self.settings.template_map),
+            default_template=self.settings.default_template,
+            context_builder=load_context_builder(self.settings.context_builder),
+        )
+
+    def close(self) -> None:
+        self.jobs.dispose()
+        self.documents.close()
+        self.redis.close()
+
+
+class PDFQueue:
+    """Queued PDF report generation for a Flask app.
+
+    :param app: Call :meth:`init_app` with this application right away.
+    :param url_prefix: Where the API blueprint is mounted.
+    """
+
+    def __init__(self, app: Flask | None = None, *, url_prefix: str = "/api") -> None:
+        self.url_prefix = url_prefix
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read the ``PDFQUEUE_*`` settings, connect the backing services, mount the API."""
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "A PDFQueue is already registered on this app. Call init_app once per app "
+                "and reach the state through flask_pdfqueue.current_pdfqueue()."
+            )
+        settings = _with_generated_secrets(
+            Settings.from_sources(app.config, os.environ, instance_path=app.instance_path)
+        )
+        redis = Redis.from_url(
+            settings.redis_url, socket_connect_timeout=5, health_check_interval=30
+        )
+        state = PDFQueueState(
+            settings=settings,
+            redis=redis,
+            queue=JobQueue(redis, settings),
+            jobs=JobStore(settings.resolved_sql_url),
+            documents=ReportDocuments(
+                settings.mongo_url,
+                database=settings.mongo_db,
+                collection=settings.mongo_collection,
+                code_field=settings.mongo_code_field,
+                product_field=settings.mongo_product_field,
+            ),
+            storage=create_storage(settings),
+            webhooks=WebhookSender(
+                secret=settings.webhook_secret,
+                allowed_hosts=settings.callback_allowed_hosts,
+                timeout=settings.webhook_timeout,
+                connect_timeout=settings.webhook_connect_timeout,
+            ),
+            url_prefix=self.url_prefix,
+        )
+        app.extensions[EXTENSION_KEY] = state
+
+        from .api import create_blueprint
+        from .api.errors import register_error_handlers
+
+        app.register_blueprint(create_blueprint(), url_prefix=self.url_prefix)
+        register_error_handlers(app, self.url_prefix)
+
+
+def current_pdfqueue() -> PDFQueueState:
+    """The state of the current app's PDFQueue (needs an app context)."""
+    try:
+        state: PDFQueueState = current_app.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise RuntimeError(
+            "PDFQueue is not initialised on this app: call PDFQueue(app) or init_app(app)"
+        ) from None
+    return state
+
+
+def _with_generated_secrets(settings: Settings) -> Settings:
+    """Outside production, missing secrets are generated once into the instance folder."""
+    if settings.profile == "production":
+        return settings
+    instance = Path(settings.instance_path)
+    updates: dict[str, object] = {}
+    if not settings.api_keys:
+        updates["api_keys"] = (load_or_create_secret(instance / "api-key", new_api_key),)
+    if not settings.webhook_secret:
+        updates["webhook_secret"] = load_or_create_secret(
+            instance / "webhook-secret", new_webhook_secret
+        )
+    return replace(settings, **updates) if updates else settings  # type: ignore[arg-type]

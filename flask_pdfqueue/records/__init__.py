@@ -1,0 +1,1 @@
+"""Where a job's outcome is written: MongoDB beside the report, SQL for the queue's own records."""

@@ -1,0 +1,83 @@
+"""Report documents in MongoDB (``workflow.psikotes_v2``) and their ``pdf_generation`` field.
+
+The worker reads the report data from the document and writes the job's state
+back into it. Writes are conditional on the job's submission time, so an older
+job finishing late never overwrites the result of a newer job for the same report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.collection import Collection
+
+from ..errors import ReportNotFound
+
+
+class ReportDocuments:
+    """The report collection, matched by code and product id (field names configurable)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        database: str,
+        collection: str,
+        code_field: str = "code",
+        product_field: str = "product_id",
+        timeout_ms: int = 5000,
+    ) -> None:
+        self.client: MongoClient[dict[str, Any]] = MongoClient(
+            url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            connect=False,
+        )
+        self.collection: Collection[dict[str, Any]] = self.client[database][collection]
+        self.code_field = code_field
+        self.product_field = product_field
+
+    def _match(self, code: str, product_id: str) -> dict[str, Any]:
+        return {self.code_field: code, self.product_field: product_id}
+
+    def load(self, code: str, product_id: str) -> dict[str, Any]:
+        """The report document, or :class:`ReportNotFound` naming what was looked for."""
+        document = self.collection.find_one(self._match(code, product_id), {"_id": 0})
+        if document is None:
+            raise ReportNotFound(
+                f"no report document with {self.code_field}={code!r} and "
+                f"{self.product_field}={product_id!r} in "
+                f"{self.collection.database.name}.{self.collection.name}"
+            )
+        return document
+
+    def set_pdf_generation(
+        self,
+        code: str,
+        product_id: str,
+        *,
+        job_id: str,
+        requested_at: datetime,
+        fields: Mapping[str, Any],
+    ) -> bool:
+        """``$set`` ``pdf_generation`` unless a newer job already wrote it; True if written."""
+        state = {"job_id": job_id, "requested_at": requested_at, **fields}
+        newer_job_absent = {"pdf_generation.requested_at": {"$not": {"$gt": requested_at}}}
+        result = self.collection.update_one(
+            {**self._match(code, product_id), **newer_job_absent},
+            {"$set": {"pdf_generation": state}},
+        )
+        return result.matched_count == 1
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index([(self.code_field, 1), (self.product_field, 1)])
+
+    def ping(self) -> None:
+        self.client.admin.command("ping")
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,243 @@
+"""Turn a report document into HTML (Jinja2) and PDF (WeasyPrint).
+
+Hardening follows reliability-security-notes §2b/§2c: autoescaping and
+``StrictUndefined`` in Jinja, and a URL fetcher that serves only ``data:`` URLs and
+files inside the template folders and *stops* the render for anything else, so a
+template can neither read ``/etc/passwd`` nor reach internal hosts, and a refused
+resource is a visible ``TemplateError`` instead of a silently missing image.
+
+WeasyPrint is imported lazily: the web process only needs :func:`load_context_builder`
+and never pays the ~0.5 s import; workers call :meth:`ReportRenderer.preload` before
+they fork work horses.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import jinja2
+
+from .demo import DEMO_PRODUCT_ID, demo_documents
+from .errors import TemplateError
+from .report_context import build_psikotes_context
+
+ContextBuilder = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+BUILTIN_TEMPLATE_FOLDER = Path(__file__).resolve().parent / "templates" / "reports"
+DEFAULT_TEMPLATE = "psikotes.html"
+DEFAULT_CONTEXT_BUILDER = "flask_pdfqueue.report_context:build_psikotes_context"
+FETCH_TIMEOUT = 5
+
+log = logging.getLogger(__name__)
+
+
+def load_context_builder(dotted: str) -> ContextBuilder:
+    """Import ``package.module:function`` (or ``package.module.function``).
+
+    Raises ``ValueError`` so a bad setting fails at start-up, not in every job.
+    """
+    module_name, colon, attr = dotted.strip().partition(":")
+    if not colon:
+        module_name, _, attr = module_name.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(
+            f"context builder {dotted!r} is not a dotted path like 'package.module:function'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ValueError(
+            f"context builder {dotted!r}: cannot import {module_name!r}: {exc}"
+        ) from exc
+    builder = getattr(module, attr, None)
+    if not callable(builder):
+        raise ValueError(f"context builder {dotted!r}: {module_name!r} has no callable {attr!r}")
+    return cast(ContextBuilder, builder)
+
+
+def harfbuzz_subset_available() -> bool:
+    """Whether WeasyPrint subsets fonts with HarfBuzz (without it, renders are ~60% slower)."""
+    from weasyprint.text import ffi
+
+    return getattr(ffi, "harfbuzz_subset", None) is not None
+
+
+@functools.cache
+def _safe_fetcher_class() -> type[Any]:
+    """Define the fetcher on first use, so importing this module does not import WeasyPrint."""
+    from weasyprint.urls import FatalURLFetchingError, URLFetcher
+
+    class SafeURLFetcher(URLFetcher):  # type: ignore[misc]
+        """Serve ``data:`` URLs and files under ``roots``; refuse everything else, fatally.
+
+        WeasyPrint swallows every exception while drawing an SVG image, even fatal ones,
+        so each failure is also recorded in ``failures`` for the caller to check.
+        """
+
+        def __init__(self, roots: Sequence[Path]) -> None:
+            # fail_on_errors: a missing or unreadable allowed file also stops the render.
+            super().__init__(
+                timeout=FETCH_TIMEOUT,
+                allowed_protocols={"data", "file"},
+                allow_redirects=False,
+                fail_on_errors=True,
+            )
+            self._roots = [os.path.realpath(root) for root in roots]
+            self.failures: list[str] = []
+
+        def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+            shown = repr(url if len(url) <= 200 else url[:200] + "…")
+            scheme = url.partition(":")[0].lower()
+            if scheme != "data" and not (scheme == "file" and self._inside_roots(url)):
+                self.failures.append(
+                    f"{shown} (only data: URLs and files inside the template folders are allowed)"
+                )
+                raise FatalURLFetchingError(f"refused to load {shown}")
+            try:
+                return super().fetch(url, headers)
+            except Exception as exc:
+                self.failures.append(f"{shown} ({exc})")
+                raise
+
+        def _inside_roots(self, url: str) -> bool:
+            parts = urlsplit(url)
+            if parts.netloc not in ("", "localhost"):
+                return False
+            # realpath resolves "..", percent-encoded segments and symlinks alike.
+            real = os.path.realpath(url2pathname(parts.path))
+            return any(os.path.commonpath((real, root)) == root for root in self._roots)
+
+    return SafeURLFetcher
+
+
+class ReportRenderer:
+    """Render report documents with one set of templates and one context builder.
+
+    Build it once per process and reuse it: the Jinja environment caches compiled
+    templates and the WeasyPrint font configuration is shared between renders.
+    ``render`` is not meant to be called from several threads at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        template_folders: Sequence[Path],
+        template_map: Mapping[str, str],
+        default_template: str,
+        context_builder: ContextBuilder,
+    ) -> None:
+        self._folders = [Path(folder).resolve() for folder in template_folders]
+        self._folders.append(BUILTIN_TEMPLATE_FOLDER)
+        self._template_map = dict(template_map)
+        self._default_template = default_template
+        self._context_builder = context_builder
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self._folders),
+            autoescape=jinja2.select_autoescape(("html", "htm", "xml", "html.j2")),
+            undefined=jinja2.StrictUndefined,
+        )
+        self._font_config: Any = None
+
+    def template_for(self, product_id: str) -> str:
+        """The template file name used for ``product_id``."""
+        return self._template_map.get(product_id, self._default_template)
+
+    def render_html(self, document: Mapping[str, Any], product_id: str) -> str:
+        """Render the HTML only (previews, tests)."""
+        return self._render_html(document, product_id)[0]
+
+    def render(self, document: Mapping[str, Any], product_id: str) -> bytes:
+        """Render the PDF; every way the template or data can be wrong is a ``TemplateError``."""
+        html, template = self._render_html(document, product_id)
+        from weasyprint import HTML
+        from weasyprint.urls import FatalURLFetchingError
+
+        # Relative links ("psikotes.css") resolve next to the template that was chosen.
+        base_url = Path(str(template.filename)).parent.as_uri() + "/"
+        fetcher = _safe_fetcher_class()(self._folders)
+        failed = f"report template {template.name!r} could not load"
+        try:
+            pdf = HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf(
+                font_config=self._fonts()
+            )
+        except FatalURLFetchingError as exc:
+            raise TemplateError(f"{failed} {'; '.join(fetcher.failures) or exc}") from exc
+        if fetcher.failures:
+            raise TemplateError(f"{failed} {'; '.join(fetcher.failures)}")
+        return bytes(pdf)
+
+    def preload(self) -> None:
+        """Warm everything a render needs, in the worker parent, before forking.
+
+        Importing WeasyPrint, loading fonts, compiling templates and one warm-up render
+        halve the first render in each forked work horse (perf-baseline §3/§4).
+        A template that is missing or does not compile raises ``TemplateError`` here,
+        at worker start, instead of failing every job.
+        """
+        self._fonts()
+        for name in sorted({self._default_template, *self._template_map.values()}):
+            self._template(name)
+        document = demo_documents()[0]
+        try:
+            self.render(document, DEMO_PRODUCT_ID)
+        except TemplateError as exc:
+            # Custom templates/builders need not understand the demo document.
+            log.info(
+                "demo warm-up with the configured templates failed (%s); "
+                "warming up with the built-in report",
+                exc,
+            )
+            builtin = ReportRenderer(
+                template_folders=(),
+                template_map={},
+                default_template=DEFAULT_TEMPLATE,
+                context_builder=build_psikotes_context,
+            )
+            builtin._font_config = self._fonts()
+            builtin.render(document, DEMO_PRODUCT_ID)
+
+    def _fonts(self) -> Any:
+        if self._font_config is None:
+            from weasyprint.text.fonts import FontConfiguration
+
+            self._font_config = FontConfiguration()
+        return self._font_config
+
+    def _template(self, name: str) -> jinja2.Template:
+        try:
+            return self._env.get_template(name)
+        except jinja2.TemplateNotFound as exc:
+            folders = ", ".join(str(folder) for folder in self._folders)
+            raise TemplateError(f"report template {exc.name!r} not found in {folders}") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"report template {exc.filename or name!r} has a syntax error "
+                f"on line {exc.lineno}: {exc.message}"
+            ) from exc
+
+    def _render_html(
+        self, document: Mapping[str, Any], product_id: str
+    ) -> tuple[str, jinja2.Template]:
+        template = self._template(self.template_for(product_id))
+        try:
+            context = self._context_builder(document)
+        except KeyError as exc:
+            field = exc.args[0] if exc.args else "?"
+            raise TemplateError(f"report document is missing required field {field!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise TemplateError(f"report document is malformed: {exc}") from exc
+        try:
+            return template.render(context), template
+        except (jinja2.TemplateError, TypeError, ValueError) as exc:
+            raise TemplateError(
+                f"report template {template.name!r} does not fit the report data: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc

@@ -1,0 +1,36 @@
+"""The stand-alone service: an app with only PDFQueue, configured by profile.
+
+``gunicorn 'flask_pdfqueue.service:create_app()'`` and ``flask --app
+flask_pdfqueue.service pdfqueue worker`` use it. The profile file comes from the
+``config/`` folder of ``PDFQUEUE_HOME`` (default: the current directory), and
+generated secrets, SQLite and PDFs live in its ``var/`` folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from .config import PROFILES, ConfigError
+from .extension import PDFQueue
+
+
+def create_app(profile: str | None = None) -> Flask:
+    home = Path(os.environ.get("PDFQUEUE_HOME") or Path.cwd()).resolve()
+    profile = profile or os.environ.get("PDFQUEUE_PROFILE") or "development"
+    if profile not in PROFILES:
+        raise ConfigError(f"PDFQUEUE_PROFILE must be one of {', '.join(PROFILES)}")
+    app = Flask(__name__, instance_path=str(home / "var"))
+    profile_file = home / "config" / f"{profile}.py"
+    if profile_file.is_file():
+        app.config.from_pyfile(str(profile_file))
+    app.config["PDFQUEUE_PROFILE"] = profile
+    logging.basicConfig(
+        level=os.environ.get("PDFQUEUE_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    PDFQueue(app)
+    return app

@@ -1,0 +1,40 @@
+"""PDFs in a local folder: the default, and what ``make run`` uses."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from . import StoredPDF
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+\.pdf$")
+
+
+class LocalStorage:
+    """One file per job, ``<job_id>.pdf``; written atomically so readers never see half a PDF."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def save(self, job_id: str, pdf: bytes, filename: str) -> StoredPDF:
+        key = f"{job_id}.pdf"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".upload-", suffix=".pdf")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pdf)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.folder / key)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return StoredPDF(key=key)
+
+    def local_path(self, key: str) -> Path | None:
+        if not _SAFE_KEY.match(key):
+            return None
+        path = self.folder / key
+        return path if path.is_file() else None

@@ -1,0 +1,117 @@
+"""Accepting a job: record it, then queue it, and say where it stands.
+
+The SQL row is written before the job reaches Redis, so an accepted job is never
+only in Redis. If Redis refuses the job, the row is removed again and the caller
+gets a 503: nothing is accepted that is not queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from .callbacks import CallbackRefused, check_callback_url, failure_callback_for
+from .extension import PDFQueueState
+from .records.sql import JobRecord
+
+log = logging.getLogger(__name__)
+
+
+class SubmitRejected(Exception):
+    """The job was not accepted; ``reason`` is a machine code, ``field`` the culprit if any."""
+
+    def __init__(self, reason: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A queued job and where it stands."""
+
+    record: JobRecord
+    position: int | None
+    estimated_completion: datetime | None
+
+
+def new_job_id() -> str:
+    """Random, unique, and free of caller data (so it leaks nothing and never collides)."""
+    return "pdf_" + uuid.uuid4().hex
+
+
+def submit(
+    state: PDFQueueState,
+    *,
+    code: str,
+    product_id: str,
+    priority: str = "normal",
+    callback: str | None = None,
+    failure_callback: str | None = None,
+    metadata: dict[str, object] | None = None,
+) -> Accepted:
+    """Accept one job, or raise :class:`SubmitRejected`."""
+    settings = state.settings
+    callback = callback or settings.default_callback or None
+    if failure_callback is None and callback is not None:
+        failure_callback = failure_callback_for(callback)
+    for name, url in (("callback", callback), ("failure_callback", failure_callback)):
+        if url is not None:
+            try:
+                check_callback_url(url, settings.callback_allowed_hosts)
+            except CallbackRefused as exc:
+                raise SubmitRejected("invalid_fields", str(exc), field=name) from None
+
+    try:
+        if state.queue.waiting() >= settings.max_queue_size:
+            raise SubmitRejected(
+                "queue_full",
+                f"The queue holds {settings.max_queue_size} jobs already; try again later.",
+            )
+    except RedisError as exc:
+        raise SubmitRejected("queue_unavailable", f"Redis is unreachable: {exc}") from None
+
+    job_id = new_job_id()
+    record = state.jobs.insert_queued(
+        job_id=job_id,
+        code=code,
+        product_id=product_id,
+        priority=priority,
+        callback_url=callback,
+        failure_callback_url=failure_callback,
+        metadata=metadata,
+    )
+    _note_queued_in_report(state, record)
+    try:
+        state.queue.enqueue(job_id, priority)
+    except RedisError as exc:
+        state.jobs.delete(job_id)
+        raise SubmitRejected("queue_unavailable", f"Redis is unreachable: {exc}") from None
+    log.info("accepted job %s (priority %s)", job_id, priority)
+
+    try:
+        position = state.queue.position(job_id, priority)
+        estimate = state.queue.estimate(position) if position is not None else None
+    except RedisError:  # the job is queued; an answer without a position is still true
+        position, estimate = None, None
+    return Accepted(record=record, position=position, estimated_completion=estimate)
+
+
+def _note_queued_in_report(state: PDFQueueState, record: JobRecord) -> None:
+    """Show ``queued`` in the report document; informational, so MongoDB being down is no veto."""
+    try:
+        state.documents.set_pdf_generation(
+            record.code,
+            record.product_id,
+            job_id=record.job_id,
+            requested_at=record.created_at,
+            fields={"status": "queued", "retry_count": 0, "updated_at": record.created_at},
+        )
+    except PyMongoError as exc:
+        log.warning("job %s: could not note 'queued' in MongoDB: %s", record.job_id, exc)

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install what flask-pdfqueue needs on this machine, idempotently:
+# Debian packages (when missing; as root, or with a clear message otherwise),
+# then a virtualenv in .venv with the project and its pinned dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+EXTRAS=${EXTRAS:-server,embedded,postgres,mysql,dev}
+
+# Runtime libraries of WeasyPrint (HarfBuzz subsetting included: without it renders
+# are 1.6-2.7x slower), fonts, and the embedded Redis.
+debs=(redis-server libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig
+      fonts-dejavu-core fonts-liberation2 ca-certificates)
+if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    debs+=(python3-venv python3-pip)
+fi
+if [ -n "${WITH_DEBS:-}" ]; then
+    read -r -a extra <<<"$WITH_DEBS"
+    debs+=("${extra[@]}")
+fi
+
+missing=()
+for d in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q 'install ok installed' || missing+=("$d")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bootstrap: missing Debian packages: ${missing[*]}" >&2
+        echo "bootstrap: run as root, or install them with: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "bootstrap: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp="$VENV/.installed"
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "bootstrap: creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ] \
+        || [ "$(cat "$stamp")" != "$EXTRAS" ]; then
+    echo "bootstrap: installing the project into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
+    "$VENV/bin/python" -m pip install -q -c requirements.lock -e ".[$EXTRAS]"
+    echo "$EXTRAS" >"$stamp"
+fi

@@ -1,0 +1,1 @@
+"""Job entry points that RQ workers import by dotted path."""

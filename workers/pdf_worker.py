@@ -1,0 +1,31 @@
+"""``generate_pdf_job``: what an RQ worker runs for one accepted job.
+
+It reads like the plan: load the report data, render it, store the PDF, record
+the result, notify the callback. Failures, retries and the single terminal
+outcome are the business of :func:`~flask_pdfqueue.steps.attempt.job_attempt`.
+The worker process runs inside the Flask app context (``flask pdfqueue worker``),
+and forked work horses inherit it.
+"""
+
+from __future__ import annotations
+
+from flask_pdfqueue import current_pdfqueue
+from flask_pdfqueue.steps import load, notify, record, render, store
+from flask_pdfqueue.steps.attempt import job_attempt
+
+
+def generate_pdf_job(job_id: str) -> str:
+    """Produce the PDF of ``job_id`` and announce it; returns the job's final status."""
+    state = current_pdfqueue()
+    with job_attempt(state, job_id) as attempt:
+        if not attempt.already_finished:
+            document = load.load_report(state, attempt.record)
+            attempt.reached("rendering")
+            pdf = render.render_pdf(state, attempt.record, document)
+            attempt.reached("storing")
+            stored = store.store_pdf(state, attempt.record, pdf)
+            attempt.reached("recording")
+            record.record_completed(state, attempt.record, stored)
+    notify.announce(state, job_id)
+    final = state.jobs.get(job_id)
+    return final.status if final else "unknown"
