@@ -24,6 +24,7 @@ typecheck: setup
 	$(VENV)/bin/mypy
 
 test: setup lint typecheck
+	@bash scripts/test-databases.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean: stop

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .config import ConfigError, Settings  # noqa: E402
-from .errors import JobFailure  # noqa: E402
-from .extension import PDFQueue, PDFQueueState, current_pdfqueue  # noqa: E402
+from .config import ConfigError, Settings
+from .errors import JobFailure
+from .extension import PDFQueue, PDFQueueState, current_pdfqueue
 
 __all__ = [
     "ConfigError",

@@ -314,10 +314,7 @@ SCALES: dict[str, ScaleText] = {
 
 def level_for(percent: int) -> tuple[str, str]:
     """Return (level, bar colour) for a percentage."""
-    for floor, level, colour in LEVELS:
-        if percent >= floor:
-            return level, colour
-    raise ValueError(f"percentage {percent} is negative")
+    return next((level, colour) for floor, level, colour in LEVELS if percent >= floor)
 
 
 def format_date(value: date) -> str:
@@ -418,7 +415,7 @@ def _level_legend() -> list[dict[str, str]]:
     legend = []
     ceiling = 100
     for floor, level, colour in LEVELS:
-        legend.append({"name": level, "colour": colour, "range": f"{floor}–{ceiling}%"})
+        legend.append({"name": level, "colour": colour, "range": f"{floor}\u2013{ceiling}%"})
         ceiling = floor - 1
     return legend[::-1]
 

@@ -96,8 +96,9 @@ def submit(
     log.info("accepted job %s (priority %s)", job_id, priority)
 
     try:
-        position = state.queue.position(job_id, priority)
-        estimate = state.queue.estimate(position) if position is not None else None
+        # None: a worker took the job already, so nothing is ahead of it.
+        position = state.queue.position(job_id, priority) or 0
+        estimate: datetime | None = state.queue.estimate(position)
     except RedisError:  # the job is queued; an answer without a position is still true
         position, estimate = None, None
     return Accepted(record=record, position=position, estimated_completion=estimate)

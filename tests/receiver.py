@@ -125,8 +125,10 @@ class WebhookReceiver:
         self.port: int = int(self._server.server_address[1])
         self.url: str = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name=f"webhook-receiver-{self.port}", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"webhook-receiver-{self.port}",
+            daemon=True,
         )
         self._thread.start()
 

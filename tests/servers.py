@@ -164,8 +164,12 @@ def _launch(
         log.flush()
         try:
             process = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, **popen,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **popen,
             )
         except OSError as exc:
             raise _error(name, f"cannot execute: {exc}", cmd, log_path) from exc
@@ -203,23 +207,54 @@ def start_redis(
     log_path = data_dir / "redis.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     if binary is None:
-        raise _error("redis", "redis-server not found (apt-get install redis-server)",
-                     ["redis-server"], log_path)
+        raise _error(
+            "redis",
+            "redis-server not found (apt-get install redis-server)",
+            ["redis-server"],
+            log_path,
+        )
     port = port or free_port()
     cmd = [
-        binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir),
-        "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
-        "--save", "", "--daemonize", "no", "--logfile", str(log_path),
+        binary,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(log_path),
     ]
 
     def ready() -> bool:
         # No retries: a probe must not block while the process may already have died.
-        with redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5,
-                         socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)) as client:
+        with redis.Redis(
+            host="127.0.0.1",
+            port=port,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
+        ) as client:
             return bool(client.ping())
 
-    return _launch("redis", cmd, url=f"redis://127.0.0.1:{port}/0", port=port,
-                   data_dir=data_dir, log_path=log_path, ready=ready, timeout=10)
+    return _launch(
+        "redis",
+        cmd,
+        url=f"redis://127.0.0.1:{port}/0",
+        port=port,
+        data_dir=data_dir,
+        log_path=log_path,
+        ready=ready,
+        timeout=10,
+    )
 
 
 def start_secantus(base_dir: Path, *, port: int | None = None) -> RunningServer:
@@ -234,12 +269,26 @@ def start_secantus(base_dir: Path, *, port: int | None = None) -> RunningServer:
     config = base_dir / "secantusd.toml"
     config.touch()  # an explicit (empty) config turns off ~/.secantus auto-discovery
     if binary is None:
-        raise _error("secantus", "secantusd-py not found (pip install SecantusDB)",
-                     ["secantusd-py"], log_path)
+        raise _error(
+            "secantus",
+            "secantusd-py not found (pip install SecantusDB)",
+            ["secantusd-py"],
+            log_path,
+        )
     port = port or free_port()
     cmd = [
-        binary, "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-        "--storage-path", str(data_dir), "--standalone", "--cache-size", "128M",
+        binary,
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        str(data_dir),
+        "--standalone",
+        "--cache-size",
+        "128M",
     ]
     url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
@@ -250,8 +299,17 @@ def start_secantus(base_dir: Path, *, port: int | None = None) -> RunningServer:
         with client:
             return bool(client.admin.command("ping").get("ok"))
 
-    return _launch("secantus", cmd, url=url, port=port, data_dir=data_dir,
-                   log_path=log_path, ready=ready, timeout=30, cwd=base_dir)
+    return _launch(
+        "secantus",
+        cmd,
+        url=url,
+        port=port,
+        data_dir=data_dir,
+        log_path=log_path,
+        ready=ready,
+        timeout=30,
+        cwd=base_dir,
+    )
 
 
 def _postgres_bindir() -> Path | None:
@@ -296,13 +354,26 @@ def start_postgres(base_dir: Path) -> RunningServer:
         pw = pwd.getpwnam("postgres")
         data_dir = Path(tempfile.mkdtemp(prefix="pdfqueue-pg-"))
         os.chown(data_dir, pw.pw_uid, pw.pw_gid)
-        popen = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": [],
-                 "env": {**os.environ, "HOME": pw.pw_dir}}
+        popen = {
+            "user": pw.pw_uid,
+            "group": pw.pw_gid,
+            "extra_groups": [],
+            "env": {**os.environ, "HOME": pw.pw_dir},
+        }
         remove.append(data_dir)
     else:
         data_dir = Path(tempfile.mkdtemp(prefix="postgres-", dir=base_dir))
-    initdb = [str(bindir / "initdb"), "-D", str(data_dir), "-U", "postgres",
-              "--auth=trust", "-E", "UTF8", "--no-sync"]
+    initdb = [
+        str(bindir / "initdb"),
+        "-D",
+        str(data_dir),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--no-sync",
+    ]
     try:
         _run_setup("postgres", initdb, log_path, **popen)
     except ServerError:
@@ -310,9 +381,21 @@ def start_postgres(base_dir: Path) -> RunningServer:
             shutil.rmtree(path, ignore_errors=True)
         raise
     port = free_port()
-    cmd = [str(bindir / "postgres"), "-D", str(data_dir), "-p", str(port),
-           "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-           "-c", "fsync=off", "-c", "full_page_writes=off"]
+    cmd = [
+        str(bindir / "postgres"),
+        "-D",
+        str(data_dir),
+        "-p",
+        str(port),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "unix_socket_directories=",
+        "-c",
+        "fsync=off",
+        "-c",
+        "full_page_writes=off",
+    ]
     conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=2"
 
     def ready() -> bool:
@@ -325,10 +408,19 @@ def start_postgres(base_dir: Path) -> RunningServer:
             return True
 
     # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for clients to leave.
-    return _launch("postgres", cmd, url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/"
-                   f"{SQL_DATABASE}", port=port, data_dir=data_dir, log_path=log_path,
-                   ready=ready, timeout=30, stop_signal=signal.SIGINT,
-                   remove_on_stop=remove, **popen)
+    return _launch(
+        "postgres",
+        cmd,
+        url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/{SQL_DATABASE}",
+        port=port,
+        data_dir=data_dir,
+        log_path=log_path,
+        ready=ready,
+        timeout=30,
+        stop_signal=signal.SIGINT,
+        remove_on_stop=remove,
+        **popen,
+    )
 
 
 _SBIN = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
@@ -344,8 +436,10 @@ def mariadb_unavailable_reason() -> str | None:
     """Why MariaDB cannot be started here, or None when it can."""
     server, install = _mariadb_binaries()
     if server is None or install is None:
-        return ("MariaDB binaries (mariadbd, mariadb-install-db) not found; "
-                "install mariadb-server (scripts/test-databases.sh does it as root)")
+        return (
+            "MariaDB binaries (mariadbd, mariadb-install-db) not found; "
+            "install mariadb-server (scripts/test-databases.sh does it as root)"
+        )
     return None
 
 
@@ -361,11 +455,19 @@ def start_mariadb(base_dir: Path) -> RunningServer:
     data_dir.mkdir(parents=True, exist_ok=True)
     user = ["--user=root"] if os.geteuid() == 0 else []
     if not (data_dir / "mysql").is_dir():
-        _run_setup("mariadb", [
-            install_bin, "--no-defaults", *user, f"--datadir={data_dir}",
-            "--auth-root-authentication-method=normal", "--skip-test-db",
-            "--skip-name-resolve",
-        ], log_path)
+        _run_setup(
+            "mariadb",
+            [
+                install_bin,
+                "--no-defaults",
+                *user,
+                f"--datadir={data_dir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ],
+            log_path,
+        )
     remove: list[Path] = []
     sock = data_dir / "mysqld.sock"
     if len(str(sock)) > 100:  # AF_UNIX path limit; TCP is what the tests use anyway
@@ -373,10 +475,18 @@ def start_mariadb(base_dir: Path) -> RunningServer:
         sock = remove[0] / "mysqld.sock"
     port = free_port()
     cmd = [
-        server_bin, "--no-defaults", *user, f"--datadir={data_dir}", f"--port={port}",
-        "--bind-address=127.0.0.1", f"--socket={sock}", f"--pid-file={data_dir}/mysqld.pid",
-        "--skip-name-resolve", "--innodb-buffer-pool-size=64M",
-        "--innodb-flush-log-at-trx-commit=2", "--character-set-server=utf8mb4",
+        server_bin,
+        "--no-defaults",
+        *user,
+        f"--datadir={data_dir}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={sock}",
+        f"--pid-file={data_dir}/mysqld.pid",
+        "--skip-name-resolve",
+        "--innodb-buffer-pool-size=64M",
+        "--innodb-flush-log-at-trx-commit=2",
+        "--character-set-server=utf8mb4",
         "--collation-server=utf8mb4_unicode_ci",
     ]
 
@@ -389,6 +499,14 @@ def start_mariadb(base_dir: Path) -> RunningServer:
         finally:
             conn.close()
 
-    return _launch("mariadb", cmd, url=f"mysql+pymysql://root@127.0.0.1:{port}/{SQL_DATABASE}",
-                   port=port, data_dir=data_dir, log_path=log_path, ready=ready, timeout=60,
-                   remove_on_stop=remove)
+    return _launch(
+        "mariadb",
+        cmd,
+        url=f"mysql+pymysql://root@127.0.0.1:{port}/{SQL_DATABASE}",
+        port=port,
+        data_dir=data_dir,
+        log_path=log_path,
+        ready=ready,
+        timeout=60,
+        remove_on_stop=remove,
+    )

@@ -14,10 +14,11 @@ from typing import Any
 import pymongo
 import pytest
 import redis
-import servers
 import sqlalchemy
-from receiver import WebhookReceiver
-from servers import (
+
+from tests import servers
+from tests.receiver import WebhookReceiver
+from tests.servers import (
     RunningServer,
     ServerError,
     ServerUnavailable,
@@ -50,8 +51,13 @@ def _port_is_free(port: int) -> bool:
     return False
 
 
-def _post(url: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
-          timeout: float = 5) -> tuple[int, bytes]:
+def _post(
+    url: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    timeout: float = 5,
+) -> tuple[int, bytes]:
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
@@ -150,8 +156,9 @@ def test_free_port_is_bindable() -> None:
 def test_receiver_records_path_query_headers_body(receiver: WebhookReceiver) -> None:
     path = "/webhook/abc?a=1&b=%2F%20x&a=2&empty="
     body = json.dumps({"jobId": "j1", "status": "done"}).encode()
-    status, answer = _post(receiver.url, path, body,
-                           {"Content-Type": "application/json", "X-Signature": "v1,abc"})
+    status, answer = _post(
+        receiver.url, path, body, {"Content-Type": "application/json", "X-Signature": "v1,abc"}
+    )
     assert status == 200
     assert json.loads(answer) == {"message": "Workflow was started"}
     (got,) = receiver.wait_for("/webhook/abc")
@@ -175,7 +182,10 @@ def test_receiver_scripted_statuses_then_200(receiver: WebhookReceiver) -> None:
     assert [first[0], second[0], third[0]] == [500, 429, 200]
     assert second[1] == b"slow down"
     assert [r.path for r in receiver.wait_for("/hook", 3)] == [
-        "/hook?try=1", "/hook?try=2", "/hook?try=3"]
+        "/hook?try=1",
+        "/hook?try=2",
+        "/hook?try=3",
+    ]
 
 
 def test_receiver_delay_lets_client_time_out(receiver: WebhookReceiver) -> None:
@@ -212,8 +222,13 @@ def test_receiver_reads_chunked_bodies_and_delayed_status(receiver: WebhookRecei
     receiver.respond("/late", ("delay", 0.1, 503))
     conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=5)
     try:
-        conn.request("PUT", "/late", body=iter([b'{"a":', b"1}"]), encode_chunked=True,
-                     headers={"Transfer-Encoding": "chunked"})
+        conn.request(
+            "PUT",
+            "/late",
+            body=iter([b'{"a":', b"1}"]),
+            encode_chunked=True,
+            headers={"Transfer-Encoding": "chunked"},
+        )
         assert conn.getresponse().status == 503
     finally:
         conn.close()

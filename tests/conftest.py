@@ -1,0 +1,154 @@
+"""Real servers for the whole test session, and an app and workers wired to them.
+
+Redis and the MongoDB-wire server (SecantusDB) are the point of these tests: if
+either cannot start, the session errors out instead of skipping. PostgreSQL and
+MariaDB are optional (``tests/sql_backends.py`` skips them with the reason).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_pdfqueue import PDFQueue, PDFQueueState
+from flask_pdfqueue.config import new_webhook_secret
+from flask_pdfqueue.demo import seed_demo_documents
+from tests.receiver import WebhookReceiver
+from tests.servers import RunningServer, start_redis, start_secantus
+
+# SQLB from tests.sql_backends import sql_url
+
+# The suite configures everything itself; a developer's shell must not leak in.
+for _name in [n for n in os.environ if n.startswith("PDFQUEUE_")]:
+    del os.environ[_name]
+
+API_KEY = "test-key-primary"
+SECOND_API_KEY = "test-key-rotated"
+RETRIES = 2
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = start_secantus(tmp_path_factory.mktemp("secantus"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as rec:
+        yield rec
+
+
+@pytest.fixture(scope="session")
+def stack_settings(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RunningServer,
+    mongo_server: RunningServer,
+) -> dict[str, str]:
+    """The ``PDFQUEUE_*`` values shared by the test app and the worker processes."""
+    home = tmp_path_factory.mktemp("stack")
+    return {
+        "PDFQUEUE_REDIS_URL": redis_server.url,
+        "PDFQUEUE_MONGO_URL": mongo_server.url,
+        "PDFQUEUE_MONGO_DB": "workflow",
+        "PDFQUEUE_SQL_URL": f"sqlite:///{home / 'jobs.sqlite3'}",
+        "PDFQUEUE_API_KEYS": f"{API_KEY},{SECOND_API_KEY}",
+        "PDFQUEUE_WEBHOOK_SECRET": new_webhook_secret(),
+        "PDFQUEUE_CALLBACK_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PDFQUEUE_RETRY_ATTEMPTS": str(RETRIES),
+        "PDFQUEUE_RETRY_INTERVALS": ",".join(["1"] * RETRIES),
+        "PDFQUEUE_JOB_TIMEOUT": "60",
+        "PDFQUEUE_STORAGE_DIR": str(home / "pdfs"),
+        "PDFQUEUE_PUBLIC_URL": "http://pdfqueue.test",
+        "PDFQUEUE_HOME": str(home),
+        "PDFQUEUE_WEBHOOK_TIMEOUT": "5",
+    }
+
+
+def make_app(settings: dict[str, Any], instance_path: Path) -> Flask:
+    """A plain host app configured from a dict, the way a user embeds the extension."""
+    app = Flask("pdfqueue_test_app", instance_path=str(instance_path))
+    app.config.update(settings)
+    app.config["TESTING"] = True
+    PDFQueue(app)
+    return app
+
+
+@pytest.fixture(scope="session")
+def app(stack_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    app = make_app(stack_settings, tmp_path_factory.mktemp("instance"))
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    state.jobs.create_schema()
+    state.documents.ensure_indexes()
+    seed_demo_documents(state.documents.collection)
+    return app
+
+
+@pytest.fixture(scope="session")
+def state(app: Flask) -> PDFQueueState:
+    return app.extensions["pdfqueue"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return {"X-API-Key": API_KEY}
+
+
+def _start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service"]
+    command += ["pdfqueue", "worker", "--logging-level", "DEBUG"]
+    return subprocess.Popen(
+        command,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def worker(
+    app: Flask, stack_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """A real ``flask pdfqueue worker`` (with scheduler) configured through the environment."""
+    env = {**os.environ, **stack_settings}
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = _start_worker(env, log_path)
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    deadline = time.monotonic() + 60
+    from rq import Worker
+
+    while Worker.count(connection=state.redis) == 0:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+    yield log_path
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

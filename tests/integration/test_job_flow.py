@@ -1,0 +1,235 @@
+"""Submit → worker → PDF, records and one signed webhook, on the real servers.
+
+Everything here is real: Redis, the MongoDB-wire server, SQLite, a worker process
+started with ``flask pdfqueue worker``, WeasyPrint, and an HTTP receiver.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from pypdf import PdfReader
+from sqlalchemy import select
+from standardwebhooks import Webhook
+
+from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.demo import demo_documents
+from flask_pdfqueue.records.sql import pdf_job_results
+from tests.conftest import RETRIES
+from tests.receiver import Received, WebhookReceiver
+
+pytestmark = pytest.mark.integration
+
+SUCCESS_FIELDS = {
+    "job_id",
+    "status",
+    "google_drive_link",
+    "pdf_url",
+    "completed_at",
+    "code",
+    "productId",
+}
+FAILURE_FIELDS = {
+    "job_id",
+    "status",
+    "error",
+    "error_code",
+    "retryable",
+    "failed_at",
+    "retry_count",
+    "code",
+    "productId",
+}
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def new_report(state: PDFQueueState, **changes: Any) -> dict[str, Any]:
+    """A fresh report document (a demo one under a new code) so tests never share one."""
+    document = demo_documents()[0]
+    document["code"] = f"IT-{uuid.uuid4().hex[:10]}"
+    document.update(changes)
+    state.documents.collection.insert_one(dict(document))
+    return document
+
+
+def callback_paths() -> tuple[str, str]:
+    base = f"/hooks/{uuid.uuid4().hex[:8]}/webhook"
+    return f"{base}/pdf-complete", f"{base}/pdf-failed"
+
+
+def submit(client: FlaskClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post("/api/reports/generate-async", json=body, headers=auth)
+    assert response.status_code == 202, response.get_json()
+    data: dict[str, Any] = response.get_json()
+    return data
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.1)
+
+
+def verified(received: Received, secret: str) -> Any:
+    """The payload, after checking its Standard Webhooks signature with the reference library."""
+    return Webhook(secret).verify(received.body, received.headers)
+
+
+def sql_row(state: PDFQueueState, job_id: str) -> dict[str, Any]:
+    with state.jobs.engine.connect() as conn:
+        row = conn.execute(select(pdf_job_results).where(pdf_job_results.c.job_id == job_id)).one()
+    return dict(row._mapping)
+
+
+def test_report_is_rendered_stored_recorded_and_announced_once(
+    client: FlaskClient,
+    auth: dict[str, str],
+    state: PDFQueueState,
+    receiver: WebhookReceiver,
+    worker: Path,
+) -> None:
+    document = new_report(state)
+    ok_path, failed_path = callback_paths()
+    accepted = submit(
+        client,
+        auth,
+        code=document["code"],
+        productId=document["product_id"],
+        callback=receiver.url_for(ok_path),
+        metadata={"execution": "n8n-42"},
+    )
+    assert accepted["status"] == "queued"
+    assert isinstance(accepted["position_in_queue"], int)
+    assert ISO_Z.match(accepted["estimated_completion"])
+    assert accepted["status_url"].endswith(f"/api/jobs/{accepted['job_id']}")
+
+    [hook] = receiver.wait_for(ok_path, timeout=60)
+    payload = verified(hook, state.settings.webhook_secret)
+    assert set(payload) == SUCCESS_FIELDS | {"metadata"}
+    assert payload["job_id"] == accepted["job_id"]
+    assert payload["status"] == "completed"
+    assert payload["google_drive_link"] is None
+    assert payload["pdf_url"] == f"http://pdfqueue.test/api/jobs/{accepted['job_id']}/download"
+    assert ISO_Z.match(payload["completed_at"])
+    assert (payload["code"], payload["productId"]) == (document["code"], "minatBakatUmum")
+    assert payload["metadata"] == {"execution": "n8n-42"}
+    assert hook.headers["webhook-id"] == f"{accepted['job_id']}.completed"
+    assert hook.headers["user-agent"].startswith("flask-pdfqueue/")
+
+    job_id = accepted["job_id"]
+    wait_until(lambda: client.get(f"/api/jobs/{job_id}", headers=auth).json["stage"] == "done")
+    status = client.get(f"/api/jobs/{job_id}", headers=auth).get_json()
+    assert status["status"] == "completed"
+    assert status["progress"] == 100
+    assert status["retry_count"] == 0
+    assert status["webhook"] == {"state": "delivered", "attempts": 1, "last_status": 200}
+
+    download = client.get(f"/api/jobs/{job_id}/download", headers=auth)
+    assert download.status_code == 200
+    assert download.mimetype == "application/pdf"
+    assert "attachment" in download.headers["Content-Disposition"]
+    assert download.data.startswith(b"%PDF")
+    reader = PdfReader(io.BytesIO(download.data))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert document["participant"]["name"] in text
+    for result in document["results"]:
+        assert result["name"] in text
+        assert re.search(rf"\b{result['score']}\b", text)
+    assert len(reader.pages) >= 2
+    assert f"of {len(reader.pages)}" in text
+
+    generation = state.documents.collection.find_one({"code": document["code"]})["pdf_generation"]
+    assert generation["status"] == "completed"
+    assert generation["job_id"] == job_id
+    assert generation["pdf_url"] == payload["pdf_url"]
+    assert generation["retry_count"] == 0
+
+    row = sql_row(state, job_id)
+    assert row["status"] == "completed"
+    assert row["completed_at"] is not None
+    assert row["code"] == document["code"]
+
+    time.sleep(1.5)  # a duplicate would have arrived by now
+    assert len(receiver.requests(ok_path)) == 1
+    assert receiver.requests(failed_path) == []
+
+
+def test_unknown_report_fails_once_after_the_retries(
+    client: FlaskClient,
+    auth: dict[str, str],
+    state: PDFQueueState,
+    receiver: WebhookReceiver,
+    worker: Path,
+) -> None:
+    ok_path, failed_path = callback_paths()
+    code = f"MISSING-{uuid.uuid4().hex[:8]}"
+    accepted = submit(
+        client, auth, code=code, productId="minatBakatUmum", callback=receiver.url_for(ok_path)
+    )
+    [hook] = receiver.wait_for(failed_path, timeout=90)
+    payload = verified(hook, state.settings.webhook_secret)
+    assert set(payload) == FAILURE_FIELDS
+    assert payload["job_id"] == accepted["job_id"]
+    assert payload["status"] == "failed"
+    assert payload["error_code"] == "report_not_found"
+    assert code in payload["error"]
+    assert payload["retryable"] is False
+    assert payload["retry_count"] == RETRIES
+    assert ISO_Z.match(payload["failed_at"])
+    assert hook.headers["webhook-id"] == f"{accepted['job_id']}.failed"
+
+    row = sql_row(state, accepted["job_id"])
+    assert row["status"] == "failed"
+    assert row["retry_count"] == RETRIES
+    assert row["error_code"] == "report_not_found"
+    status = client.get(f"/api/jobs/{accepted['job_id']}", headers=auth).get_json()
+    assert status["status"] == "failed"
+    assert status["error_code"] == "report_not_found"
+    download = client.get(f"/api/jobs/{accepted['job_id']}/download", headers=auth)
+    assert download.status_code == 409
+    assert download.get_json()["error"]["code"] == "not_ready"
+    # No report document exists, and none was invented to hold the failure.
+    assert state.documents.collection.count_documents({"code": code}) == 0
+
+    time.sleep(2.5)  # longer than a retry interval: a late duplicate would show up
+    assert len(receiver.requests(failed_path)) == 1
+    assert receiver.requests(ok_path) == []
+
+
+def test_report_that_does_not_fit_the_template_is_recorded_failed_in_mongo(
+    client: FlaskClient,
+    auth: dict[str, str],
+    state: PDFQueueState,
+    receiver: WebhookReceiver,
+    worker: Path,
+) -> None:
+    document = new_report(state, results="not a list of scales")
+    ok_path, failed_path = callback_paths()
+    accepted = submit(
+        client,
+        auth,
+        code=document["code"],
+        productId=document["product_id"],
+        callback=receiver.url_for(ok_path),
+    )
+    [hook] = receiver.wait_for(failed_path, timeout=90)
+    payload = verified(hook, state.settings.webhook_secret)
+    assert payload["error_code"] == "template_error"
+    assert payload["retry_count"] == RETRIES
+
+    generation = state.documents.collection.find_one({"code": document["code"]})["pdf_generation"]
+    assert generation["status"] == "failed"
+    assert generation["job_id"] == accepted["job_id"]
+    assert generation["retry_count"] == RETRIES
+    assert generation["error_message"] == payload["error"]
+    assert sql_row(state, accepted["job_id"])["status"] == "failed"

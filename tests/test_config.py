@@ -1,0 +1,118 @@
+"""The PDFQUEUE_* namespace: precedence, parsing, validation, generated secrets."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from flask_pdfqueue import ConfigError, PDFQueue, Settings, current_pdfqueue
+
+
+def settings(
+    config: dict[str, object] | None = None, env: dict[str, str] | None = None
+) -> Settings:
+    return Settings.from_sources(config or {}, env or {}, instance_path="/srv/instance")
+
+
+def test_defaults_are_the_development_profile() -> None:
+    s = settings()
+    assert (s.profile, s.workers, s.max_queue_size, s.job_timeout) == ("development", 2, 100, 300)
+    assert (s.retry_attempts, s.retry_intervals) == (3, (10, 60, 300))
+    assert s.resolved_sql_url == "sqlite:////srv/instance/pdfqueue.sqlite3"
+    assert s.resolved_storage_dir == Path("/srv/instance/pdfs")
+
+
+def test_environment_overrides_app_config_which_overrides_defaults() -> None:
+    s = settings(
+        {"PDFQUEUE_WORKERS": 4, "PDFQUEUE_JOB_TIMEOUT": 100},
+        {"PDFQUEUE_WORKERS": "7"},
+    )
+    assert (s.workers, s.job_timeout) == (7, 100)
+
+
+def test_lists_bools_and_maps_parse_from_strings() -> None:
+    s = settings(
+        env={
+            "PDFQUEUE_API_KEYS": "k1, k2,",
+            "PDFQUEUE_RETRY_ATTEMPTS": "2",
+            "PDFQUEUE_RETRY_INTERVALS": "5,30",
+            "PDFQUEUE_HEALTH_PUBLIC": "no",
+            "PDFQUEUE_TEMPLATE_MAP": "kepribadianDasar=big5.html",
+        }
+    )
+    assert s.api_keys == ("k1", "k2")
+    assert s.retry_intervals == (5, 30)
+    assert s.health_public is False
+    assert s.template_map == (("kepribadianDasar", "big5.html"),)
+    assert settings({"PDFQUEUE_API_KEYS": ["a", "b"]}).api_keys == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PDFQUEUE_WORKERS": "two"}, "PDFQUEUE_WORKERS='two' is not valid"),
+        ({"PDFQUEUE_PROFILE": "prod"}, "PDFQUEUE_PROFILE must be one of"),
+        ({"PDFQUEUE_RETRY_INTERVALS": "10,60"}, "give one interval per retry"),
+        ({"PDFQUEUE_STORAGE": "s3"}, "PDFQUEUE_STORAGE must be one of"),
+        ({"PDFQUEUE_JOB_TIMEOUT": "0"}, "PDFQUEUE_JOB_TIMEOUT must be positive"),
+        ({"PDFQUEUE_HEALTH_PUBLIC": "maybe"}, "expected true or false"),
+        ({"PDFQUEUE_WEBHOOK_SECRET": "plain"}, "whsec_"),
+    ],
+)
+def test_invalid_values_are_refused_with_the_fix(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings(env=env)
+
+
+def test_production_refuses_to_start_without_its_secrets() -> None:
+    with pytest.raises(ConfigError) as info:
+        settings(env={"PDFQUEUE_PROFILE": "production"})
+    for key in ("PDFQUEUE_API_KEYS", "PDFQUEUE_WEBHOOK_SECRET", "PDFQUEUE_CALLBACK_ALLOWED_HOSTS"):
+        assert key in str(info.value)
+    ok = settings(
+        env={
+            "PDFQUEUE_PROFILE": "production",
+            "PDFQUEUE_API_KEYS": "k",
+            "PDFQUEUE_WEBHOOK_SECRET": "whsec_c2VjcmV0",
+            "PDFQUEUE_CALLBACK_ALLOWED_HOSTS": "n8n.internal",
+        }
+    )
+    assert ok.callback_allowed_hosts == ("n8n.internal",)
+
+
+def _app(tmp_path: Path, **config: object) -> Flask:
+    app = Flask("config_test", instance_path=str(tmp_path))
+    app.config.update(config)
+    return app
+
+
+def test_missing_secrets_are_generated_once_into_the_instance_folder(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    PDFQueue(app)
+    with app.app_context():
+        generated = current_pdfqueue().settings
+    key_file = tmp_path / "api-key"
+    assert generated.api_keys == (key_file.read_text().strip(),)
+    assert generated.webhook_secret.startswith("whsec_")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    again = _app(tmp_path)
+    PDFQueue(again)
+    with again.app_context():
+        assert current_pdfqueue().settings.api_keys == generated.api_keys
+        assert current_pdfqueue().settings.webhook_secret == generated.webhook_secret
+
+
+def test_registering_twice_says_what_to_do_instead(tmp_path: Path) -> None:
+    app = _app(tmp_path, PDFQUEUE_API_KEYS="k")
+    ext = PDFQueue()
+    ext.init_app(app)
+    with pytest.raises(RuntimeError, match="already registered"):
+        ext.init_app(app)
+
+
+def test_state_outside_an_initialised_app_is_a_clear_error(tmp_path: Path) -> None:
+    with _app(tmp_path).app_context(), pytest.raises(RuntimeError, match="not initialised"):
+        current_pdfqueue()

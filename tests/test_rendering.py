@@ -1,0 +1,262 @@
+"""ReportRenderer with real Jinja2 and WeasyPrint: report content, hardening, configuration."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+from flask_pdfqueue.demo import DEMO_PRODUCT_ID, demo_documents
+from flask_pdfqueue.errors import TemplateError
+from flask_pdfqueue.rendering import (
+    BUILTIN_TEMPLATE_FOLDER,
+    DEFAULT_CONTEXT_BUILDER,
+    DEFAULT_TEMPLATE,
+    ReportRenderer,
+    harfbuzz_subset_available,
+    load_context_builder,
+)
+from flask_pdfqueue.report_context import build_psikotes_context
+
+
+def _renderer(*folders: Path, template_map: Mapping[str, str] | None = None,
+              default_template: str = DEFAULT_TEMPLATE,
+              context_builder: Any = build_psikotes_context) -> ReportRenderer:  # fmt: skip
+    return ReportRenderer(
+        template_folders=list(folders),
+        template_map=template_map or {},
+        default_template=default_template,
+        context_builder=context_builder,
+    )
+
+
+def _pages(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def _page(body: str) -> str:
+    return f"<!DOCTYPE html><html><head><title>t</title></head><body>{body}</body></html>"
+
+
+@pytest.fixture(scope="module")
+def renderer() -> ReportRenderer:
+    return _renderer()
+
+
+@pytest.fixture(scope="module")
+def demo_pdf(renderer: ReportRenderer) -> bytes:
+    return renderer.render(demo_documents()[0], DEMO_PRODUCT_ID)
+
+
+def test_harfbuzz_subsetting_is_available() -> None:
+    assert harfbuzz_subset_available() is True
+
+
+def test_demo_report_contains_participant_scores_and_page_numbers(demo_pdf: bytes) -> None:
+    document = demo_documents()[0]
+    context = build_psikotes_context(document)
+    assert demo_pdf.startswith(b"%PDF")
+    pages = _pages(demo_pdf)
+    text = "\n".join(pages)
+    assert len(pages) >= 2
+    assert document["participant"]["name"] in text
+    for scale in context["scales"]:
+        row = rf"{re.escape(scale['name'])}\s+{scale['score']}\s+{scale['max_score']}\s+" \
+              rf"{scale['percent']}%\s+{scale['level']}"  # fmt: skip
+        assert re.search(row, text), f"score table row missing: {row}"
+    for number, page_text in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in page_text
+    metadata = PdfReader(io.BytesIO(demo_pdf)).metadata
+    assert metadata is not None
+    assert metadata.title == "Minat & Bakat Umum \u2013 Rina Wulandari (DEMO-001)"
+
+
+def test_rendering_is_deterministic(renderer: ReportRenderer, demo_pdf: bytes) -> None:
+    assert renderer.render(demo_documents()[0], DEMO_PRODUCT_ID) == demo_pdf
+
+
+def test_html_has_lang_and_svg_chart_with_one_bar_per_scale(renderer: ReportRenderer) -> None:
+    document = demo_documents()[0]
+    html = renderer.render_html(document, DEMO_PRODUCT_ID)
+    assert '<html lang="en">' in html
+    chart = re.search(r'<svg class="chart".*?</svg>', html, re.DOTALL)
+    assert chart is not None
+    bars = re.findall(r'<rect class="bar"[^>]* width="([\d.]+)"', chart.group(0))
+    assert len(bars) == len(document["results"]) == 12
+    percents = [scale["percent"] for scale in build_psikotes_context(document)["scales"]]
+    assert [float(width) for width in bars] == [p * 340 / 100 for p in percents]
+
+
+def test_participant_name_is_autoescaped(renderer: ReportRenderer) -> None:
+    document = demo_documents()[0]
+    document["participant"]["name"] = "<script>alert(1)</script>"
+    html = renderer.render_html(document, DEMO_PRODUCT_ID)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" in "\n".join(_pages(renderer.render(document, "x")))
+
+
+def test_undefined_variable_is_a_template_error(tmp_path: Path) -> None:
+    (tmp_path / "strict.html").write_text(_page("{{ participant.nickname }}"))
+    renderer = _renderer(tmp_path, default_template="strict.html")
+    with pytest.raises(TemplateError, match="nickname") as excinfo:
+        renderer.render_html(demo_documents()[0], DEMO_PRODUCT_ID)
+    assert excinfo.value.error_code == "template_error"
+    assert excinfo.value.retryable is False
+
+
+def test_missing_template_is_a_template_error() -> None:
+    missing = _renderer(template_map={"tesKhusus": "nope.html"})
+    with pytest.raises(TemplateError, match=r"'nope\.html' not found"):
+        missing.render(demo_documents()[0], "tesKhusus")
+
+
+def test_template_syntax_error_is_a_template_error(tmp_path: Path) -> None:
+    (tmp_path / "broken.html").write_text(_page("{% if %}"))
+    with pytest.raises(TemplateError, match=r"syntax error on line 1"):
+        _renderer(tmp_path, default_template="broken.html").render_html({}, "x")
+
+
+def test_malformed_document_is_a_template_error_naming_the_field(
+    renderer: ReportRenderer,
+) -> None:
+    document = demo_documents()[0]
+    del document["participant"]["name"]
+    with pytest.raises(TemplateError, match=r"missing required field 'participant\.name'"):
+        renderer.render(document, DEMO_PRODUCT_ID)
+    document = demo_documents()[0]
+    document["results"][0]["score"] = 99
+    with pytest.raises(TemplateError, match=r"results\[0\]\.score 99 is outside 0\.\.40"):
+        renderer.render(document, DEMO_PRODUCT_ID)
+
+
+@pytest.fixture()
+def user_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (tmp_path / "outside.css").write_text('p::after { content: "LEAKED-OUTSIDE"; }')
+    (folder / "escape.css").symlink_to(tmp_path / "outside.css")
+    (folder / "marker.css").write_text('.m::before { content: "CSS-MARKER-OK"; }')
+    return folder
+
+
+def _render_body(folder: Path, body: str) -> bytes:
+    (folder / "page.html").write_text(_page(body))
+    return _renderer(folder, default_template="page.html", context_builder=dict).render({}, "x")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<img src="file:///etc/passwd">',
+        '<link rel="stylesheet" href="file:///etc/passwd">',
+        '<style>@import url("file:///etc/passwd");</style>',
+        '<link rel="attachment" href="file:///etc/passwd">',
+        '<img src="http://127.0.0.1:9/x.png">',
+        '<div style="background: url(https://example.com/x.png)">x</div>',
+        '<link rel="stylesheet" href="../outside.css"><p>x</p>',
+        '<link rel="stylesheet" href="%2e%2e/outside.css"><p>x</p>',
+        '<link rel="stylesheet" href="escape.css"><p>x</p>',
+        '<base href="http://127.0.0.1:9/"><link rel="stylesheet" href="marker.css">',
+        # WeasyPrint swallows errors inside SVG images; the renderer must not.
+        '<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9">'
+        '<image href="file:///etc/hostname" width="9" height="9"/></svg>',
+    ],
+)
+def test_fetcher_refuses_resources_outside_the_template_folders(
+    user_folder: Path, body: str
+) -> None:
+    with pytest.raises(TemplateError, match=r"could not load .*only data: URLs and files inside"):
+        _render_body(user_folder, body)
+
+
+def test_fetcher_never_contacts_http_servers(user_folder: Path) -> None:
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(TemplateError, match="could not load"):
+            _render_body(
+                user_folder, f'<img src="{url}/x.png"><link rel="stylesheet" href="{url}/s.css">'
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hits == []
+
+
+def test_missing_allowed_file_fails_instead_of_being_omitted(user_folder: Path) -> None:
+    with pytest.raises(TemplateError, match=r"nothere\.png"):
+        _render_body(user_folder, '<img src="nothere.png">')
+
+
+def test_relative_css_and_data_urls_inside_the_folder_are_allowed(user_folder: Path) -> None:
+    pdf = _render_body(
+        user_folder,
+        '<link rel="stylesheet" href="marker.css"><p class="m"></p>'
+        '<img src="data:image/svg+xml,%3Csvg xmlns=%22http://www.w3.org/2000/svg%22'
+        ' width=%224%22 height=%224%22/%3E">',
+    )
+    assert "CSS-MARKER-OK" in "\n".join(_pages(pdf))
+
+
+def test_template_map_selects_template_per_product(tmp_path: Path) -> None:
+    (tmp_path / "alt.html.j2").write_text(_page("ALT {{ participant.name }}"))
+    renderer = _renderer(tmp_path, template_map={"kepribadianDasar": "alt.html.j2"})
+    document = demo_documents()[0]
+    document["participant"]["name"] = "A & B"
+    assert renderer.template_for("kepribadianDasar") == "alt.html.j2"
+    assert renderer.template_for(DEMO_PRODUCT_ID) == DEFAULT_TEMPLATE
+    assert "ALT A &amp; B" in renderer.render_html(document, "kepribadianDasar")
+    assert '<svg class="chart"' in renderer.render_html(document, DEMO_PRODUCT_ID)
+
+
+def test_user_folder_overrides_builtin_template(tmp_path: Path) -> None:
+    (tmp_path / DEFAULT_TEMPLATE).write_text(_page("OVERRIDDEN {{ report.code }}"))
+    renderer = _renderer(tmp_path)
+    assert "OVERRIDDEN DEMO-001" in renderer.render_html(demo_documents()[0], DEMO_PRODUCT_ID)
+    assert (BUILTIN_TEMPLATE_FOLDER / DEFAULT_TEMPLATE).is_file()
+
+
+def test_load_context_builder_accepts_both_spellings() -> None:
+    assert load_context_builder(DEFAULT_CONTEXT_BUILDER) is build_psikotes_context
+    dotted = "flask_pdfqueue.report_context.build_psikotes_context"
+    assert load_context_builder(dotted) is build_psikotes_context
+
+
+@pytest.mark.parametrize(
+    ("dotted", "message"),
+    [("nodots", "not a dotted path"), ("flask_pdfqueue.report_context:", "not a dotted path"),
+     ("no_such_module_xyz:build", "cannot import 'no_such_module_xyz'"),
+     ("flask_pdfqueue.report_context:nope", "has no callable 'nope'"),
+     ("flask_pdfqueue.report_context:SCALES", "has no callable 'SCALES'")],
+)  # fmt: skip
+def test_load_context_builder_errors(dotted: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_context_builder(dotted)
+
+
+def test_preload_warms_up_and_checks_every_mapped_template(tmp_path: Path) -> None:
+    # A custom template that does not understand the demo document still preloads.
+    (tmp_path / "custom.html").write_text(_page("{{ custom_field }}"))
+    _renderer(tmp_path, template_map={"tesKhusus": "custom.html"},
+              default_template="custom.html").preload()  # fmt: skip
+    broken = _renderer(template_map={"tesKhusus": "nope.html"})
+    with pytest.raises(TemplateError, match=r"'nope\.html' not found"):
+        broken.preload()
