@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-server,embedded,postgres,mysql,dev}
+EXTRAS=${EXTRAS:-server,postgres,mysql,dev}
+# The MongoDB-wire server of the embedded stack and the tests. GPL and beta: it runs
+# as its own process and is never a dependency of the package.
+EMBEDDED_MONGO="SecantusDB==0.7.0b3"
 
 # Runtime libraries of WeasyPrint (HarfBuzz subsetting included: without it renders
 # are 1.6-2.7x slower), fonts, and the embedded Redis.
@@ -46,6 +49,6 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ requirements.lock -nt "$
         || [ "$(cat "$stamp")" != "$EXTRAS" ]; then
     echo "bootstrap: installing the project into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
-    "$VENV/bin/python" -m pip install -q -c requirements.lock -e ".[$EXTRAS]"
+    "$VENV/bin/python" -m pip install -q -c requirements.lock -e ".[$EXTRAS]" "$EMBEDDED_MONGO"
     echo "$EXTRAS" >"$stamp"
 fi
