@@ -63,3 +63,25 @@ def seed_demo_command() -> None:
     documents.ensure_indexes()
     inserted = seed_demo_documents(documents.collection)
     click.echo(f"demo documents inserted: {inserted}")
+
+
+@pdfqueue_cli.command("listen")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=int)
+def listen_command(host: str, port: int) -> None:
+    """Receive webhooks and print them, checking signatures with PDFQUEUE_WEBHOOK_SECRET.
+
+    For trying the service out without n8n: submit with
+    "callback": "http://127.0.0.1:8001/webhook/pdf-complete".
+    """
+    from .webhook_listener import make_listener
+
+    secret = current_pdfqueue().settings.webhook_secret
+    server = make_listener(host, port, secret, lambda line: click.echo(line))
+    click.echo(f"listening for webhooks on http://{host}:{port}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

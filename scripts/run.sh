@@ -26,6 +26,13 @@ else
     export PDFQUEUE_EMBEDDED_MONGO=false
 fi
 export PDFQUEUE_PUBLIC_URL=${PDFQUEUE_PUBLIC_URL:-http://${PDFQUEUE_BIND}}
+# Outside production, a listener prints the webhooks of demo jobs (var/log/webhooks.log).
+export PDFQUEUE_LISTENER_PORT=${PDFQUEUE_LISTENER_PORT:-8001}
+if [ "$PDFQUEUE_PROFILE" = production ]; then
+    export PDFQUEUE_DEMO_LISTENER=false
+else
+    export PDFQUEUE_DEMO_LISTENER=true
+fi
 
 flask=(.venv/bin/flask --app flask_pdfqueue.service)
 # Worker count and job timeout come from the profile (and any PDFQUEUE_* override).
@@ -45,7 +52,7 @@ mkdir -p var/log var/run var/redis var/mongo
 
 if [ -S var/run/supervisor.sock ] && .venv/bin/supervisorctl -c supervisord.conf pid >/dev/null 2>&1; then
     echo "run: already running; restarting the web app and workers with the current settings"
-    .venv/bin/supervisorctl -c supervisord.conf restart web 'worker:*' >/dev/null
+    .venv/bin/supervisorctl -c supervisord.conf restart web 'worker:*' webhook-listener >/dev/null
 else
     .venv/bin/supervisord -c supervisord.conf
 fi
@@ -80,10 +87,11 @@ flask-pdfqueue is running ($PDFQUEUE_PROFILE profile).
   PDFs:       var/pdfs/
   Stop:       make stop
 
-Submit a demo report (the PDF link comes back in the status and in the webhook):
+Submit a demo report; its webhook arrives at the demo listener (tail -f var/log/webhooks.log):
   curl -s -X POST http://${PDFQUEUE_BIND}/api/reports/generate-async \\
     -H 'X-API-Key: ${api_key}' -H 'Content-Type: application/json' \\
-    -d '{"code": "DEMO-001", "productId": "minatBakatUmum"}'
+    -d '{"code": "DEMO-001", "productId": "minatBakatUmum",
+         "callback": "http://127.0.0.1:${PDFQUEUE_LISTENER_PORT}/webhook/pdf-complete"}'
 
 Then follow it with the status_url it returns, and fetch the PDF:
   curl -s -H 'X-API-Key: ${api_key}' http://${PDFQUEUE_BIND}/api/jobs/<job_id>

@@ -47,8 +47,9 @@ class _Servers:
         if backend in self._unavailable:
             pytest.skip(f"{backend}: {self._unavailable[backend]}")
         if backend in self._broken:
-            pytest.fail(f"{backend} failed to start earlier in this session:\n"
-                        f"{self._broken[backend]}")
+            pytest.fail(
+                f"{backend} failed to start earlier in this session:\n{self._broken[backend]}"
+            )
         if backend not in self._admin:
             try:
                 server = _STARTERS[backend](self._base_dir / backend)
@@ -113,7 +114,9 @@ def ddl_file(url: str) -> Path:
 def split_sql(text: str) -> list[str]:
     """Statements of a DDL file: ``--`` comments dropped, split at a ``;`` that ends a line."""
     code = "\n".join(line.split("--", 1)[0].rstrip() for line in text.splitlines())
-    return [statement.strip() for statement in re.split(r";$", code, flags=re.M) if statement.strip()]
+    return [
+        statement.strip() for statement in re.split(r";$", code, flags=re.M) if statement.strip()
+    ]
 
 
 def apply_sql_file(url: str, path: Path) -> None:

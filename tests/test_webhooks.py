@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -10,7 +12,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from flask_pdfqueue.config import new_webhook_secret
-from flask_pdfqueue.webhooks import WebhookSender, sign
+from flask_pdfqueue.webhook_listener import make_listener
+from flask_pdfqueue.webhooks import WebhookSender, sign, verify
 from tests.receiver import WebhookReceiver
 from tests.servers import free_port
 
@@ -106,3 +109,41 @@ def test_slow_receivers_time_out(rec: WebhookReceiver) -> None:
     rec.respond("/slow", ("delay", 3.0))
     result = quick.deliver(rec.url_for("/slow"), "id", {"a": 1})
     assert (result.delivered, result.retryable) == (False, True)
+
+
+def test_verify_accepts_our_events_and_refuses_tampered_or_stale_ones() -> None:
+    body = b'{"a":1}'
+    now = int(time.time())
+    headers = {
+        "webhook-id": "pdf_1.completed",
+        "webhook-timestamp": str(now),
+        "webhook-signature": "v1,bogus " + sign(SECRET, "pdf_1.completed", now, body),
+    }
+    assert verify(SECRET, headers, body)
+    assert not verify(SECRET, headers, b'{"a":2}')
+    assert not verify(new_webhook_secret(), headers, body)
+    stale = now - 3600
+    old = {**headers, "webhook-timestamp": str(stale)}
+    old["webhook-signature"] = sign(SECRET, "pdf_1.completed", stale, body)
+    assert not verify(SECRET, old, body)
+    assert not verify(SECRET, {}, body)
+
+
+def test_demo_listener_prints_events_with_the_signature_verdict(sender: WebhookSender) -> None:
+    lines: list[str] = []
+    listener = make_listener("127.0.0.1", free_port(), SECRET, lines.append)
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.server_port}/webhook/pdf-complete"
+        assert sender.deliver(url, "pdf_5.completed", {"job_id": "pdf_5"}).delivered
+        forged = WebhookSender(
+            secret=new_webhook_secret(), allowed_hosts=("127.0.0.1",), timeout=2, connect_timeout=1
+        )
+        assert forged.deliver(url, "pdf_6.completed", {"job_id": "pdf_6"}).delivered
+    finally:
+        listener.shutdown()
+        listener.server_close()
+    assert "signature=valid id=pdf_5.completed" in lines[0]
+    assert '"job_id": "pdf_5"' in lines[1]
+    assert "signature=INVALID id=pdf_6.completed" in lines[2]
