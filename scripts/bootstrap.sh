@@ -48,9 +48,8 @@ fi
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ] \
         || [ "$(cat "$stamp")" != "$EXTRAS" ]; then
     echo "bootstrap: installing the project into $VENV (log: $VENV/pip.log)"
-    if ! { "$VENV/bin/python" -m pip install --upgrade pip setuptools wheel \
-            && "$VENV/bin/python" -m pip install -c requirements.lock -e ".[$EXTRAS]" \
-                "$EMBEDDED_MONGO"; } >"$VENV/pip.log" 2>&1; then
+    if ! "$VENV/bin/python" -m pip install -c requirements.lock -e ".[$EXTRAS]" \
+            "$EMBEDDED_MONGO" >"$VENV/pip.log" 2>&1; then
         tail -n 30 "$VENV/pip.log" >&2
         echo "bootstrap: pip failed; the whole log is in $VENV/pip.log" >&2
         exit 1

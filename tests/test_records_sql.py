@@ -179,14 +179,18 @@ def test_complete_wins_exactly_once(store: JobStore, clock: Clock) -> None:
     store.start_attempt("job-1", retry_count=1)
     done = clock.advance()
     assert store.complete(
-        "job-1", pdf_url="https://cdn.test/a.pdf", google_drive_link="https://drive.test/a",
+        "job-1",
+        pdf_url="https://cdn.test/a.pdf",
+        google_drive_link="https://drive.test/a",
         storage_key="reports/a.pdf",
     )
     record = _get(store)
     assert record.is_terminal
     assert (record.status, record.completed_at, record.updated_at) == ("completed", done, done)
     assert (record.pdf_url, record.google_drive_link, record.storage_key) == (
-        "https://cdn.test/a.pdf", "https://drive.test/a", "reports/a.pdf",
+        "https://cdn.test/a.pdf",
+        "https://drive.test/a",
+        "reports/a.pdf",
     )
     assert (record.error_message, record.error_code) == (None, None)
 
@@ -208,12 +212,18 @@ def test_fail_wins_exactly_once(store: JobStore, clock: Clock, status: str) -> N
     _queue(store)
     done = clock.advance()
     assert store.fail(
-        "job-1", status=status, error_message="no such report", error_code="not_found",
+        "job-1",
+        status=status,
+        error_message="no such report",
+        error_code="not_found",
         retry_count=3,
     )
     record = _get(store)
     assert (record.status, record.error_message, record.error_code, record.retry_count) == (
-        status, "no such report", "not_found", 3,
+        status,
+        "no such report",
+        "not_found",
+        3,
     )
     assert record.completed_at == done
     assert not store.fail(
@@ -235,8 +245,11 @@ def test_racing_terminal_transitions_have_one_winner(sql_url: str) -> None:
     """Duplicate runs of one job finishing at once: exactly one outcome is recorded."""
     store = _open_store(sql_url, pool_size=8)
     try:
-        _queue(store, callback_url="https://example.test/done",
-               failure_callback_url="https://example.test/failed")
+        _queue(
+            store,
+            callback_url="https://example.test/done",
+            failure_callback_url="https://example.test/failed",
+        )
         barrier = threading.Barrier(8)
         outcomes: dict[int, bool] = {}
 
@@ -248,7 +261,10 @@ def test_racing_terminal_transitions_have_one_winner(sql_url: str) -> None:
                 )
             else:
                 outcomes[n] = store.fail(
-                    "job-1", status="failed", error_message=f"e{n}", error_code="c",
+                    "job-1",
+                    status="failed",
+                    error_message=f"e{n}",
+                    error_code="c",
                     retry_count=n,
                 )
 
@@ -292,9 +308,7 @@ def test_webhook_is_owed_only_when_the_relevant_url_exists(
     if outcome == "completed":
         assert store.complete("job-1", pdf_url="u", google_drive_link=None, storage_key="k")
     else:
-        assert store.fail(
-            "job-1", status=outcome, error_message="m", error_code="c", retry_count=0
-        )
+        assert store.fail("job-1", status=outcome, error_message="m", error_code="c", retry_count=0)
     record = _get(store)
     assert record.status == outcome
     expected = ("pending", "notifying") if owed else (None, "done")
@@ -308,7 +322,9 @@ def test_record_delivery_counts_attempts(store: JobStore) -> None:
     store.record_delivery("job-1", delivered=False, last_status=503)
     record = _get(store)
     assert (record.webhook_state, record.webhook_attempts, record.webhook_last_status) == (
-        "pending", 1, 503,
+        "pending",
+        1,
+        503,
     )
     assert record.stage == "done"
 
@@ -316,7 +332,9 @@ def test_record_delivery_counts_attempts(store: JobStore) -> None:
     store.record_delivery("job-1", delivered=True, last_status=204)
     record = _get(store)
     assert (record.webhook_state, record.webhook_attempts, record.webhook_last_status) == (
-        "delivered", 3, 204,
+        "delivered",
+        3,
+        204,
     )
     assert record.status == "completed"
 

@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import DefaultClause, Engine, MetaData, String, Table, create_engine, inspect, text
+from sqlalchemy import (
+    DefaultClause,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import DBAPIError
 
 from flask_pdfqueue.records.sql import metadata, pdf_job_results
@@ -123,13 +133,11 @@ def test_ddl_file_matches_create_all(engine: Engine, sql_url: str) -> None:
 
 
 def _insert(engine: Engine, job_id: str, status: str) -> None:
+    """Only the NOT NULL columns without a default: the server fills in the rest."""
     with engine.begin() as conn:
         conn.execute(
-            text(
-                f"INSERT INTO {TABLE} (job_id, code, product_id, status)"
-                " VALUES (:job_id, 'c', 'p', :status)"
-            ),
-            {"job_id": job_id, "status": status},
+            insert(pdf_job_results),
+            {"job_id": job_id, "code": "c", "product_id": "p", "status": status},
         )
 
 
@@ -139,11 +147,12 @@ def test_status_check_rejects_unknown_status(engine: Engine, sql_url: str, sourc
         apply_sql_file(sql_url, ddl_file(sql_url))
     else:
         metadata.create_all(engine)
-    _insert(engine, "ok", "cancelled")  # the server defaults fill in the rest
-    with pytest.raises(DBAPIError, match="(?i)check|constraint"):
+    _insert(engine, "ok", "cancelled")
+    with pytest.raises(DBAPIError, match=r"(?i)check|constraint"):
         _insert(engine, "bad", "archived")
+    columns = pdf_job_results.c
     with engine.connect() as conn:
-        rows = conn.execute(text(f"SELECT job_id, retry_count, priority FROM {TABLE}")).all()
+        rows = conn.execute(select(columns.job_id, columns.retry_count, columns.priority)).all()
     assert [tuple(row) for row in rows] == [("ok", 0, "normal")]
 
 
