@@ -61,7 +61,6 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     health_public: bool = True
     initial_job_seconds: float = 5.0
-    bind: str = "127.0.0.1:8000"
     instance_path: str = field(default="", metadata={"internal": True})
 
     @classmethod

@@ -116,3 +116,12 @@ def test_registering_twice_says_what_to_do_instead(tmp_path: Path) -> None:
 def test_state_outside_an_initialised_app_is_a_clear_error(tmp_path: Path) -> None:
     with _app(tmp_path).app_context(), pytest.raises(RuntimeError, match="not initialised"):
         current_pdfqueue()
+
+
+def test_readme_documents_every_setting() -> None:
+    from dataclasses import fields
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for f in fields(Settings):
+        if not f.metadata.get("internal"):
+            assert f"| `PDFQUEUE_{f.name.upper()}` |" in readme, f.name
