@@ -6,9 +6,9 @@ import logging
 
 import click
 from flask.cli import AppGroup
-from rq import Worker
 
 from .extension import current_pdfqueue
+from .worker import PDFWorker
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def worker_command(
         )
     if preload:
         state.renderer.preload()
-    worker = Worker(state.queue.ordered, connection=state.redis, name=name)
+    worker = PDFWorker(state.queue.ordered, connection=state.redis, name=name)
     worker.work(
         burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level=logging_level.upper()
     )

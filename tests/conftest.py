@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +130,30 @@ def _start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes
     )
 
 
+@dataclass(frozen=True)
+class WorkerProcess:
+    """A running ``flask pdfqueue worker`` and its log."""
+
+    pid: int
+    log_path: Path
+
+    def horse_pid(self) -> int | None:
+        """The work horse running a job now: RQ makes each horse its own process group."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            pid, ppid, pgid = int(stat.parent.name), int(fields[1]), int(fields[2])
+            if ppid == self.pid and pgid == pid:
+                return pid
+        return None
+
+
 @pytest.fixture(scope="session")
 def worker(
     app: Flask, stack_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
+) -> Iterator[WorkerProcess]:
     """A real ``flask pdfqueue worker`` (with scheduler) configured through the environment."""
     env = {**os.environ, **stack_settings}
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
@@ -145,7 +166,7 @@ def worker(
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.1)
-    yield log_path
+    yield WorkerProcess(process.pid, log_path)
     os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=30)

@@ -21,7 +21,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import JobFailure, RenderTimeout, ServiceUnavailable
+from ..errors import JobFailure, RenderTimeout, ServiceUnavailable, WorkerLost
 from ..extension import PDFQueueState
 from ..records.sql import JobRecord
 from . import notify, record
@@ -105,3 +105,24 @@ def job_attempt(state: PDFQueueState, job_id: str) -> Iterator[Attempt]:
     else:
         if not attempt.already_finished:
             state.queue.record_duration(time.monotonic() - attempt.started)
+
+
+def record_lost(state: PDFQueueState, job: Job, reason: str) -> None:
+    """The last attempt died without recording anything: record ``failed`` and announce it.
+
+    Does nothing when the job already has its outcome (the attempt recorded it itself).
+    """
+    current = state.jobs.get(job.id)
+    if current is None or current.is_terminal:
+        return
+    failure = WorkerLost(f"the worker running the job died: {reason.strip() or 'no reason given'}")
+    log.error("job %s failed for good: %s", job.id, failure.message)
+    if record.record_failed(
+        state,
+        current,
+        status="failed",
+        error_message=failure.message,
+        error_code=failure.error_code,
+        retry_count=_retries_made(job),
+    ):
+        notify.announce(state, job.id)

@@ -11,7 +11,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from standardwebhooks import Webhook
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.demo import demo_documents
 from flask_pdfqueue.records.sql import pdf_job_results
-from tests.conftest import RETRIES
+from tests.conftest import RETRIES, WorkerProcess
 from tests.receiver import Received, WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -96,7 +95,7 @@ def test_report_is_rendered_stored_recorded_and_announced_once(
     auth: dict[str, str],
     state: PDFQueueState,
     receiver: WebhookReceiver,
-    worker: Path,
+    worker: WorkerProcess,
 ) -> None:
     document = new_report(state)
     ok_path, failed_path = callback_paths()
@@ -169,7 +168,7 @@ def test_unknown_report_fails_once_after_the_retries(
     auth: dict[str, str],
     state: PDFQueueState,
     receiver: WebhookReceiver,
-    worker: Path,
+    worker: WorkerProcess,
 ) -> None:
     ok_path, failed_path = callback_paths()
     code = f"MISSING-{uuid.uuid4().hex[:8]}"
@@ -211,7 +210,7 @@ def test_report_that_does_not_fit_the_template_is_recorded_failed_in_mongo(
     auth: dict[str, str],
     state: PDFQueueState,
     receiver: WebhookReceiver,
-    worker: Path,
+    worker: WorkerProcess,
 ) -> None:
     document = new_report(state, results="not a list of scales")
     ok_path, failed_path = callback_paths()
