@@ -27,7 +27,7 @@ from flask_pdfqueue.demo import seed_demo_documents
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis, start_secantus
 
-# SQLB from tests.sql_backends import sql_url
+pytest_plugins = ["tests.sql_backends"]  # the sql_url fixture, one per SQL backend
 
 # The suite configures everything itself; a developer's shell must not leak in.
 for _name in [n for n in os.environ if n.startswith("PDFQUEUE_")]:

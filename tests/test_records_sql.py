@@ -129,17 +129,7 @@ def _session_in_another_time_zone(url: str) -> dict[str, Any]:
     return {}  # SQLite has no session time zone
 
 
-def test_timestamps_do_not_depend_on_the_session_time_zone(
-    sql_url: str, clock: Clock, request: pytest.FixtureRequest
-) -> None:
-    if make_url(sql_url).get_backend_name() == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="records/sql.py binds aware datetimes into TIMESTAMP WITHOUT TIME ZONE; "
-                "PostgreSQL converts them to the session's local time",
-            )
-        )
+def test_timestamps_do_not_depend_on_the_session_time_zone(sql_url: str, clock: Clock) -> None:
     store = _open_store(sql_url, **_session_in_another_time_zone(sql_url))
     try:
         assert _queue(store).created_at == NOW

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     case,
     create_engine,
     event,
@@ -36,6 +37,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
 
 STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "processing")
@@ -43,8 +49,59 @@ TERMINAL = ("completed", "failed", "cancelled")
 
 metadata = MetaData()
 
-#: MariaDB drops microseconds from a plain DATETIME; keep them everywhere.
-Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite and MariaDB hand back naive datetimes; everything stored is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """UTC wall-clock time in a zone-less column, whatever the session's time zone.
+
+    Aware datetimes go in as naive UTC and come back aware. MySQL and MariaDB get
+    ``DATETIME(6)``: a plain DATETIME drops the microseconds there.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return as_utc(value)
+
+
+class now_default(FunctionElement[datetime]):
+    """``CURRENT_TIMESTAMP`` as a column default; MySQL wants the column's precision on it."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(now_default)
+def _now_default(element: now_default, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(now_default, "mysql")
+@compiles(now_default, "mariadb")
+def _now_default_fsp6(element: now_default, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CURRENT_TIMESTAMP(6)"
+
 
 pdf_job_results = Table(
     "pdf_job_results",
@@ -55,7 +112,7 @@ pdf_job_results = Table(
     Column("google_drive_link", Text),
     Column("status", String(16), nullable=False, server_default="queued"),
     Column("error_message", Text),
-    Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    Column("created_at", Timestamp, nullable=False, server_default=now_default()),
     Column("completed_at", Timestamp),
     Column("retry_count", Integer, nullable=False, server_default="0"),
     Column("priority", String(8), nullable=False, server_default="normal"),
@@ -78,18 +135,10 @@ pdf_job_results = Table(
     Index("idx_code_product", "code", "product_id"),
     Index("idx_status", "status"),
     Index("idx_created_at", "created_at"),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_unicode_ci",
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite and MariaDB hand back naive datetimes; everything stored is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -127,8 +176,6 @@ class JobRecord:
     def from_row(cls, row: Any) -> JobRecord:
         data = dict(row._mapping)
         raw_metadata = data.pop("metadata_json")
-        for key in ("created_at", "started_at", "completed_at", "updated_at"):
-            data[key] = as_utc(data[key])
         return cls(**data, metadata=json.loads(raw_metadata) if raw_metadata else None)
 
 
@@ -242,6 +289,8 @@ class JobStore:
         self, job_id: str, *, status: str, error_message: str, error_code: str, retry_count: int
     ) -> bool:
         """Move the job to ``failed`` or ``cancelled``; True only for the caller that did it."""
+        if status not in ("failed", "cancelled"):
+            raise ValueError(f"a job fails as 'failed' or 'cancelled', not {status!r}")
         now = utcnow()
         return self._update_active(
             job_id,
