@@ -131,10 +131,6 @@ class Settings:
         """Where local storage keeps PDFs."""
         return Path(self.storage_dir or Path(self.instance_path) / "pdfs")
 
-    def retries_for(self) -> tuple[int, list[int]]:
-        """``(max, intervals)`` for :class:`rq.Retry`, one interval per retry."""
-        return self.retry_attempts, list(self.retry_intervals)
-
 
 def _split(raw: Any) -> list[str]:
     if isinstance(raw, str):

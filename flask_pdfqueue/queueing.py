@@ -42,7 +42,7 @@ class JobQueue:
         return [self.queues[p] for p in PRIORITIES]
 
     def enqueue(self, job_id: str, priority: str) -> Job:
-        max_retries, intervals = self.settings.retries_for()
+        max_retries = self.settings.retry_attempts
         return self.queues[priority].enqueue(
             JOB_FUNCTION,
             job_id,
@@ -51,7 +51,9 @@ class JobQueue:
             job_timeout=self.settings.job_timeout,
             result_ttl=self.settings.result_ttl,
             failure_ttl=self.settings.failure_ttl,
-            retry=Retry(max=max_retries, interval=intervals) if max_retries else None,
+            retry=Retry(max=max_retries, interval=list(self.settings.retry_intervals))
+            if max_retries
+            else None,
             meta={"max_retries": max_retries},
         )
 

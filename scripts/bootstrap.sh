@@ -13,9 +13,10 @@ EXTRAS=${EXTRAS:-server,postgres,mysql,dev}
 EMBEDDED_MONGO="SecantusDB==0.7.0b3"
 
 # Runtime libraries of WeasyPrint (HarfBuzz subsetting included: without it renders
-# are 1.6-2.7x slower), fonts, and the embedded Redis.
+# are 1.6-2.7x slower), fonts, the embedded Redis, and procps (pgrep, used by
+# `make stop` to find leftovers; not part of a minimal Debian).
 debs=(redis-server libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig
-      fonts-dejavu-core fonts-liberation2 ca-certificates)
+      fonts-dejavu-core fonts-liberation2 ca-certificates procps)
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     debs+=(python3-venv python3-pip)
 fi

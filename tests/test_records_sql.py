@@ -329,21 +329,34 @@ def test_record_delivery_counts_attempts(store: JobStore) -> None:
     assert record.status == "completed"
 
 
-def test_delete_and_count_active(store: JobStore) -> None:
-    assert store.count_active() == 0
-    for job_id in ("a", "b", "c", "d"):
+def test_delete_removes_only_that_job(store: JobStore) -> None:
+    for job_id in ("a", "b"):
         _queue(store, job_id)
-    store.start_attempt("b", retry_count=0)
-    store.complete("c", pdf_url="u", google_drive_link=None, storage_key="k")
-    store.fail("d", status="cancelled", error_message="m", error_code="c", retry_count=0)
-    assert store.count_active() == 2  # a queued, b processing
-
     store.delete("a")
     assert store.get("a") is None
-    assert store.count_active() == 1
+    assert store.get("b") is not None
     store.delete("a")  # deleting twice is harmless
 
 
 def test_ping_and_create_schema_twice(store: JobStore) -> None:
     store.create_schema()
     store.ping()
+
+
+def test_a_job_fails_only_into_a_terminal_failure_state(store: JobStore) -> None:
+    _queue(store, "q")
+    with pytest.raises(ValueError, match="'failed' or 'cancelled'"):
+        store.fail("q", status="queued", error_message="m", error_code="c", retry_count=0)
+
+
+def test_pdf_filename_is_readable_and_safe(store: JobStore) -> None:
+    record = store.insert_queued(
+        job_id="pdf_x",
+        code="../A B/ç",
+        product_id="minatBakatUmum",
+        priority="normal",
+        callback_url=None,
+        failure_callback_url=None,
+        metadata=None,
+    )
+    assert record.pdf_filename == "A_B_-minatBakatUmum.pdf"

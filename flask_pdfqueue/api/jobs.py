@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, send_file
@@ -71,11 +70,6 @@ def get_job(job_id: str) -> Response:
     return jsonify(job_body(current_pdfqueue(), _record_or_404(job_id)))
 
 
-def _download_name(record: JobRecord) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{record.code}-{record.product_id}").strip("._")
-    return f"{stem or record.job_id}.pdf"
-
-
 def download(job_id: str) -> Response:
     state = current_pdfqueue()
     record = _record_or_404(job_id)
@@ -87,7 +81,7 @@ def download(job_id: str) -> Response:
     if path is None:
         raise APIError(404, "pdf_missing", "The stored PDF of this job is no longer there.")
     return send_file(
-        path, mimetype="application/pdf", as_attachment=True, download_name=_download_name(record)
+        path, mimetype="application/pdf", as_attachment=True, download_name=record.pdf_filename
     )
 
 

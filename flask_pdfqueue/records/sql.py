@@ -9,8 +9,7 @@ side effects (the webhook above all) to one per job when RQ runs a job twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +17,6 @@ from typing import Any
 from sqlalchemy import (
     CheckConstraint,
     Column,
-    Connection,
     DateTime,
     Engine,
     Index,
@@ -129,7 +127,7 @@ pdf_job_results = Table(
     Column("webhook_attempts", Integer, nullable=False, server_default="0"),
     Column("webhook_last_status", Integer),
     CheckConstraint(
-        "status IN ('queued', 'processing', 'completed', 'failed', 'cancelled')",
+        "status IN (" + ", ".join(f"'{status}'" for status in STATUSES) + ")",
         name="ck_pdf_job_results_status",
     ),
     Index("idx_code_product", "code", "product_id"),
@@ -172,6 +170,12 @@ class JobRecord:
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
 
+    @property
+    def pdf_filename(self) -> str:
+        """A readable file name for the PDF: ``<code>-<productId>.pdf``, made safe."""
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.code}-{self.product_id}").strip("._")
+        return f"{stem or self.job_id}.pdf"
+
     @classmethod
     def from_row(cls, row: Any) -> JobRecord:
         data = dict(row._mapping)
@@ -190,11 +194,6 @@ class JobStore:
     def create_schema(self) -> None:
         """Create the tables if missing (what ``sql/*.sql`` holds, per dialect)."""
         metadata.create_all(self.engine)
-
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
 
     def insert_queued(
         self,
@@ -222,14 +221,14 @@ class JobStore:
             "failure_callback_url": failure_callback_url,
             "metadata_json": json.dumps(metadata) if metadata is not None else None,
         }
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             conn.execute(insert(pdf_job_results).values(**values))
         record = self.get(job_id)
         assert record is not None
         return record
 
     def get(self, job_id: str) -> JobRecord | None:
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             row = conn.execute(
                 select(pdf_job_results).where(pdf_job_results.c.job_id == job_id)
             ).first()
@@ -237,7 +236,7 @@ class JobStore:
 
     def delete(self, job_id: str) -> None:
         """Remove a row whose job never reached the queue (enqueue failed)."""
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             conn.execute(pdf_job_results.delete().where(pdf_job_results.c.job_id == job_id))
 
     def start_attempt(self, job_id: str, retry_count: int) -> bool:
@@ -306,7 +305,7 @@ class JobStore:
 
     def record_delivery(self, job_id: str, *, delivered: bool, last_status: int | None) -> None:
         """Count one webhook attempt and remember how it went."""
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             conn.execute(
                 update(pdf_job_results)
                 .where(pdf_job_results.c.job_id == job_id)
@@ -318,17 +317,8 @@ class JobStore:
                 )
             )
 
-    def count_active(self) -> int:
-        with self._begin() as conn:
-            count = conn.execute(
-                select(func.count())
-                .select_from(pdf_job_results)
-                .where(pdf_job_results.c.status.in_(ACTIVE))
-            ).scalar_one()
-        return int(count)
-
     def _update_active(self, job_id: str, **values: Any) -> bool:
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             result = conn.execute(
                 update(pdf_job_results)
                 .where(pdf_job_results.c.job_id == job_id)
@@ -338,7 +328,7 @@ class JobStore:
         return bool(result.rowcount == 1)
 
     def ping(self) -> None:
-        with self._begin() as conn:
+        with self.engine.begin() as conn:
             conn.execute(select(1))
 
     def dispose(self) -> None:
@@ -356,14 +346,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
-
-
-__all__: Sequence[str] = (
-    "ACTIVE",
-    "STATUSES",
-    "TERMINAL",
-    "JobRecord",
-    "JobStore",
-    "metadata",
-    "pdf_job_results",
-)
