@@ -82,16 +82,7 @@ def job_attempt(state: PDFQueueState, job_id: str) -> Iterator[Attempt]:
         failure = classify(exc, state.settings.job_timeout)
         final = rq_job is None or not rq_job.should_retry
         if final:
-            log.error("job %s failed for good: %s", job_id, failure.message)
-            if record.record_failed(
-                state,
-                current,
-                status="failed",
-                error_message=failure.message,
-                error_code=failure.error_code,
-                retry_count=retry_count,
-            ):
-                notify.announce(state, job_id)
+            _fail_for_good(state, current, failure, retry_count)
         else:
             log.warning("job %s attempt failed, will retry: %s", job_id, failure.message)
             record.record_retry(
@@ -116,13 +107,20 @@ def record_lost(state: PDFQueueState, job: Job, reason: str) -> None:
     if current is None or current.is_terminal:
         return
     failure = WorkerLost(f"the worker running the job died: {reason.strip() or 'no reason given'}")
-    log.error("job %s failed for good: %s", job.id, failure.message)
+    _fail_for_good(state, current, failure, _retries_made(job))
+
+
+def _fail_for_good(
+    state: PDFQueueState, current: JobRecord, failure: JobFailure, retry_count: int
+) -> None:
+    """Record the final failure; the run that records it sends the failure webhook."""
+    log.error("job %s failed for good: %s", current.job_id, failure.message)
     if record.record_failed(
         state,
         current,
         status="failed",
         error_message=failure.message,
         error_code=failure.error_code,
-        retry_count=_retries_made(job),
+        retry_count=retry_count,
     ):
-        notify.announce(state, job.id)
+        notify.announce(state, current.job_id)
