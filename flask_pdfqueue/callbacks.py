@@ -38,6 +38,8 @@ def _never_allowed(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if ip.is_loopback:  # ::1 sits in the reserved ::/8, yet n8n on this host is fine
+        return False
     return ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved
 
 

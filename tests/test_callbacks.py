@@ -74,3 +74,9 @@ def test_resolution_refuses_names_that_point_at_refused_addresses() -> None:
     assert resolve_for_delivery(urlsplit("http://localhost:9/x")) in ("127.0.0.1", "::1")
     with pytest.raises(CallbackRefused, match="cannot resolve"):
         resolve_for_delivery(urlsplit("http://no-such-host.invalid/x"))
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:5678/webhook/x", "http://127.0.0.1:5678/x"])
+def test_loopback_is_a_receiver_like_any_other(url: str) -> None:
+    host = urlsplit(url).hostname or ""
+    assert check_callback_url(url, [host]).hostname == host
