@@ -79,16 +79,17 @@ def failure_callback_for(callback: str) -> str:
     return callback
 
 
-def resolve_for_delivery(parts: SplitResult) -> str:
-    """The one address to connect to, checked after resolution (pinned for the request)."""
+def resolve_for_delivery(parts: SplitResult) -> list[str]:
+    """The addresses to try, in order, each checked after resolution (the request is pinned
+    to one of them, so a second lookup cannot swap in another)."""
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except (OSError, UnicodeError) as exc:
         raise CallbackRefused(f"cannot resolve {host!r}: {exc}") from exc
-    addresses = [str(info[4][0]) for info in infos]
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     refused = [a for a in addresses if _never_allowed(a)]
     if refused:
         raise CallbackRefused(f"{host!r} resolves to a refused address ({refused[0]})")
-    return addresses[0]
+    return addresses

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from .extension import current_pdfqueue
-from .worker import PDFWorker
+from .rq_worker import PDFWorker
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -118,8 +119,13 @@ class Settings:
                 raise ConfigError(
                     "the production profile refuses to start without " + ", ".join(missing)
                 )
-        if self.webhook_secret and not self.webhook_secret.startswith("whsec_"):
-            raise ConfigError("PDFQUEUE_WEBHOOK_SECRET must look like whsec_<base64>")
+        if self.webhook_secret:
+            try:
+                if not self.webhook_secret.startswith("whsec_"):
+                    raise ValueError
+                base64.b64decode(self.webhook_secret.removeprefix("whsec_"), validate=True)
+            except ValueError:
+                raise ConfigError("PDFQUEUE_WEBHOOK_SECRET must look like whsec_<base64>") from None
 
     @property
     def resolved_sql_url(self) -> str:
@@ -176,20 +182,23 @@ def _convert(hint: Any, raw: Any) -> Any:
 
 
 def load_or_create_secret(path: Path, make: Callable[[], str]) -> str:
-    """Read a generated secret from ``path``, creating it (mode 0600) on first use."""
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race; use its value
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    return value
+    """Read a generated secret from ``path``, creating it (mode 0600) on first use.
+
+    The file appears complete or not at all (written aside, then linked into place),
+    so processes starting together all end up with the same secret.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+        try:
+            with os.fdopen(fd, "w") as handle:  # mkstemp creates it with mode 0600
+                handle.write(make() + "\n")
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race; use its value
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
 
 
 def new_api_key() -> str:

@@ -7,12 +7,19 @@ tells the caller whether submitting the same report again may succeed.
 
 from __future__ import annotations
 
+#: ``error_code`` → ``retryable``, for failures read back from the records.
+_RETRYABLE: dict[str, bool] = {}
+
 
 class JobFailure(Exception):
     """A failure with a stable machine code and a human sentence."""
 
     error_code = "internal_error"
     retryable = True
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        _RETRYABLE[cls.error_code] = cls.retryable
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -63,10 +70,4 @@ class ServiceUnavailable(JobFailure):
 
 def is_retryable(error_code: str | None) -> bool:
     """Whether submitting again may succeed after a failure with ``error_code``."""
-    pending: list[type[JobFailure]] = [JobFailure]
-    while pending:
-        cls = pending.pop()
-        if cls.error_code == error_code:
-            return cls.retryable
-        pending.extend(cls.__subclasses__())
-    return True
+    return _RETRYABLE.get(error_code or "", True)

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 from redis import Redis
 
-from .config import Settings, load_or_create_secret, new_api_key, new_webhook_secret
+from .callbacks import CallbackRefused, check_callback_url
+from .config import (
+    ConfigError,
+    Settings,
+    load_or_create_secret,
+    new_api_key,
+    new_webhook_secret,
+)
 from .queueing import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import JobStore
@@ -52,6 +59,18 @@ class PDFQueueState:
             context_builder=load_context_builder(self.settings.context_builder),
         )
 
+    def job_url(self, job_id: str) -> str:
+        """The job's status URL under ``PDFQUEUE_PUBLIC_URL`` (never from a request's Host)."""
+        return f"{self.settings.public_url.rstrip('/')}{self.url_prefix}/jobs/{job_id}"
+
+    def download_url(self, job_id: str) -> str:
+        return self.job_url(job_id) + "/download"
+
+    def after_fork_in_child(self) -> None:
+        """Drop connections inherited from the parent: a work horse opens its own."""
+        self.jobs.engine.dispose(close=False)
+        self.documents = self.documents.reopened()
+
     def close(self) -> None:
         self.jobs.dispose()
         self.documents.close()
@@ -80,6 +99,11 @@ class PDFQueue:
         settings = _with_generated_secrets(
             Settings.from_sources(app.config, os.environ, instance_path=app.instance_path)
         )
+        if settings.default_callback:
+            try:
+                check_callback_url(settings.default_callback, settings.callback_allowed_hosts)
+            except CallbackRefused as exc:
+                raise ConfigError(f"PDFQUEUE_DEFAULT_CALLBACK is refused: {exc}") from None
         redis = Redis.from_url(
             settings.redis_url, socket_connect_timeout=5, health_check_interval=30
         )
@@ -105,12 +129,11 @@ class PDFQueue:
             url_prefix=self.url_prefix,
         )
         app.extensions[EXTENSION_KEY] = state
+        os.register_at_fork(after_in_child=state.after_fork_in_child)
 
         from .api import create_blueprint
-        from .api.errors import register_error_handlers
 
         app.register_blueprint(create_blueprint(), url_prefix=self.url_prefix)
-        register_error_handlers(app, self.url_prefix)
 
 
 def current_pdfqueue() -> PDFQueueState:

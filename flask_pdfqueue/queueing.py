@@ -15,7 +15,7 @@ from rq import Queue, Retry, Worker
 from rq.job import Job
 
 from .config import PRIORITIES, Settings
-from .records.sql import utcnow
+from .timestamps import utcnow
 
 JOB_FUNCTION = "workers.pdf_worker.generate_pdf_job"
 JOB_DESCRIPTION = "generate PDF report"

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from .callbacks import CallbackRefused, check_callback_url, failure_callback_for
@@ -75,7 +74,7 @@ def submit(
                 f"The queue holds {settings.max_queue_size} jobs already; try again later.",
             )
     except RedisError as exc:
-        raise SubmitRejected("queue_unavailable", f"Redis is unreachable: {exc}") from None
+        raise _queue_unavailable(exc) from None
 
     job_id = new_job_id()
     record = state.jobs.insert_queued(
@@ -87,12 +86,11 @@ def submit(
         failure_callback_url=failure_callback,
         metadata=metadata,
     )
-    _note_queued_in_report(state, record)
     try:
         state.queue.enqueue(job_id, priority)
     except RedisError as exc:
         state.jobs.delete(job_id)
-        raise SubmitRejected("queue_unavailable", f"Redis is unreachable: {exc}") from None
+        raise _queue_unavailable(exc) from None
     log.info("accepted job %s (priority %s)", job_id, priority)
 
     try:
@@ -104,15 +102,8 @@ def submit(
     return Accepted(record=record, position=position, estimated_completion=estimate)
 
 
-def _note_queued_in_report(state: PDFQueueState, record: JobRecord) -> None:
-    """Show ``queued`` in the report document; informational, so MongoDB being down is no veto."""
-    try:
-        state.documents.set_pdf_generation(
-            record.code,
-            record.product_id,
-            job_id=record.job_id,
-            requested_at=record.created_at,
-            fields={"status": "queued", "retry_count": 0, "updated_at": record.created_at},
-        )
-    except PyMongoError as exc:
-        log.warning("job %s: could not note 'queued' in MongoDB: %s", record.job_id, exc)
+def _queue_unavailable(exc: RedisError) -> SubmitRejected:
+    log.warning("submit refused, Redis unreachable: %s", exc)
+    return SubmitRejected(
+        "queue_unavailable", "The queue (Redis) is not answering; try again later."
+    )

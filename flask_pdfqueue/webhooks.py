@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlunsplit
 
@@ -25,6 +24,7 @@ import urllib3
 from . import __version__
 from .callbacks import CallbackRefused, check_callback_url, resolve_for_delivery
 from .records.sql import JobRecord
+from .timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,6 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 #: n8n's answer to a resume URL whose execution was already resumed or timed out.
 N8N_FINISHED_MARKER = "has finished already"
-
-
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z``, as every timestamp in a payload."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def success_payload(record: JobRecord) -> dict[str, Any]:
@@ -126,11 +118,13 @@ class WebhookSender:
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
 
     def deliver(self, url: str, webhook_id: str, payload: dict[str, Any]) -> DeliveryResult:
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        body = json.dumps(
+            payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
         timestamp = int(time.time())
         try:
             parts = check_callback_url(url, self.allowed_hosts)
-            address = resolve_for_delivery(parts)
+            addresses = resolve_for_delivery(parts)
         except CallbackRefused as exc:
             return DeliveryResult(False, None, retryable=False, error=f"refused: {exc}")
         headers = {
@@ -142,23 +136,36 @@ class WebhookSender:
             "webhook-signature": sign(self.secret, webhook_id, timestamp, body),
         }
         target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        pool = _pool_for(parts.scheme, address, parts.port, parts.hostname or "", self.timeout)
-        try:
-            response = pool.urlopen(
-                "POST", target, body=body, headers=headers, redirect=False, retries=False
-            )
-        except urllib3.exceptions.HTTPError as exc:
-            return DeliveryResult(False, None, retryable=True, error=f"{type(exc).__name__}: {exc}")
-        finally:
-            pool.close()
-        status = response.status
-        if 200 <= status < 300:
-            return DeliveryResult(True, status, retryable=False)
-        text = response.data[:500].decode("utf-8", "replace")
-        if status == 409 and N8N_FINISHED_MARKER in text:
-            return DeliveryResult(False, status, retryable=False, error=f"HTTP 409: {text}")
-        retryable = status in RETRYABLE_STATUSES or status >= 500
-        return DeliveryResult(False, status, retryable=retryable, error=f"HTTP {status}: {text}")
+        error = "no address to connect to"
+        for address in addresses:  # e.g. localhost: ::1, then 127.0.0.1
+            pool = _pool_for(parts.scheme, address, parts.port, parts.hostname or "", self.timeout)
+            try:
+                response = pool.urlopen(
+                    "POST", target, body=body, headers=headers, redirect=False, retries=False
+                )
+            except urllib3.exceptions.NewConnectionError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                continue  # nothing was sent; the next address may answer
+            except urllib3.exceptions.HTTPError as exc:
+                return DeliveryResult(
+                    False, None, retryable=True, error=f"{type(exc).__name__}: {exc}"
+                )
+            finally:
+                pool.close()
+            return _result_of(response)
+        return DeliveryResult(False, None, retryable=True, error=error)
+
+
+def _result_of(response: urllib3.BaseHTTPResponse) -> DeliveryResult:
+    """Success is any 2xx; n8n's "has finished already" and other 4xx are final."""
+    status = response.status
+    if 200 <= status < 300:
+        return DeliveryResult(True, status, retryable=False)
+    text = response.data[:500].decode("utf-8", "replace")
+    if status == 409 and N8N_FINISHED_MARKER in text:
+        return DeliveryResult(False, status, retryable=False, error=f"HTTP 409: {text}")
+    retryable = status in RETRYABLE_STATUSES or status >= 500
+    return DeliveryResult(False, status, retryable=retryable, error=f"HTTP {status}: {text}")
 
 
 def _pool_for(

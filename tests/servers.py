@@ -1,31 +1,27 @@
-"""Start and stop real servers (Redis, SecantusDB, PostgreSQL, MariaDB) for the tests.
+"""Start and stop real servers for the tests: shared machinery, Redis and SecantusDB.
 
 Each server runs as its own process group on a free loopback port with a private
 data directory, so the suite never touches a system service. Redis and SecantusDB
-must start (failure raises ServerError and the suite fails); PostgreSQL and MariaDB
-are optional and raise ServerUnavailable, with the reason, when not installed.
+must start (failure raises ServerError and the suite fails). The optional SQL
+servers (PostgreSQL, MariaDB) live in ``tests/sql_servers.py`` and raise
+ServerUnavailable, with the reason, when not installed.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import glob
 import os
-import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-SQL_DATABASE = "pdfqueue_test"
 
 
 class ServerError(RuntimeError):
@@ -309,204 +305,4 @@ def start_secantus(base_dir: Path, *, port: int | None = None) -> RunningServer:
         ready=ready,
         timeout=30,
         cwd=base_dir,
-    )
-
-
-def _postgres_bindir() -> Path | None:
-    initdb = shutil.which("initdb")
-    if initdb and (Path(initdb).parent / "postgres").exists():
-        return Path(initdb).parent
-    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
-    for d in reversed(dirs):
-        if (Path(d) / "initdb").exists() and (Path(d) / "postgres").exists():
-            return Path(d)
-    return None
-
-
-def postgres_unavailable_reason() -> str | None:
-    """Why PostgreSQL cannot be started here, or None when it can."""
-    if _postgres_bindir() is None:
-        return "PostgreSQL binaries (initdb, postgres) not found"
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            return "running as root and there is no 'postgres' OS user to run PostgreSQL"
-    return None
-
-
-def start_postgres(base_dir: Path) -> RunningServer:
-    """Fresh private PostgreSQL cluster with database pdfqueue_test (trust auth)."""
-    import psycopg
-
-    reason = postgres_unavailable_reason()
-    if reason:
-        raise ServerUnavailable(reason)
-    bindir = _postgres_bindir()
-    assert bindir is not None
-    base_dir.mkdir(parents=True, exist_ok=True)
-    log_path = base_dir / "postgres.log"
-    popen: dict[str, Any] = {}
-    remove: list[Path] = []
-    if os.geteuid() == 0:
-        # postgres refuses root; its user cannot traverse pytest's 0700 temp dirs,
-        # so the cluster lives in a /tmp dir of its own, removed on stop().
-        pw = pwd.getpwnam("postgres")
-        data_dir = Path(tempfile.mkdtemp(prefix="pdfqueue-pg-"))
-        os.chown(data_dir, pw.pw_uid, pw.pw_gid)
-        popen = {
-            "user": pw.pw_uid,
-            "group": pw.pw_gid,
-            "extra_groups": [],
-            "env": {**os.environ, "HOME": pw.pw_dir},
-        }
-        remove.append(data_dir)
-    else:
-        data_dir = Path(tempfile.mkdtemp(prefix="postgres-", dir=base_dir))
-    initdb = [
-        str(bindir / "initdb"),
-        "-D",
-        str(data_dir),
-        "-U",
-        "postgres",
-        "--auth=trust",
-        "-E",
-        "UTF8",
-        "--no-sync",
-    ]
-    try:
-        _run_setup("postgres", initdb, log_path, **popen)
-    except ServerError:
-        for path in remove:
-            shutil.rmtree(path, ignore_errors=True)
-        raise
-    port = free_port()
-    cmd = [
-        str(bindir / "postgres"),
-        "-D",
-        str(data_dir),
-        "-p",
-        str(port),
-        "-c",
-        "listen_addresses=127.0.0.1",
-        "-c",
-        "unix_socket_directories=",
-        "-c",
-        "fsync=off",
-        "-c",
-        "full_page_writes=off",
-    ]
-    conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=2"
-
-    def ready() -> bool:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (SQL_DATABASE,)
-            ).fetchone()
-            if not exists:
-                conn.execute(f"CREATE DATABASE {SQL_DATABASE}")
-            return True
-
-    # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for clients to leave.
-    return _launch(
-        "postgres",
-        cmd,
-        url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/{SQL_DATABASE}",
-        port=port,
-        data_dir=data_dir,
-        log_path=log_path,
-        ready=ready,
-        timeout=30,
-        stop_signal=signal.SIGINT,
-        remove_on_stop=remove,
-        **popen,
-    )
-
-
-_SBIN = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
-
-
-def _mariadb_binaries() -> tuple[str | None, str | None]:
-    server = _find(["mariadbd", "mysqld"], _SBIN)
-    install = _find(["mariadb-install-db", "mysql_install_db"], _SBIN)
-    return server, install
-
-
-def mariadb_unavailable_reason() -> str | None:
-    """Why MariaDB cannot be started here, or None when it can."""
-    server, install = _mariadb_binaries()
-    if server is None or install is None:
-        return (
-            "MariaDB binaries (mariadbd, mariadb-install-db) not found; "
-            "install mariadb-server (scripts/test-databases.sh does it as root)"
-        )
-    return None
-
-
-def start_mariadb(base_dir: Path) -> RunningServer:
-    """Private MariaDB with database pdfqueue_test; root@127.0.0.1 has no password."""
-    import pymysql
-
-    server_bin, install_bin = _mariadb_binaries()
-    if server_bin is None or install_bin is None:
-        raise ServerUnavailable(str(mariadb_unavailable_reason()))
-    data_dir = base_dir / "mariadb"
-    log_path = base_dir / "mariadb.log"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    user = ["--user=root"] if os.geteuid() == 0 else []
-    if not (data_dir / "mysql").is_dir():
-        _run_setup(
-            "mariadb",
-            [
-                install_bin,
-                "--no-defaults",
-                *user,
-                f"--datadir={data_dir}",
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-                "--skip-name-resolve",
-            ],
-            log_path,
-        )
-    remove: list[Path] = []
-    sock = data_dir / "mysqld.sock"
-    if len(str(sock)) > 100:  # AF_UNIX path limit; TCP is what the tests use anyway
-        remove.append(Path(tempfile.mkdtemp(prefix="pdfq-my-")))
-        sock = remove[0] / "mysqld.sock"
-    port = free_port()
-    cmd = [
-        server_bin,
-        "--no-defaults",
-        *user,
-        f"--datadir={data_dir}",
-        f"--port={port}",
-        "--bind-address=127.0.0.1",
-        f"--socket={sock}",
-        f"--pid-file={data_dir}/mysqld.pid",
-        "--skip-name-resolve",
-        "--innodb-buffer-pool-size=64M",
-        "--innodb-flush-log-at-trx-commit=2",
-        "--character-set-server=utf8mb4",
-        "--collation-server=utf8mb4_unicode_ci",
-    ]
-
-    def ready() -> bool:
-        conn = pymysql.connect(host="127.0.0.1", port=port, user="root", connect_timeout=2)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS {SQL_DATABASE}")
-            return True
-        finally:
-            conn.close()
-
-    return _launch(
-        "mariadb",
-        cmd,
-        url=f"mysql+pymysql://root@127.0.0.1:{port}/{SQL_DATABASE}",
-        port=port,
-        data_dir=data_dir,
-        log_path=log_path,
-        ready=ready,
-        timeout=60,
-        remove_on_stop=remove,
     )

@@ -15,13 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, make_url
 
-from tests.servers import (
-    RunningServer,
-    ServerError,
-    ServerUnavailable,
-    start_mariadb,
-    start_postgres,
-)
+from tests.servers import RunningServer, ServerError, ServerUnavailable
+from tests.sql_servers import start_mariadb, start_postgres
 
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"

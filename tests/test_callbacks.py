@@ -71,7 +71,7 @@ def test_failure_callback_defaults(callback: str, failure: str) -> None:
 
 
 def test_resolution_refuses_names_that_point_at_refused_addresses() -> None:
-    assert resolve_for_delivery(urlsplit("http://localhost:9/x")) in ("127.0.0.1", "::1")
+    assert set(resolve_for_delivery(urlsplit("http://localhost:9/x"))) <= {"127.0.0.1", "::1"}
     with pytest.raises(CallbackRefused, match="cannot resolve"):
         resolve_for_delivery(urlsplit("http://no-such-host.invalid/x"))
 

@@ -16,18 +16,17 @@ import pytest
 import redis
 import sqlalchemy
 
-from tests import servers
+from tests import sql_servers
 from tests.receiver import WebhookReceiver
 from tests.servers import (
     RunningServer,
     ServerError,
     ServerUnavailable,
     free_port,
-    start_mariadb,
-    start_postgres,
     start_redis,
     start_secantus,
 )
+from tests.sql_servers import start_mariadb, start_postgres
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +111,37 @@ def test_redis_failure_raises_server_error_with_log_tail(base_dir: Path) -> None
     assert message.startswith("redis:")
     assert "--port" in message
     assert "in use" in message.lower()  # the tail of redis' own log
+
+
+def test_secantus_failure_on_busy_port_raises_server_error_with_log_tail(base_dir: Path) -> None:
+    """The mongo_server fixture then errors the session: make test fails, it does not skip."""
+    from tests.servers import _running
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ServerError) as info:
+            start_secantus(base_dir / "secantus-busy", port=port)
+    message = str(info.value)
+    assert message.startswith("secantus:")
+    assert "exited with" in message
+    assert f"--port {port}" in message
+    assert "address already in use" in message.lower()  # the tail of secantusd's own log
+    assert not [s for s in _running if s.name == "secantus" and s.port == port]  # stopped
+
+
+def test_secantus_failure_on_unusable_storage_raises_server_error(base_dir: Path) -> None:
+    base = base_dir / "secantus-file"
+    base.mkdir()
+    (base / "secantus").write_text("a file where the storage directory should be")
+    with pytest.raises(ServerError) as info:
+        start_secantus(base)
+    message = str(info.value)
+    assert message.startswith("secantus:")
+    assert "exited with" in message
+    assert "File exists" in message
+    assert str(base / "secantus") in message
 
 
 def test_secantus_round_trip(base_dir: Path) -> None:
@@ -210,8 +240,8 @@ def test_receiver_wait_for_timeout_says_what_arrived(receiver: WebhookReceiver) 
 def test_missing_sql_servers_are_unavailable_not_errors(
     base_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(servers, "_postgres_bindir", lambda: None)
-    monkeypatch.setattr(servers, "_mariadb_binaries", lambda: (None, None))
+    monkeypatch.setattr(sql_servers, "_postgres_bindir", lambda: None)
+    monkeypatch.setattr(sql_servers, "_mariadb_binaries", lambda: (None, None))
     with pytest.raises(ServerUnavailable, match="PostgreSQL binaries"):
         start_postgres(base_dir / "nopg")
     with pytest.raises(ServerUnavailable, match="install mariadb-server"):

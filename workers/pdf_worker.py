@@ -1,24 +1,25 @@
 """``generate_pdf_job``: what an RQ worker runs for one accepted job.
 
 It reads like the plan: load the report data, render it, store the PDF, record
-the result, notify the callback. Failures, retries and the single terminal
-outcome are the business of :func:`~flask_pdfqueue.steps.attempt.job_attempt`.
-The worker process runs inside the Flask app context (``flask pdfqueue worker``),
-and forked work horses inherit it.
+the result, notify the callback. What a failure means (a retry to come, or the
+job's single failure outcome) is :mod:`flask_pdfqueue.attempts`' business. The
+worker process runs inside the Flask app context (``flask pdfqueue worker``), and
+forked work horses inherit it.
 """
 
 from __future__ import annotations
 
 from flask_pdfqueue import current_pdfqueue
+from flask_pdfqueue.attempts import begin_attempt
 from flask_pdfqueue.steps import load, notify, record, render, store
-from flask_pdfqueue.steps.attempt import job_attempt
 
 
 def generate_pdf_job(job_id: str) -> str:
     """Produce the PDF of ``job_id`` and announce it; returns the job's final status."""
     state = current_pdfqueue()
-    with job_attempt(state, job_id) as attempt:
-        if not attempt.already_finished:
+    attempt = begin_attempt(state, job_id)
+    if attempt is not None:
+        with attempt.failures_recorded():
             document = load.load_report(state, attempt.record)
             attempt.reached("rendering")
             pdf = render.render_pdf(state, attempt.record, document)

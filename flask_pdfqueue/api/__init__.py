@@ -6,6 +6,7 @@ from flask import Blueprint, request
 
 from ..extension import current_pdfqueue
 from .auth import require_api_key
+from .envelope import register_error_handlers
 
 #: Endpoints that answer without an API key when ``PDFQUEUE_HEALTH_PUBLIC`` is on.
 PUBLIC_ENDPOINTS = frozenset({"pdfqueue.health"})
@@ -27,4 +28,5 @@ def create_blueprint() -> Blueprint:
     submit.register(bp)
     jobs.register(bp)
     health.register(bp)
+    register_error_handlers(bp)
     return bp

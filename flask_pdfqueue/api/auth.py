@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from flask import request
 
-from .errors import APIError
+from .envelope import APIError
 
 
 def presented_key() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,13 +11,19 @@ from rq import Worker
 from rq.scheduler import RQScheduler
 
 from ..extension import PDFQueueState, current_pdfqueue
+from .envelope import RETRY_AFTER_SECONDS
+
+log = logging.getLogger(__name__)
 
 
-def _check(probe: Callable[[], Any]) -> dict[str, Any]:
+def _check(name: str, probe: Callable[[], Any]) -> dict[str, Any]:
+    """``{"ok": …}`` (plus a count for workers); why a probe failed goes to the log only,
+    since this answer may be public and error texts name internal hosts."""
     try:
         detail = probe()
     except Exception as exc:  # any failure of a probe is what health reports, not raises
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        log.warning("health: %s check failed: %s: %s", name, type(exc).__name__, exc)
+        return {"ok": False}
     result: dict[str, Any] = {"ok": bool(detail) if detail is not None else True}
     if isinstance(detail, int) and not isinstance(detail, bool):
         result["count"] = detail
@@ -31,16 +38,18 @@ def _scheduler_running(state: PDFQueueState) -> bool:
 def health() -> tuple[Response, int]:
     state = current_pdfqueue()
     checks = {
-        "redis": _check(state.redis.ping),
-        "mongo": _check(state.documents.ping),
-        "sql": _check(state.jobs.ping),
-        "workers": _check(lambda: Worker.count(connection=state.redis)),
-        "scheduler": _check(lambda: _scheduler_running(state)),
+        "redis": _check("redis", state.redis.ping),
+        "mongo": _check("mongo", state.documents.ping),
+        "sql": _check("sql", state.jobs.ping),
+        "workers": _check("workers", lambda: Worker.count(connection=state.redis)),
+        "scheduler": _check("scheduler", lambda: _scheduler_running(state)),
     }
     healthy = all(check["ok"] for check in checks.values())
-    return jsonify({"status": "ok" if healthy else "unavailable", "checks": checks}), (
-        200 if healthy else 503
-    )
+    response = jsonify({"status": "ok" if healthy else "unavailable", "checks": checks})
+    if healthy:
+        return response, 200
+    response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response, 503
 
 
 def register(bp: Blueprint) -> None:

@@ -9,8 +9,8 @@ from redis.exceptions import RedisError
 
 from ..extension import PDFQueueState, current_pdfqueue
 from ..records.sql import JobRecord
-from ..webhooks import iso_utc
-from .errors import APIError
+from ..timestamps import iso_utc
+from .envelope import APIError
 
 #: Progress shown for each stage of a job (SPEC §2).
 STAGE_PROGRESS = {

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import APIError
+from .envelope import APIError
 
 METADATA_MAX_BYTES = 4096
 
@@ -24,10 +24,20 @@ class SubmitRequest(BaseModel):
     failure_callback: str | None = Field(default=None, min_length=1, max_length=2048)
     metadata: dict[str, Any] | None = None
 
+    @field_validator("code", "product_id")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if any(ord(char) < 32 or ord(char) == 127 for char in value):
+            raise ValueError("must not contain control characters")
+        return value
+
     @field_validator("metadata")
     @classmethod
     def _metadata_small(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value).encode()) > METADATA_MAX_BYTES:
+        if (
+            value is not None
+            and len(json.dumps(value, allow_nan=False).encode()) > METADATA_MAX_BYTES
+        ):
             raise ValueError(f"must serialise to at most {METADATA_MAX_BYTES} bytes of JSON")
         return value
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request
 
 from ..extension import current_pdfqueue
 from ..submission import SubmitRejected, submit
-from ..webhooks import iso_utc
-from .errors import APIError
+from ..timestamps import iso_utc
+from .envelope import APIError, unavailable
 from .models import parse_submit
-
-RETRY_AFTER_SECONDS = "30"
 
 
 def json_body() -> Any:
@@ -26,9 +24,16 @@ def json_body() -> Any:
         )
     raw = request.get_data(cache=True)
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise APIError(400, "invalid_json", f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise APIError(400, "invalid_json", "The body is nested too deeply.") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; refusing them keeps them out of webhooks."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def generate_async() -> tuple[Response, int, dict[str, str]]:
@@ -52,11 +57,9 @@ def generate_async() -> tuple[Response, int, dict[str, str]]:
                 "Some fields are missing or invalid.",
                 fields={exc.field: exc.message},
             ) from None
-        raise APIError(
-            503, exc.reason, exc.message, headers={"Retry-After": RETRY_AFTER_SECONDS}
-        ) from None
+        raise unavailable(exc.reason, exc.message) from None
     record = accepted.record
-    status_url = url_for("pdfqueue.get_job", job_id=record.job_id, _external=True)
+    status_url = state.job_url(record.job_id)
     body = {
         "job_id": record.job_id,
         "status": record.status,

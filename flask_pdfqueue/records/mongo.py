@@ -30,6 +30,7 @@ class ReportDocuments:
         product_field: str = "product_id",
         timeout_ms: int = 5000,
     ) -> None:
+        self._options = (url, database, collection, timeout_ms)
         self.client: MongoClient[dict[str, Any]] = MongoClient(
             url,
             tz_aware=True,
@@ -40,6 +41,19 @@ class ReportDocuments:
         self.collection: Collection[dict[str, Any]] = self.client[database][collection]
         self.code_field = code_field
         self.product_field = product_field
+
+    def reopened(self) -> ReportDocuments:
+        """A fresh client with the same settings, for a forked process (clients are not
+        fork-safe; the parent's sockets must not be shared)."""
+        url, database, collection, timeout_ms = self._options
+        return ReportDocuments(
+            url,
+            database=database,
+            collection=collection,
+            code_field=self.code_field,
+            product_field=self.product_field,
+            timeout_ms=timeout_ms,
+        )
 
     def _match(self, code: str, product_id: str) -> dict[str, Any]:
         return {self.code_field: code, self.product_field: product_id}

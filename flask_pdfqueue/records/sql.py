@@ -31,6 +31,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -41,22 +42,13 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeEngine
 
+from ..timestamps import as_utc, utcnow
+
 STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "processing")
 TERMINAL = ("completed", "failed", "cancelled")
 
 metadata = MetaData()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite and MariaDB hand back naive datetimes; everything stored is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 class Timestamp(TypeDecorator[datetime]):
@@ -187,7 +179,10 @@ class JobStore:
     """Reads and conditional writes of ``pdf_job_results``."""
 
     def __init__(self, url: str, **engine_options: Any) -> None:
-        self.engine: Engine = create_engine(url, pool_pre_ping=True, **engine_options)
+        # hide_parameters: bound values (callback URLs carry n8n's token) stay out of errors.
+        self.engine: Engine = create_engine(
+            url, pool_pre_ping=True, hide_parameters=True, **engine_options
+        )
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
@@ -247,7 +242,7 @@ class JobStore:
             status="processing",
             stage="loading",
             retry_count=retry_count,
-            started_at=func.coalesce(pdf_job_results.c.started_at, now),
+            started_at=func.coalesce(pdf_job_results.c.started_at, literal(now, Timestamp())),
             updated_at=now,
         )
 
@@ -303,8 +298,22 @@ class JobStore:
             webhook_state=_owed(pdf_job_results.c.failure_callback_url, "pending", None),
         )
 
-    def record_delivery(self, job_id: str, *, delivered: bool, last_status: int | None) -> None:
-        """Count one webhook attempt and remember how it went."""
+    def claim_delivery(self, job_id: str) -> bool:
+        """Take the owed webhook event for sending; True for the one caller that got it."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(pdf_job_results)
+                .where(pdf_job_results.c.job_id == job_id)
+                .where(pdf_job_results.c.webhook_state == "pending")
+                .values(webhook_state="sending", updated_at=utcnow())
+            )
+        return bool(result.rowcount == 1)
+
+    def record_delivery(
+        self, job_id: str, *, delivered: bool, last_status: int | None, gave_up: bool = False
+    ) -> None:
+        """Count one webhook attempt: ``delivered``, ``failed`` (given up) or ``pending`` again."""
+        state = "delivered" if delivered else "failed" if gave_up else "pending"
         with self.engine.begin() as conn:
             conn.execute(
                 update(pdf_job_results)
@@ -312,8 +321,9 @@ class JobStore:
                 .values(
                     webhook_attempts=pdf_job_results.c.webhook_attempts + 1,
                     webhook_last_status=last_status,
-                    webhook_state="delivered" if delivered else "pending",
+                    webhook_state=state,
                     stage="done",
+                    updated_at=utcnow(),
                 )
             )
 

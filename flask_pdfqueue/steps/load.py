@@ -16,4 +16,4 @@ def load_report(state: PDFQueueState, record: JobRecord) -> dict[str, Any]:
     try:
         return state.documents.load(record.code, record.product_id)
     except PyMongoError as exc:
-        raise ServiceUnavailable(f"MongoDB did not answer: {exc}") from exc
+        raise ServiceUnavailable("MongoDB did not answer while loading the report") from exc

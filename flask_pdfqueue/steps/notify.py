@@ -1,8 +1,9 @@
 """Notify: announce a finished job to its callback, once per outcome.
 
-The event is owed (``webhook_state == "pending"``) from the moment the job's
+The event is owed (``webhook_state`` ``pending``) from the moment the job's
 terminal state is recorded, so a run that died between recording and notifying
-is made good by the next run of the same job.
+is made good by the next run of the same job. A run claims the event
+(``sending``) before it POSTs, so two runs never send it twice.
 """
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ def announce(state: PDFQueueState, job_id: str) -> None:
     else:
         url = record.failure_callback_url
         payload = failure_payload(record, retryable=is_retryable(record.error_code))
-    if url is None:
+    if url is None or not state.jobs.claim_delivery(job_id):
         return
     result = state.webhooks.deliver(url, f"{job_id}.{record.status}", payload)
-    state.jobs.record_delivery(job_id, delivered=result.delivered, last_status=result.status)
+    state.jobs.record_delivery(
+        job_id,
+        delivered=result.delivered,
+        last_status=result.status,
+        gave_up=not result.delivered and not result.retryable,
+    )
     if result.delivered:
         log.info("job %s: %s webhook delivered (HTTP %s)", job_id, record.status, result.status)
     else:

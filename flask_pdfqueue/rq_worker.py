@@ -15,8 +15,8 @@ from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
+from .attempts import record_lost
 from .extension import current_pdfqueue
-from .steps.attempt import record_lost
 
 
 class PDFWorker(Worker):
