@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from .rendering import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE
+
 PREFIX = "PDFQUEUE_"
 PROFILES = ("development", "staging", "production")
 PRIORITIES = ("high", "normal", "low")
@@ -57,8 +59,8 @@ class Settings:
     webhook_connect_timeout: float = 5.0
     template_folder: str = ""
     template_map: tuple[tuple[str, str], ...] = ()
-    default_template: str = "psikotes.html"
-    context_builder: str = "flask_pdfqueue.report_context:build_psikotes_context"
+    default_template: str = DEFAULT_TEMPLATE
+    context_builder: str = DEFAULT_CONTEXT_BUILDER
     max_body_bytes: int = 64 * 1024
     health_public: bool = True
     initial_job_seconds: float = 5.0

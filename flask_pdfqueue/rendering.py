@@ -141,7 +141,7 @@ class ReportRenderer:
         self._context_builder = context_builder
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self._folders),
-            autoescape=jinja2.select_autoescape(("html", "htm", "xml", "html.j2")),
+            autoescape=True,  # the output is always HTML, whatever a template is named
             undefined=jinja2.StrictUndefined,
         )
         self._font_config: Any = None

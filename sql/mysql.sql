@@ -1,4 +1,5 @@
--- pdf_job_results for MariaDB (10.2 or newer) and MySQL (8.0.16 or newer).
+-- pdf_job_results for MariaDB (10.2 or newer) and MySQL (8.0.16 or newer; expression
+-- defaults need 8.0.13).
 --
 -- The durable record of every accepted PDF job, written before the job reaches
 -- Redis so a job survives a Redis loss. Same meaning as what
@@ -6,9 +7,8 @@
 -- tests/test_sql_schema.py against MariaDB). Safe to apply more than once.
 --
 -- Timestamps are DATETIME(6) holding UTC wall-clock time: a plain DATETIME
--- would drop the microseconds. A DATETIME(6) default must say
--- CURRENT_TIMESTAMP(6) on MySQL; MariaDB reads a bare CURRENT_TIMESTAMP there
--- as the same thing.
+-- would drop the microseconds, and the default is UTC_TIMESTAMP(6) because
+-- CURRENT_TIMESTAMP is the session's local time.
 
 CREATE TABLE IF NOT EXISTS pdf_job_results (
     -- identity and the report the job renders
@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS pdf_job_results (
     stage                VARCHAR(16)  NOT NULL DEFAULT 'queued',
     priority             VARCHAR(8)   NOT NULL DEFAULT 'normal',
     retry_count          INTEGER      NOT NULL DEFAULT 0,
-    created_at           DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    created_at           DATETIME(6)  NOT NULL DEFAULT (UTC_TIMESTAMP(6)),
     started_at           DATETIME(6),
     updated_at           DATETIME(6),
     completed_at         DATETIME(6),

@@ -5,7 +5,8 @@
 -- flask_pdfqueue.records.sql creates with metadata.create_all (checked by
 -- tests/test_sql_schema.py). Safe to apply more than once.
 --
--- Timestamps are TIMESTAMP WITHOUT TIME ZONE holding UTC wall-clock time.
+-- Timestamps are TIMESTAMP WITHOUT TIME ZONE holding UTC wall-clock time; the
+-- default is timezone('utc', now()) because CURRENT_TIMESTAMP is session-local.
 
 CREATE TABLE IF NOT EXISTS pdf_job_results (
     -- identity and the report the job renders
@@ -18,7 +19,7 @@ CREATE TABLE IF NOT EXISTS pdf_job_results (
     stage                VARCHAR(16)  NOT NULL DEFAULT 'queued',
     priority             VARCHAR(8)   NOT NULL DEFAULT 'normal',
     retry_count          INTEGER      NOT NULL DEFAULT 0,
-    created_at           TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    created_at           TIMESTAMP WITHOUT TIME ZONE NOT NULL DEFAULT timezone('utc', now()),
     started_at           TIMESTAMP WITHOUT TIME ZONE,
     updated_at           TIMESTAMP WITHOUT TIME ZONE,
     completed_at         TIMESTAMP WITHOUT TIME ZONE,

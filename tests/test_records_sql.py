@@ -360,3 +360,19 @@ def test_pdf_filename_is_readable_and_safe(store: JobStore) -> None:
         metadata=None,
     )
     assert record.pdf_filename == "A_B_-minatBakatUmum.pdf"
+
+
+def test_rows_inserted_by_other_tools_default_to_utc_now(sql_url: str) -> None:
+    """The server-side ``created_at`` default is UTC whatever the session's time zone."""
+    store = _open_store(sql_url, **_session_in_another_time_zone(sql_url))
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(
+                records.pdf_job_results.insert().values(job_id="raw", code="c", product_id="p")
+            )
+        record = store.get("raw")
+    finally:
+        store.dispose()
+    assert record is not None
+    assert record.status == "queued"
+    assert abs(record.created_at - datetime.now(UTC)) < timedelta(seconds=5)

@@ -75,22 +75,31 @@ class Timestamp(TypeDecorator[datetime]):
         return as_utc(value)
 
 
-class now_default(FunctionElement[datetime]):
-    """``CURRENT_TIMESTAMP`` as a column default; MySQL wants the column's precision on it."""
+class utc_now_default(FunctionElement[datetime]):
+    """The current UTC time as a column default, for rows inserted by other tools.
+
+    (The service always sets ``created_at`` itself.) Each dialect needs its own
+    spelling: PostgreSQL and MySQL's ``CURRENT_TIMESTAMP`` is session-local time.
+    """
 
     type = DateTime()
     inherit_cache = True
 
 
-@compiles(now_default)
-def _now_default(element: now_default, compiler: SQLCompiler, **kw: Any) -> str:
-    return "CURRENT_TIMESTAMP"
+@compiles(utc_now_default)
+def _utc_now_sqlite(element: utc_now_default, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CURRENT_TIMESTAMP"  # SQLite's is UTC
 
 
-@compiles(now_default, "mysql")
-@compiles(now_default, "mariadb")
-def _now_default_fsp6(element: now_default, compiler: SQLCompiler, **kw: Any) -> str:
-    return "CURRENT_TIMESTAMP(6)"
+@compiles(utc_now_default, "postgresql")
+def _utc_now_postgresql(element: utc_now_default, compiler: SQLCompiler, **kw: Any) -> str:
+    return "timezone('utc', now())"
+
+
+@compiles(utc_now_default, "mysql")
+@compiles(utc_now_default, "mariadb")
+def _utc_now_mysql(element: utc_now_default, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(UTC_TIMESTAMP(6))"
 
 
 pdf_job_results = Table(
@@ -102,7 +111,7 @@ pdf_job_results = Table(
     Column("google_drive_link", Text),
     Column("status", String(16), nullable=False, server_default="queued"),
     Column("error_message", Text),
-    Column("created_at", Timestamp, nullable=False, server_default=now_default()),
+    Column("created_at", Timestamp, nullable=False, server_default=utc_now_default()),
     Column("completed_at", Timestamp),
     Column("retry_count", Integer, nullable=False, server_default="0"),
     Column("priority", String(8), nullable=False, server_default="normal"),
