@@ -13,16 +13,11 @@ EXTRAS=${EXTRAS:-server,postgres,mysql,dev}
 EMBEDDED_MONGO="SecantusDB==0.7.0b3"
 
 # Runtime libraries of WeasyPrint (HarfBuzz subsetting included: without it renders
-# are 1.6-2.7x slower), fonts, the embedded Redis, and procps (pgrep, used by
-# `make stop` to find leftovers; not part of a minimal Debian).
+# are 1.6-2.7x slower), fonts, and the embedded Redis.
 debs=(redis-server libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig
-      fonts-dejavu-core fonts-liberation2 ca-certificates procps)
+      fonts-dejavu-core fonts-liberation2 ca-certificates)
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     debs+=(python3-venv python3-pip)
-fi
-if [ -n "${WITH_DEBS:-}" ]; then
-    read -r -a extra <<<"$WITH_DEBS"
-    debs+=("${extra[@]}")
 fi
 
 missing=()
@@ -36,6 +31,13 @@ if [ ${#missing[@]} -gt 0 ]; then
         exit 1
     fi
     echo "bootstrap: installing Debian packages: ${missing[*]}"
+    # The project runs its own Redis on its own port: forbid Debian from starting
+    # the system service on 6379 while installing (a policy-rc.d that exits 101).
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -47,15 +47,15 @@ PY
 export PDFQUEUE_WORKERS=${workers}
 export PDFQUEUE_STOP_WAIT=$((timeout + 90))
 
-mkdir -p var/log var/run var/redis var/mongo
-"${flask[@]}" pdfqueue init-db >/dev/null
-
 if [ -S var/run/supervisor.sock ] && .venv/bin/supervisorctl -c supervisord.conf pid >/dev/null 2>&1; then
-    echo "run: already running; restarting the web app and workers with the current settings"
-    .venv/bin/supervisorctl -c supervisord.conf restart web 'worker:*' webhook-listener >/dev/null
-else
-    .venv/bin/supervisord -c supervisord.conf
+    echo "run: already running; restarting it with the current settings"
+    bash scripts/stop.sh >/dev/null
 fi
+mkdir -p var/log var/run var/redis var/mongo
+touch var/secantusd.toml
+echo "$PDFQUEUE_STOP_WAIT" >var/run/stop-wait
+"${flask[@]}" pdfqueue init-db >/dev/null
+.venv/bin/supervisord -c supervisord.conf
 
 wait_for() {  # wait_for <what> <seconds> <command...>
     local what=$1 limit=$2; shift 2
@@ -69,7 +69,9 @@ wait_for() {  # wait_for <what> <seconds> <command...>
         sleep 0.5
     done
 }
-wait_for "MongoDB" 60 "${flask[@]}" pdfqueue seed-demo
+if [ "$PDFQUEUE_EMBEDDED_MONGO" = true ]; then  # never seed somebody else's MongoDB
+    wait_for "MongoDB" 60 "${flask[@]}" pdfqueue seed-demo
+fi
 health_url="http://${PDFQUEUE_BIND}/api/health"
 wait_for "the service ($health_url)" 120 .venv/bin/python -c "
 import sys, urllib.request

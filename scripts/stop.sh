@@ -1,23 +1,47 @@
 #!/usr/bin/env bash
-# `make stop`: stop what `make run` started, by PID, including work horses and
-# scheduler children that a killed worker may have orphaned.
+# `make stop`: stop what `make run` started, by PID: supervisord from its pidfile,
+# then any process it started that outlived it (a work horse or scheduler child
+# orphaned by a killed worker). Those carry PDFQUEUE_STACK=<this checkout> in their
+# environment (supervisord.conf sets it), or are named by var/run/redis.pid, so
+# nothing else is ever touched.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 home=$(pwd)
 pidfile=var/run/supervisord.pid
+# Running jobs may finish first: supervisord waits job timeout + 90 s per worker.
+stop_wait=$(cat var/run/stop-wait 2>/dev/null || echo 390)
+
+stack_pids() {
+    local environ pid
+    for environ in /proc/[0-9]*/environ; do
+        pid=${environ#/proc/}
+        pid=${pid%/environ}
+        [ "$pid" = "$$" ] && continue
+        if { tr '\0' '\n' <"$environ"; } 2>/dev/null | grep -qxF "PDFQUEUE_STACK=$home"; then
+            echo "$pid"
+        fi
+    done
+    # Redis overwrites its environment with its process title; its pidfile names it.
+    pid=$(cat var/run/redis.pid 2>/dev/null) || return 0
+    if grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then
+        echo "$pid"
+    fi
+}
 
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     pid=$(cat "$pidfile")
     .venv/bin/supervisorctl -c supervisord.conf shutdown >/dev/null 2>&1 || kill -TERM "$pid"
-    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    deadline=$((SECONDS + stop_wait + 30))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
 fi
-# Leftovers: any process still running a program of this checkout's venv, or its Redis.
-leftovers=$(pgrep -f "^(${home}/\.venv/bin/|redis-server 127\.0\.0\.1:${PDFQUEUE_REDIS_PORT:-6390})" || true)
+leftovers=$(stack_pids)
 if [ -n "$leftovers" ]; then
+    echo "stop: ending processes that outlived supervisord: $(echo $leftovers)"
     kill -TERM $leftovers 2>/dev/null || true
-    sleep 2
-    kill -KILL $leftovers 2>/dev/null || true
+    for _ in $(seq 1 20); do [ -z "$(stack_pids)" ] && break; sleep 0.5; done
+    leftovers=$(stack_pids)
+    [ -n "$leftovers" ] && kill -KILL $leftovers 2>/dev/null
 fi
 rm -f var/run/supervisor.sock
 echo "stopped"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from pymongo import MongoClient
+from pymongo.collection import Collection
 from pypdf import PdfReader
 
 from flask_pdfqueue.demo import (
@@ -16,6 +20,7 @@ from flask_pdfqueue.demo import (
 )
 from flask_pdfqueue.rendering import DEFAULT_TEMPLATE, ReportRenderer
 from flask_pdfqueue.report_context import build_psikotes_context
+from tests.servers import RunningServer
 
 
 def test_spec_demo_codes_exist_for_minat_bakat_umum() -> None:
@@ -54,37 +59,49 @@ def test_every_demo_document_renders_to_several_pages() -> None:
         assert document["participant"]["name"] in pages[0]
 
 
-@dataclass
-class _UpdateResult:
-    upserted_id: Any
+@pytest.fixture
+def demo_collection(mongo_server: RunningServer) -> Iterator[Collection[dict[str, Any]]]:
+    """An empty report collection in a database of its own on the real SecantusDB."""
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        mongo_server.url, tz_aware=True, serverSelectionTimeoutMS=5000
+    )
+    name = f"demo_{uuid.uuid4().hex[:16]}"
+    yield client[name]["psikotes_v2"]
+    client.drop_database(name)
+    client.close()
 
 
-class _FakeCollection:
-    """Just the ``update_one`` upsert semantics seed_demo_documents relies on."""
-
-    def __init__(self) -> None:
-        self.documents: list[dict[str, Any]] = []
-
-    def update_one(
-        self, filter: dict[str, Any], update: dict[str, Any], upsert: bool = False
-    ) -> _UpdateResult:
-        assert set(update) == {"$setOnInsert"} and upsert
-        for document in self.documents:
-            if all(document.get(k) == v for k, v in filter.items()):
-                return _UpdateResult(None)
-        self.documents.append({**filter, **update["$setOnInsert"]})
-        return _UpdateResult(len(self.documents))
+def _by_key(collection: Collection[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(d["code"], d["product_id"]): d for d in collection.find({}, {"_id": 0})}
 
 
-def test_seed_is_idempotent_and_keeps_existing_state() -> None:
-    collection = _FakeCollection()
-    total = len(demo_documents())
-    assert seed_demo_documents(collection) == total  # type: ignore[arg-type]
-    collection.documents[0]["pdf_generation"] = {"status": "completed"}
-    assert seed_demo_documents(collection) == 0  # type: ignore[arg-type]
-    assert len(collection.documents) == total
-    assert collection.documents[0]["pdf_generation"] == {"status": "completed"}
-    assert collection.documents[0] == {
-        **demo_documents()[0],
-        "pdf_generation": {"status": "completed"},
+def test_seed_is_idempotent_and_keeps_existing_state(
+    demo_collection: Collection[dict[str, Any]],
+) -> None:
+    expected = {(d["code"], d["product_id"]): d for d in demo_documents()}
+    assert seed_demo_documents(demo_collection) == len(expected)
+    assert _by_key(demo_collection) == expected  # every document once, exactly as defined
+    assert demo_collection.count_documents({}) == len(expected)
+
+    state = {"job_id": "j1", "status": "completed", "pdf_url": "http://x/j1.pdf"}
+    first = ("DEMO-001", DEMO_PRODUCT_ID)
+    demo_collection.update_one(
+        {"code": first[0], "product_id": first[1]},
+        {"$set": {"pdf_generation": state, "participant.name": "Edited"}},
+    )
+    assert seed_demo_documents(demo_collection) == 0
+    assert demo_collection.count_documents({}) == len(expected)
+    after = _by_key(demo_collection)
+    assert after[first]["pdf_generation"] == state
+    assert after[first]["participant"]["name"] == "Edited"  # existing documents untouched
+    assert {k: v for k, v in after.items() if k != first} == {
+        k: v for k, v in expected.items() if k != first
     }
+
+    missing = ("DEMO-006", PERSONALITY_PRODUCT_ID)
+    demo_collection.delete_one({"code": missing[0], "product_id": missing[1]})
+    assert seed_demo_documents(demo_collection) == 1  # only the missing one comes back
+    assert demo_collection.count_documents({}) == len(expected)
+    again = _by_key(demo_collection)
+    assert again[missing] == expected[missing]
+    assert again[first]["pdf_generation"] == state

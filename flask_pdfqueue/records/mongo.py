@@ -8,13 +8,15 @@ job finishing late never overwrites the result of a newer job for the same repor
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
 from ..errors import ReportNotFound
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ReportDocuments:
@@ -79,8 +81,16 @@ class ReportDocuments:
         fields: Mapping[str, Any],
     ) -> bool:
         """``$set`` ``pdf_generation`` unless a newer job already wrote it; True if written."""
-        state = {"job_id": job_id, "requested_at": requested_at, **fields}
-        newer_job_absent = {"pdf_generation.requested_at": {"$not": {"$gt": requested_at}}}
+        # BSON dates keep milliseconds only: order by whole microseconds, so two jobs
+        # submitted within one millisecond still compare right.
+        requested_us = (requested_at - _EPOCH) // timedelta(microseconds=1)
+        state = {
+            "job_id": job_id,
+            "requested_at": requested_at,
+            "requested_at_us": requested_us,
+            **fields,
+        }
+        newer_job_absent = {"pdf_generation.requested_at_us": {"$not": {"$gt": requested_us}}}
         result = self.collection.update_one(
             {**self._match(code, product_id), **newer_job_absent},
             {"$set": {"pdf_generation": state}},

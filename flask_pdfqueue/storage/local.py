@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import StoredPDF
 
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+\.pdf$")
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_-]+\.pdf")
 
 
 class LocalStorage:
@@ -34,7 +34,7 @@ class LocalStorage:
         return StoredPDF(key=key)
 
     def local_path(self, key: str) -> Path | None:
-        if not _SAFE_KEY.match(key):
+        if not _SAFE_KEY.fullmatch(key):
             return None
         path = self.folder / key
         return path if path.is_file() else None

@@ -1,0 +1,186 @@
+"""JobQueue against a real Redis: enqueue options, position across priorities, estimates.
+
+These tests use Redis database 15 of the session's server, flushed before each test:
+the session worker (``worker`` fixture) polls the same queue names on database 0,
+and would otherwise take jobs away and count as a live worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from rq import Worker
+from rq.job import Job
+
+from flask_pdfqueue.config import Settings
+from flask_pdfqueue.queueing import (
+    AVERAGE_KEY,
+    AVERAGE_WEIGHT,
+    JOB_DESCRIPTION,
+    JOB_FUNCTION,
+    JobQueue,
+    queue_name,
+)
+from tests.servers import RunningServer
+
+DB = 15
+
+
+@pytest.fixture
+def connection(redis_server: RunningServer) -> Iterator[redis.Redis]:
+    """A flushed Redis database that no worker of the session uses."""
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{DB}"
+    conn = redis.Redis.from_url(url)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+def _queue(connection: redis.Redis, **overrides: object) -> JobQueue:
+    return JobQueue(connection, dataclasses.replace(Settings(), **overrides))  # type: ignore[arg-type]
+
+
+def _assert_estimate(queue: JobQueue, position: int, expected_seconds: float) -> None:
+    """estimate(position) is now + expected_seconds, measured around the call."""
+    before = datetime.now(UTC)
+    estimate = queue.estimate(position)
+    after = datetime.now(UTC)
+    assert isinstance(estimate, datetime) and estimate.utcoffset() == timedelta(0)
+    delta = timedelta(seconds=expected_seconds)
+    tolerance = timedelta(milliseconds=5)
+    assert before + delta - tolerance <= estimate <= after + delta + tolerance
+
+
+def test_enqueue_puts_job_id_on_priority_queue_with_retry(connection: redis.Redis) -> None:
+    queue = _queue(
+        connection,
+        retry_attempts=3,
+        retry_intervals=(7, 70, 700),
+        job_timeout=123,
+        result_ttl=456,
+        failure_ttl=789,
+    )
+    job_id = "job-secret-callback-token"
+    returned = queue.enqueue(job_id, "normal")
+    assert returned.id == job_id
+    assert connection.lrange(f"rq:queue:{queue_name('normal')}", 0, -1) == [job_id.encode()]
+    assert connection.llen("rq:queue:pdf-high") == 0
+    assert connection.llen("rq:queue:pdf-low") == 0
+
+    job = Job.fetch(job_id, connection=connection)  # what a worker will see
+    assert job.origin == "pdf-normal"
+    assert job.func_name == JOB_FUNCTION
+    assert list(job.args) == [job_id]
+    assert job.kwargs == {}
+    assert job.retries_left == 3
+    assert job.retry_intervals == [7, 70, 700]
+    assert job.timeout == 123
+    assert job.result_ttl == 456
+    assert job.failure_ttl == 789
+    assert job.description == JOB_DESCRIPTION
+    assert job_id not in (job.description or "")
+    assert job.meta["max_retries"] == 3
+
+
+@pytest.mark.parametrize("priority", ["high", "low"])
+def test_enqueue_uses_the_named_priority_queue(connection: redis.Redis, priority: str) -> None:
+    queue = _queue(connection)
+    queue.enqueue("j-1", priority)
+    assert connection.lrange(f"rq:queue:pdf-{priority}", 0, -1) == [b"j-1"]
+    assert queue.waiting() == 1
+
+
+def test_enqueue_without_retries_sets_no_retry(connection: redis.Redis) -> None:
+    queue = _queue(connection, retry_attempts=0, retry_intervals=())
+    queue.enqueue("j-0", "low")
+    job = Job.fetch("j-0", connection=connection)
+    assert job.retries_left is None
+    assert job.retry_intervals is None
+    assert job.meta["max_retries"] == 0
+    assert job.origin == "pdf-low"
+
+
+def test_position_counts_jobs_in_higher_queues(connection: redis.Redis) -> None:
+    queue = _queue(connection)
+    for n in range(2):
+        queue.enqueue(f"high-{n}", "high")
+    for n in range(3):
+        queue.enqueue(f"normal-{n}", "normal")
+    queue.enqueue("low-0", "low")
+
+    assert queue.position("high-0", "high") == 0
+    assert queue.position("high-1", "high") == 1
+    assert queue.position("normal-0", "normal") == 2
+    assert queue.position("normal-2", "normal") == 4
+    assert queue.position("low-0", "low") == 5
+    assert queue.waiting() == 6
+
+    queue.enqueue("high-2", "high")  # a later high job jumps ahead of normal and low
+    assert queue.position("high-2", "high") == 2
+    assert queue.position("normal-2", "normal") == 5
+    assert queue.position("low-0", "low") == 6
+    assert queue.waiting() == 7
+
+
+def test_position_is_none_for_a_job_not_waiting(connection: redis.Redis) -> None:
+    queue = _queue(connection)
+    queue.enqueue("gone", "normal")
+    queue.enqueue("stays", "normal")
+    assert queue.position("never-queued", "normal") is None
+    assert queue.position("gone", "high") is None  # not in the queue it is asked about
+    connection.lrem("rq:queue:pdf-normal", 0, "gone")  # as a worker's dequeue does
+    assert queue.position("gone", "normal") is None
+    assert queue.position("stays", "normal") == 0
+
+
+def test_waiting_sums_all_queues(connection: redis.Redis) -> None:
+    queue = _queue(connection)
+    assert queue.waiting() == 0
+    for n, priority in enumerate(["high", "normal", "normal", "low", "low", "low"]):
+        queue.enqueue(f"j-{n}", priority)
+    assert queue.waiting() == 6
+
+
+def test_estimate_uses_initial_seconds_and_one_worker_minimum(connection: redis.Redis) -> None:
+    queue = _queue(connection, initial_job_seconds=8.0)
+    assert Worker.count(connection=connection) == 0
+    assert queue.average_job_seconds() == 8.0
+    _assert_estimate(queue, 0, 8.0)
+    _assert_estimate(queue, 4, 5 * 8.0)
+
+
+def test_estimate_divides_by_live_workers(connection: redis.Redis) -> None:
+    queue = _queue(connection, initial_job_seconds=6.0)
+    workers = [Worker(queue.ordered, connection=connection, name=f"w{n}") for n in range(3)]
+    for worker in workers:
+        worker.register_birth()  # type: ignore[no-untyped-call]
+    try:
+        assert Worker.count(connection=connection) == 3
+        _assert_estimate(queue, 2, 3 * 6.0 / 3)
+        workers[0].register_death()  # type: ignore[no-untyped-call]
+        _assert_estimate(queue, 2, 3 * 6.0 / 2)
+    finally:
+        for worker in workers:
+            worker.register_death()  # type: ignore[no-untyped-call]
+
+
+def test_record_duration_moves_the_average_by_its_weight(connection: redis.Redis) -> None:
+    assert AVERAGE_WEIGHT == 0.2
+    queue = _queue(connection, initial_job_seconds=8.0)
+    queue.record_duration(18.0)  # 8 + 0.2 x (18 - 8)
+    assert queue.average_job_seconds() == pytest.approx(10.0, abs=1e-3)
+    assert float(connection.get(AVERAGE_KEY) or 0) == pytest.approx(10.0, abs=1e-3)
+    queue.record_duration(0.0)  # 10 + 0.2 x (0 - 10)
+    assert queue.average_job_seconds() == pytest.approx(8.0, abs=1e-3)
+    queue.record_duration(8.0)
+    assert queue.average_job_seconds() == pytest.approx(8.0, abs=1e-3)
+    queue.record_duration(3.0)  # 8 + 0.2 x (3 - 8)
+    assert queue.average_job_seconds() == pytest.approx(7.0, abs=1e-3)
+    _assert_estimate(queue, 1, 2 * 7.0)
+    # The average lives in Redis, so another JobQueue (another process) shares it.
+    assert _queue(connection, initial_job_seconds=1.0).average_job_seconds() == pytest.approx(7.0)
