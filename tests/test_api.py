@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from flask_pdfqueue import PDFQueueState
-from tests.conftest import SECOND_API_KEY
+from tests.conftest import SECOND_API_KEY, make_app
+from tests.servers import RunningServer, free_port
 
 SUBMIT = "/api/reports/generate-async"
 VALID = {"code": "DEMO-002", "productId": "minatBakatUmum"}
+
+
+@pytest.fixture
+def idle_app(
+    stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
+) -> Iterator[Flask]:
+    """The test stack on a Redis database no worker listens to: jobs stay queued."""
+    idle_redis = redis_server.url.rsplit("/", 1)[0] + "/9"
+    app = make_app({**stack_settings, "PDFQUEUE_REDIS_URL": idle_redis}, tmp_path)
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    state.redis.flushdb()
+    yield app
+    state.close()
+
+
+def broken_app(settings: dict[str, str], tmp_path: Path, **broken: str) -> Flask:
+    """The test stack with some services pointed at a port nobody listens on."""
+    return make_app({**settings, **broken}, tmp_path)
+
+
+def closed_port() -> int:
+    return free_port()
 
 
 def error_of(response: TestResponse, status: int) -> dict[str, Any]:
@@ -128,16 +154,22 @@ def test_routes_outside_the_api_keep_the_host_apps_pages(client: FlaskClient) ->
 
 
 def test_health_is_public_and_reports_each_service(client: FlaskClient) -> None:
-    body = client.get("/api/health").get_json()
+    response = client.get("/api/health")
+    body = response.get_json()
     assert set(body["checks"]) == {"redis", "mongo", "sql", "workers", "scheduler"}
-    assert body["checks"]["redis"]["ok"] is True
-    assert body["checks"]["mongo"]["ok"] is True
-    assert body["checks"]["sql"]["ok"] is True
+    assert body["checks"]["redis"] == {"ok": True}
+    assert body["checks"]["mongo"] == {"ok": True}
+    assert body["checks"]["sql"] == {"ok": True}
+    healthy = all(check["ok"] for check in body["checks"].values())
+    assert response.status_code == (200 if healthy else 503)
+    assert body["status"] == ("ok" if healthy else "unavailable")
 
 
 def test_accepted_job_is_recorded_before_any_worker_runs(
-    client: FlaskClient, auth: dict[str, str], state: PDFQueueState
+    idle_app: Flask, auth: dict[str, str]
 ) -> None:
+    state: PDFQueueState = idle_app.extensions["pdfqueue"]
+    client = idle_app.test_client()
     response = client.post(SUBMIT, json={**VALID, "priority": "low"}, headers=auth)
     assert response.status_code == 202
     body = response.get_json()
@@ -150,9 +182,135 @@ def test_accepted_job_is_recorded_before_any_worker_runs(
         "status_url",
     }
     assert response.headers["Location"] == body["status_url"]
+    assert body["status_url"] == f"http://pdfqueue.test/api/jobs/{body['job_id']}"
+    assert body["position_in_queue"] == state.queue.waiting() - 1
     record = state.jobs.get(body["job_id"])
     assert record is not None
     assert (record.status, record.priority, record.code) == ("queued", "low", "DEMO-002")
     status = client.get(f"/api/jobs/{body['job_id']}", headers=auth).get_json()
-    assert status["status"] in ("queued", "processing", "completed")
+    assert (status["status"], status["stage"], status["progress"]) == ("queued", "queued", 0)
+    assert status["position_in_queue"] == body["position_in_queue"]
     assert status["productId"] == "minatBakatUmum"
+    download = client.get(f"/api/jobs/{body['job_id']}/download", headers=auth)
+    assert error_of(download, 409)["code"] == "not_ready"
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ('{"code": NaN, "productId": "x"}', "NaN is not a JSON value"),
+        ('{"metadata": {"x": Infinity}}', "Infinity is not a JSON value"),
+    ],
+)
+def test_json_that_python_would_accept_but_json_does_not_is_400(
+    client: FlaskClient, auth: dict[str, str], raw: str, problem: str
+) -> None:
+    response = client.post(SUBMIT, data=raw, headers=auth, content_type="application/json")
+    error = error_of(response, 400)
+    assert error["code"] == "invalid_json"
+    assert problem in error["message"]
+
+
+def test_deeply_nested_json_within_the_size_limit_is_400(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    raw = "[" * 30_000 + "]" * 30_000
+    response = client.post(SUBMIT, data=raw, headers=auth, content_type="application/json")
+    error = error_of(response, 400)
+    assert (error["code"], error["message"]) == ("invalid_json", "The body is nested too deeply.")
+
+
+@pytest.mark.parametrize("value", ["DEMO\x00", "a\nb", "x\x7f"])
+def test_control_characters_in_identifiers_are_refused(
+    client: FlaskClient, auth: dict[str, str], value: str
+) -> None:
+    response = client.post(SUBMIT, json={"code": value, "productId": "p"}, headers=auth)
+    assert error_of(response, 400)["fields"] == {"code": "must not contain control characters"}
+
+
+def test_unknown_paths_need_a_key_first(client: FlaskClient, auth: dict[str, str]) -> None:
+    assert error_of(client.get("/api/anything"), 401)["code"] == "unauthorized"
+    assert error_of(client.get("/api/", headers=auth), 404)["code"] == "not_found"
+    assert error_of(client.delete("/api/health", headers=auth), 405)["code"] == (
+        "method_not_allowed"
+    )
+
+
+def test_full_queue_is_503_with_retry_after(
+    stack_settings: dict[str, str], idle_app: Flask, auth: dict[str, str], tmp_path: Path
+) -> None:
+    state: PDFQueueState = idle_app.extensions["pdfqueue"]
+    settings = {**stack_settings, "PDFQUEUE_REDIS_URL": state.settings.redis_url}
+    app = make_app({**settings, "PDFQUEUE_MAX_QUEUE_SIZE": "1"}, tmp_path / "full")
+    client = app.test_client()
+    assert client.post(SUBMIT, json=VALID, headers=auth).status_code == 202
+    response = client.post(SUBMIT, json=VALID, headers=auth)
+    assert error_of(response, 503)["code"] == "queue_full"
+    assert response.headers["Retry-After"].isdigit()
+
+
+def test_unreachable_redis_refuses_submits_with_503_and_records_nothing(
+    stack_settings: dict[str, str], auth: dict[str, str], tmp_path: Path, state: PDFQueueState
+) -> None:
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    app = broken_app(stack_settings, tmp_path, PDFQUEUE_REDIS_URL=url)
+    before = _count_rows(state)
+    response = app.test_client().post(SUBMIT, json=VALID, headers=auth)
+    error = error_of(response, 503)
+    assert error["code"] == "queue_unavailable"
+    assert "127.0.0.1" not in error["message"]
+    assert response.headers["Retry-After"].isdigit()
+    assert _count_rows(state) == before
+
+
+def test_unreachable_sql_is_503_not_500(
+    stack_settings: dict[str, str], auth: dict[str, str], tmp_path: Path
+) -> None:
+    url = f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/none"
+    client = broken_app(stack_settings, tmp_path, PDFQUEUE_SQL_URL=url).test_client()
+    for response in (
+        client.get("/api/jobs/pdf_x", headers=auth),
+        client.post(SUBMIT, json=VALID, headers=auth),
+    ):
+        error = error_of(response, 503)
+        assert error["code"] == "service_unavailable"
+        assert "SQL" in error["message"]
+        assert response.headers["Retry-After"].isdigit()
+
+
+def test_health_names_what_is_down_without_internal_details(
+    stack_settings: dict[str, str], tmp_path: Path
+) -> None:
+    app = broken_app(
+        stack_settings,
+        tmp_path,
+        PDFQUEUE_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0",
+        PDFQUEUE_SQL_URL=f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/none",
+    )
+    response = app.test_client().get("/api/health")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["redis"] == {"ok": False}
+    assert body["checks"]["sql"] == {"ok": False}
+    assert body["checks"]["mongo"] == {"ok": True}
+    assert "127.0.0.1" not in response.get_data(as_text=True)
+
+
+def test_health_can_require_the_key(
+    stack_settings: dict[str, str], auth: dict[str, str], tmp_path: Path
+) -> None:
+    app = make_app({**stack_settings, "PDFQUEUE_HEALTH_PUBLIC": "false"}, tmp_path)
+    client = app.test_client()
+    assert error_of(client.get("/api/health"), 401)["code"] == "unauthorized"
+    assert client.get("/api/health", headers=auth).status_code in (200, 503)
+
+
+def _count_rows(state: PDFQueueState) -> int:
+    from sqlalchemy import func, select
+
+    from flask_pdfqueue.records.sql import pdf_job_results
+
+    with state.jobs.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(pdf_job_results)).scalar_one())

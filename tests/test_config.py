@@ -60,6 +60,7 @@ def test_lists_bools_and_maps_parse_from_strings() -> None:
         ({"PDFQUEUE_JOB_TIMEOUT": "0"}, "PDFQUEUE_JOB_TIMEOUT must be positive"),
         ({"PDFQUEUE_HEALTH_PUBLIC": "maybe"}, "expected true or false"),
         ({"PDFQUEUE_WEBHOOK_SECRET": "plain"}, "whsec_"),
+        ({"PDFQUEUE_WEBHOOK_SECRET": "whsec_not base64!"}, "whsec_<base64>"),
     ],
 )
 def test_invalid_values_are_refused_with_the_fix(env: dict[str, str], message: str) -> None:
@@ -125,3 +126,13 @@ def test_readme_documents_every_setting() -> None:
     for f in fields(Settings):
         if not f.metadata.get("internal"):
             assert f"| `PDFQUEUE_{f.name.upper()}` |" in readme, f.name
+
+
+def test_a_default_callback_outside_the_allow_list_is_refused_at_start(tmp_path: Path) -> None:
+    app = _app(
+        tmp_path,
+        PDFQUEUE_DEFAULT_CALLBACK="http://n8n.elsewhere/webhook/pdf-complete",
+        PDFQUEUE_CALLBACK_ALLOWED_HOSTS="127.0.0.1",
+    )
+    with pytest.raises(ConfigError, match="PDFQUEUE_DEFAULT_CALLBACK is refused"):
+        PDFQueue(app)

@@ -9,13 +9,12 @@ import pytest
 
 from flask_pdfqueue.demo import demo_documents
 from flask_pdfqueue.report_context import (
-    GENERIC_SCALE,
-    SCALES,
     age_on,
     build_psikotes_context,
     format_date,
     level_for,
 )
+from flask_pdfqueue.report_texts import GENERIC_SCALE, SCALES
 
 
 def _document(**changes: Any) -> dict[str, Any]:

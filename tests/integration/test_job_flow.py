@@ -10,84 +10,28 @@ import io
 import re
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from pypdf import PdfReader
-from sqlalchemy import select
-from standardwebhooks import Webhook
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.demo import demo_documents
-from flask_pdfqueue.records.sql import pdf_job_results
 from tests.conftest import RETRIES, WorkerProcess
-from tests.receiver import Received, WebhookReceiver
+from tests.integration.helpers import (
+    FAILURE_FIELDS,
+    ISO_Z,
+    SUCCESS_FIELDS,
+    callback_paths,
+    new_report,
+    pdf_generation,
+    sql_row,
+    submit,
+    verified,
+    wait_until,
+)
+from tests.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
-
-SUCCESS_FIELDS = {
-    "job_id",
-    "status",
-    "google_drive_link",
-    "pdf_url",
-    "completed_at",
-    "code",
-    "productId",
-}
-FAILURE_FIELDS = {
-    "job_id",
-    "status",
-    "error",
-    "error_code",
-    "retryable",
-    "failed_at",
-    "retry_count",
-    "code",
-    "productId",
-}
-ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-def new_report(state: PDFQueueState, **changes: Any) -> dict[str, Any]:
-    """A fresh report document (a demo one under a new code) so tests never share one."""
-    document = demo_documents()[0]
-    document["code"] = f"IT-{uuid.uuid4().hex[:10]}"
-    document.update(changes)
-    state.documents.collection.insert_one(dict(document))
-    return document
-
-
-def callback_paths() -> tuple[str, str]:
-    base = f"/hooks/{uuid.uuid4().hex[:8]}/webhook"
-    return f"{base}/pdf-complete", f"{base}/pdf-failed"
-
-
-def submit(client: FlaskClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:
-    response = client.post("/api/reports/generate-async", json=body, headers=auth)
-    assert response.status_code == 202, response.get_json()
-    data: dict[str, Any] = response.get_json()
-    return data
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.1)
-
-
-def verified(received: Received, secret: str) -> Any:
-    """The payload, after checking its Standard Webhooks signature with the reference library."""
-    return Webhook(secret).verify(received.body, received.headers)
-
-
-def sql_row(state: PDFQueueState, job_id: str) -> dict[str, Any]:
-    with state.jobs.engine.connect() as conn:
-        row = conn.execute(select(pdf_job_results).where(pdf_job_results.c.job_id == job_id)).one()
-    return dict(row._mapping)
 
 
 def test_report_is_rendered_stored_recorded_and_announced_once(
@@ -110,7 +54,7 @@ def test_report_is_rendered_stored_recorded_and_announced_once(
     assert accepted["status"] == "queued"
     assert isinstance(accepted["position_in_queue"], int)
     assert ISO_Z.match(accepted["estimated_completion"])
-    assert accepted["status_url"].endswith(f"/api/jobs/{accepted['job_id']}")
+    assert accepted["status_url"] == f"http://pdfqueue.test/api/jobs/{accepted['job_id']}"
 
     [hook] = receiver.wait_for(ok_path, timeout=60)
     payload = verified(hook, state.settings.webhook_secret)
@@ -126,7 +70,7 @@ def test_report_is_rendered_stored_recorded_and_announced_once(
     assert hook.headers["user-agent"].startswith("flask-pdfqueue/")
 
     job_id = accepted["job_id"]
-    wait_until(lambda: client.get(f"/api/jobs/{job_id}", headers=auth).json["stage"] == "done")
+    wait_until(lambda: sql_row(state, job_id)["stage"] == "done")
     status = client.get(f"/api/jobs/{job_id}", headers=auth).get_json()
     assert status["status"] == "completed"
     assert status["progress"] == 100
@@ -147,7 +91,7 @@ def test_report_is_rendered_stored_recorded_and_announced_once(
     assert len(reader.pages) >= 2
     assert f"of {len(reader.pages)}" in text
 
-    generation = state.documents.collection.find_one({"code": document["code"]})["pdf_generation"]
+    generation = pdf_generation(state, document["code"])
     assert generation["status"] == "completed"
     assert generation["job_id"] == job_id
     assert generation["pdf_url"] == payload["pdf_url"]
@@ -226,7 +170,7 @@ def test_report_that_does_not_fit_the_template_is_recorded_failed_in_mongo(
     assert payload["error_code"] == "template_error"
     assert payload["retry_count"] == RETRIES
 
-    generation = state.documents.collection.find_one({"code": document["code"]})["pdf_generation"]
+    generation = pdf_generation(state, document["code"])
     assert generation["status"] == "failed"
     assert generation["job_id"] == accepted["job_id"]
     assert generation["retry_count"] == RETRIES

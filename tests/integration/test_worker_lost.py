@@ -1,4 +1,4 @@
-"""A work horse killed mid-job on its last attempt still ends in one recorded, announced outcome."""
+"""A work horse killed mid-job: retried while retries are left, else one recorded failure."""
 
 from __future__ import annotations
 
@@ -12,7 +12,13 @@ import pytest
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.demo import demo_documents
 from tests.conftest import API_KEY, WorkerProcess, make_app
-from tests.integration.test_job_flow import callback_paths, sql_row, verified, wait_until
+from tests.integration.helpers import (
+    callback_paths,
+    pdf_generation,
+    sql_row,
+    verified,
+    wait_until,
+)
 from tests.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -67,10 +73,55 @@ def test_killed_horse_on_the_last_attempt_fails_the_job_once(
     assert payload["retry_count"] == 0
     row = sql_row(state, job_id)
     assert (row["status"], row["error_code"]) == ("failed", "worker_lost")
-    generation = state.documents.collection.find_one({"code": document["code"]})["pdf_generation"]
+    generation = pdf_generation(state, str(document["code"]))
     assert (generation["status"], generation["job_id"]) == ("failed", job_id)
 
     time.sleep(1.5)
     assert len(receiver.requests(failed_path)) == 1
     assert receiver.requests(ok_path) == []
+    state.close()
+
+
+def test_killed_horse_with_retries_left_is_retried_and_succeeds_once(
+    stack_settings: dict[str, str],
+    tmp_path: Path,
+    receiver: WebhookReceiver,
+    worker: WorkerProcess,
+) -> None:
+    app = make_app(
+        {**stack_settings, "PDFQUEUE_RETRY_ATTEMPTS": "1", "PDFQUEUE_RETRY_INTERVALS": "1"},
+        tmp_path,
+    )
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    document = slow_report(state)
+    ok_path, failed_path = callback_paths()
+    response = app.test_client().post(
+        "/api/reports/generate-async",
+        json={
+            "code": document["code"],
+            "productId": document["product_id"],
+            "callback": receiver.url_for(ok_path),
+        },
+        headers={"X-API-Key": API_KEY},
+    )
+    job_id = response.get_json()["job_id"]
+    wait_until(lambda: sql_row(state, job_id)["stage"] == "rendering", timeout=60)
+    horse = worker.horse_pid()
+    assert horse is not None
+    # The retry renders an ordinary report, so it finishes quickly.
+    state.documents.collection.update_one(
+        {"code": document["code"]}, {"$set": {"results": demo_documents()[0]["results"]}}
+    )
+    os.kill(horse, signal.SIGKILL)
+
+    [hook] = receiver.wait_for(ok_path, timeout=60)
+    payload = verified(hook, state.settings.webhook_secret)
+    assert (payload["job_id"], payload["status"]) == (job_id, "completed")
+    row = sql_row(state, job_id)
+    assert (row["status"], row["retry_count"]) == ("completed", 1)
+    generation = pdf_generation(state, str(document["code"]))
+    assert (generation["status"], generation["retry_count"]) == ("completed", 1)
+    time.sleep(1.5)
+    assert len(receiver.requests(ok_path)) == 1
+    assert receiver.requests(failed_path) == []
     state.close()

@@ -1,0 +1,88 @@
+"""What the integration tests share: fresh reports, callback paths, checks on outcomes."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from standardwebhooks import Webhook
+
+from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.demo import demo_documents
+from flask_pdfqueue.records.sql import pdf_job_results
+from tests.receiver import Received
+
+SUCCESS_FIELDS = {
+    "job_id",
+    "status",
+    "google_drive_link",
+    "pdf_url",
+    "completed_at",
+    "code",
+    "productId",
+}
+FAILURE_FIELDS = {
+    "job_id",
+    "status",
+    "error",
+    "error_code",
+    "retryable",
+    "failed_at",
+    "retry_count",
+    "code",
+    "productId",
+}
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def new_report(state: PDFQueueState, **changes: Any) -> dict[str, Any]:
+    """A fresh report document (a demo one under a new code) so tests never share one."""
+    document = demo_documents()[0]
+    document["code"] = f"IT-{uuid.uuid4().hex[:10]}"
+    document.update(changes)
+    state.documents.collection.insert_one(dict(document))
+    return document
+
+
+def callback_paths() -> tuple[str, str]:
+    base = f"/hooks/{uuid.uuid4().hex[:8]}/webhook"
+    return f"{base}/pdf-complete", f"{base}/pdf-failed"
+
+
+def submit(client: FlaskClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = client.post("/api/reports/generate-async", json=body, headers=auth)
+    assert response.status_code == 202, response.get_json()
+    data: dict[str, Any] = response.get_json()
+    return data
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.1)
+
+
+def verified(received: Received, secret: str) -> Any:
+    """The payload, after checking its Standard Webhooks signature with the reference library."""
+    return Webhook(secret).verify(received.body, received.headers)
+
+
+def sql_row(state: PDFQueueState, job_id: str) -> dict[str, Any]:
+    with state.jobs.engine.connect() as conn:
+        row = conn.execute(select(pdf_job_results).where(pdf_job_results.c.job_id == job_id)).one()
+    return dict(row._mapping)
+
+
+def pdf_generation(state: PDFQueueState, code: str) -> dict[str, Any]:
+    """The ``pdf_generation`` field of the report document with ``code``."""
+    document = state.documents.collection.find_one({"code": code})
+    assert document is not None, f"no report document {code}"
+    generation: dict[str, Any] = document["pdf_generation"]
+    return generation
