@@ -3,8 +3,11 @@
 When a work horse is killed (OOM killer, ``kill -9``, the parent's hard timeout),
 the job function never gets to record its failure. RQ still retries it if retries
 are left; when none are, this worker records the job ``failed`` with
-``worker_lost`` and sends the failure webhook, so the job does not stay
-``processing`` for ever.
+``worker_lost`` and sends the failure webhook.
+
+Not covered here: a worker *parent* killed mid-job. RQ notices the abandoned job
+later (its registry cleanup) and retries it if retries are left; with none left,
+the job stays ``processing`` in SQL until a reconciler (not built yet) settles it.
 """
 
 from __future__ import annotations
