@@ -133,8 +133,15 @@ def test_timestamps_do_not_depend_on_the_session_time_zone(sql_url: str, clock: 
     store = _open_store(sql_url, **_session_in_another_time_zone(sql_url))
     try:
         assert _queue(store).created_at == NOW
+        started = clock.advance()
+        store.start_attempt("job-1", retry_count=0)
+        completed = clock.advance()
+        store.complete("job-1", pdf_url="u", google_drive_link=None, storage_key="k")
+        record = _get(store)
     finally:
         store.dispose()
+    assert (record.created_at, record.started_at) == (NOW, started)
+    assert (record.completed_at, record.updated_at) == (completed, completed)
 
 
 def test_start_attempt_set_stage_and_note_retry(store: JobStore, clock: Clock) -> None:
