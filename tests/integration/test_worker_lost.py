@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.demo import demo_documents
@@ -36,6 +37,20 @@ def slow_report(state: PDFQueueState) -> dict[str, object]:
     return document
 
 
+def submit_and_wait_for_rendering(app: Flask, document: dict[str, object], callback: str) -> str:
+    """Submit the report and return its job id once a work horse is rendering it."""
+    response = app.test_client().post(
+        "/api/reports/generate-async",
+        json={"code": document["code"], "productId": document["product_id"], "callback": callback},
+        headers={"X-API-Key": API_KEY},
+    )
+    assert response.status_code == 202
+    job_id: str = response.get_json()["job_id"]
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    wait_until(lambda: sql_row(state, job_id)["stage"] == "rendering", timeout=60)
+    return job_id
+
+
 def test_killed_horse_on_the_last_attempt_fails_the_job_once(
     stack_settings: dict[str, str],
     tmp_path: Path,
@@ -47,19 +62,7 @@ def test_killed_horse_on_the_last_attempt_fails_the_job_once(
     state: PDFQueueState = app.extensions["pdfqueue"]
     document = slow_report(state)
     ok_path, failed_path = callback_paths()
-    response = app.test_client().post(
-        "/api/reports/generate-async",
-        json={
-            "code": document["code"],
-            "productId": document["product_id"],
-            "callback": receiver.url_for(ok_path),
-        },
-        headers={"X-API-Key": API_KEY},
-    )
-    assert response.status_code == 202
-    job_id = response.get_json()["job_id"]
-
-    wait_until(lambda: sql_row(state, job_id)["stage"] == "rendering", timeout=60)
+    job_id = submit_and_wait_for_rendering(app, document, receiver.url_for(ok_path))
     horse = worker.horse_pid()
     assert horse is not None
     os.kill(horse, signal.SIGKILL)
@@ -95,17 +98,7 @@ def test_killed_horse_with_retries_left_is_retried_and_succeeds_once(
     state: PDFQueueState = app.extensions["pdfqueue"]
     document = slow_report(state)
     ok_path, failed_path = callback_paths()
-    response = app.test_client().post(
-        "/api/reports/generate-async",
-        json={
-            "code": document["code"],
-            "productId": document["product_id"],
-            "callback": receiver.url_for(ok_path),
-        },
-        headers={"X-API-Key": API_KEY},
-    )
-    job_id = response.get_json()["job_id"]
-    wait_until(lambda: sql_row(state, job_id)["stage"] == "rendering", timeout=60)
+    job_id = submit_and_wait_for_rendering(app, document, receiver.url_for(ok_path))
     horse = worker.horse_pid()
     assert horse is not None
     # The retry renders an ordinary report, so it finishes quickly.
