@@ -28,8 +28,9 @@ stack_pids() {
     fi
 }
 
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    pid=$(cat "$pidfile")
+# A stale pidfile may name a PID that something else has reused: check it is ours.
+pid=$(cat "$pidfile" 2>/dev/null || true)
+if [ -n "$pid" ] && grep -q supervisord "/proc/$pid/cmdline" 2>/dev/null; then
     .venv/bin/supervisorctl -c supervisord.conf shutdown >/dev/null 2>&1 || kill -TERM "$pid"
     deadline=$((SECONDS + stop_wait + 30))
     while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
@@ -43,5 +44,5 @@ if [ -n "$leftovers" ]; then
     leftovers=$(stack_pids)
     [ -n "$leftovers" ] && kill -KILL $leftovers 2>/dev/null
 fi
-rm -f var/run/supervisor.sock
+rm -f var/run/supervisor.sock "$pidfile" var/run/redis.pid
 echo "stopped"
