@@ -57,34 +57,44 @@ class Attempt:
     """The running attempt at one job."""
 
     state: PDFQueueState
-    record: JobRecord
+    job: JobRecord
     rq_job: Job | None
     retry_count: int
     started: float = field(default_factory=time.monotonic)
 
     def reached(self, stage: str) -> None:
-        record.record_stage(self.state, self.record, stage)
+        record.record_stage(self.state, self.job, stage)
 
     @contextmanager
     def failures_recorded(self) -> Iterator[None]:
-        """Record a failure as a retry to come, or as the job's end; then re-raise it."""
+        """Record a failure as a retry to come, or as the job's end; then re-raise it.
+
+        If recording fails too (SQL down), that is logged and the original exception
+        still goes to RQ, which retries the job or gives up on it.
+        """
         try:
             yield
         except Exception as exc:
             failure = classify(exc, self.state.settings.job_timeout)
-            if self.rq_job is None or not self.rq_job.should_retry:
-                _fail_for_good(self.state, self.record, failure, self.retry_count)
-            else:
-                log.warning("job %s attempt failed, will retry: %s", self.record.job_id, failure)
-                record.record_retry(
-                    self.state,
-                    self.record,
-                    error_message=failure.message,
-                    error_code=failure.error_code,
-                    retry_count=self.retry_count,
-                )
+            try:
+                if self.rq_job is None or not self.rq_job.should_retry:
+                    _fail_for_good(self.state, self.job, failure, self.retry_count)
+                else:
+                    log.warning("job %s attempt failed, will retry: %s", self.job.job_id, failure)
+                    record.record_retry(
+                        self.state,
+                        self.job,
+                        error_message=failure.message,
+                        error_code=failure.error_code,
+                        retry_count=self.retry_count,
+                    )
+            except Exception:
+                log.exception("job %s: could not record its failure", self.job.job_id)
             raise
-        self.state.queue.record_duration(time.monotonic() - self.started)
+        try:
+            self.state.queue.record_duration(time.monotonic() - self.started)
+        except RedisError:
+            log.warning("job %s: could not update the average job duration", self.job.job_id)
 
 
 def begin_attempt(state: PDFQueueState, job_id: str) -> Attempt | None:
@@ -106,21 +116,31 @@ def begin_attempt(state: PDFQueueState, job_id: str) -> Attempt | None:
     return Attempt(state, current, rq_job, retry_count)
 
 
-def record_lost(state: PDFQueueState, job: Job, reason: str) -> None:
-    """The last attempt died without recording anything: record ``failed`` and announce it.
+def record_lost(state: PDFQueueState, job: Job, reason: str, *, final: bool) -> None:
+    """The work horse died without recording anything (killed, out of memory, hard timeout).
 
+    On the last attempt the job is recorded ``failed`` (``worker_lost``) and announced;
+    with retries left it goes back to ``queued`` with that reason, as RQ retries it.
     A job that already has its outcome only gets its owed webhook, if any.
     """
     current = state.jobs.get(job.id)
     if current is None:
         return
     if current.is_terminal:
-        notify.announce(state, job.id)  # the event it may still owe
+        notify.announce(state, job.id)
         return
-    why = reason.strip() or "no reason given"
-    _fail_for_good(
-        state, current, WorkerLost(f"the worker running the job died: {why}"), _retries_made(job)
-    )
+    why = reason.strip().rstrip(";") or "no reason given"
+    failure = WorkerLost(f"the worker running the job died ({why})")
+    if final:
+        _fail_for_good(state, current, failure, _retries_made(job))
+    else:
+        record.record_retry(
+            state,
+            current,
+            error_message=failure.message,
+            error_code=failure.error_code,
+            retry_count=_retries_made(job),
+        )
 
 
 def _fail_for_good(

@@ -22,6 +22,10 @@ class CallbackRefused(ValueError):
     """The URL may not be used as a callback; the message says why."""
 
 
+class UnresolvableHost(CallbackRefused):
+    """The callback's host name does not resolve now; a later attempt may succeed."""
+
+
 def host_allowed(host: str, allowed: Iterable[str]) -> bool:
     """``host`` equals an entry, or ends with an entry that starts with a dot."""
     host = host.lower().rstrip(".")
@@ -86,8 +90,10 @@ def resolve_for_delivery(parts: SplitResult) -> list[str]:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise CallbackRefused(f"cannot resolve {host!r}: {exc}") from exc
+    except UnicodeError as exc:
+        raise CallbackRefused(f"{host!r} is not a valid host name: {exc}") from exc
+    except OSError as exc:
+        raise UnresolvableHost(f"cannot resolve {host!r}: {exc}") from exc
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     refused = [a for a in addresses if _never_allowed(a)]
     if refused:

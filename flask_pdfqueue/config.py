@@ -109,6 +109,11 @@ class Settings:
         for name in ("job_timeout", "max_queue_size", "workers", "result_ttl", "failure_ttl"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if self.webhook_timeout + self.webhook_connect_timeout >= self.job_timeout:
+            raise ConfigError(
+                "PDFQUEUE_WEBHOOK_TIMEOUT + PDFQUEUE_WEBHOOK_CONNECT_TIMEOUT must be shorter "
+                "than PDFQUEUE_JOB_TIMEOUT: the webhook is sent within the job's time"
+            )
         if self.profile == "production":
             missing = [
                 PREFIX + name.upper()

@@ -22,7 +22,12 @@ from urllib.parse import urlunsplit
 import urllib3
 
 from . import __version__
-from .callbacks import CallbackRefused, check_callback_url, resolve_for_delivery
+from .callbacks import (
+    CallbackRefused,
+    UnresolvableHost,
+    check_callback_url,
+    resolve_for_delivery,
+)
 from .records.sql import JobRecord
 from .timestamps import iso_utc
 
@@ -125,6 +130,8 @@ class WebhookSender:
         try:
             parts = check_callback_url(url, self.allowed_hosts)
             addresses = resolve_for_delivery(parts)
+        except UnresolvableHost as exc:  # DNS hiccup, n8n restarting: worth another try
+            return DeliveryResult(False, None, retryable=True, error=str(exc))
         except CallbackRefused as exc:
             return DeliveryResult(False, None, retryable=False, error=f"refused: {exc}")
         headers = {

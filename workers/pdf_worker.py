@@ -20,13 +20,13 @@ def generate_pdf_job(job_id: str) -> str:
     attempt = begin_attempt(state, job_id)
     if attempt is not None:
         with attempt.failures_recorded():
-            document = load.load_report(state, attempt.record)
+            document = load.load_report(state, attempt.job)
             attempt.reached("rendering")
-            pdf = render.render_pdf(state, attempt.record, document)
+            pdf = render.render_pdf(state, attempt.job, document)
             attempt.reached("storing")
-            stored = store.store_pdf(state, attempt.record, pdf)
+            stored = store.store_pdf(state, attempt.job, pdf)
             attempt.reached("recording")
-            record.record_completed(state, attempt.record, stored)
+            record.record_completed(state, attempt.job, stored)
     notify.announce(state, job_id)
     final = state.jobs.get(job_id)
     return final.status if final else "unknown"

@@ -258,9 +258,9 @@ class JobStore:
     def set_stage(self, job_id: str, stage: str) -> None:
         self._update_active(job_id, stage=stage, updated_at=utcnow())
 
-    def note_retry(self, job_id: str, *, error_message: str, error_code: str) -> None:
+    def note_retry(self, job_id: str, *, error_message: str, error_code: str) -> bool:
         """An attempt failed and RQ will try again: back to ``queued``, keeping the reason."""
-        self._update_active(
+        return self._update_active(
             job_id,
             status="queued",
             stage="queued",
@@ -317,6 +317,16 @@ class JobStore:
                 .values(webhook_state="sending", updated_at=utcnow())
             )
         return bool(result.rowcount == 1)
+
+    def release_delivery(self, job_id: str) -> None:
+        """Give a claimed event back (the attempt never got an answer to record)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pdf_job_results)
+                .where(pdf_job_results.c.job_id == job_id)
+                .where(pdf_job_results.c.webhook_state == "sending")
+                .values(webhook_state="pending", updated_at=utcnow())
+            )
 
     def record_delivery(
         self, job_id: str, *, delivered: bool, last_status: int | None, gave_up: bool = False

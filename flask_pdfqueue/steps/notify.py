@@ -29,7 +29,11 @@ def announce(state: PDFQueueState, job_id: str) -> None:
         payload = failure_payload(record, retryable=is_retryable(record.error_code))
     if url is None or not state.jobs.claim_delivery(job_id):
         return
-    result = state.webhooks.deliver(url, f"{job_id}.{record.status}", payload)
+    try:
+        result = state.webhooks.deliver(url, f"{job_id}.{record.status}", payload)
+    except BaseException:  # e.g. the job's time ran out mid-POST: the event is still owed
+        state.jobs.release_delivery(job_id)
+        raise
     state.jobs.record_delivery(
         job_id,
         delivered=result.delivered,

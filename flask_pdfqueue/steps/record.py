@@ -60,10 +60,10 @@ def record_retry(
     retry_count: int,
 ) -> None:
     """An attempt failed and another will follow: back to ``queued``, with the reason."""
-    state.jobs.note_retry(record.job_id, error_message=error_message, error_code=error_code)
-    _note_in_report(
-        state, record, status="queued", retry_count=retry_count, error_message=error_message
-    )
+    if state.jobs.note_retry(record.job_id, error_message=error_message, error_code=error_code):
+        _note_in_report(
+            state, record, status="queued", retry_count=retry_count, error_message=error_message
+        )
 
 
 def record_completed(state: PDFQueueState, record: JobRecord, stored: StoredPDF) -> bool:
