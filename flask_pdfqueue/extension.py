@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 EXTENSION_KEY = "pdfqueue"
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: live states are kept in a WeakSet
 class PDFQueueState:
     """Everything one app's PDF queue needs, built once in ``init_app``."""
 
@@ -85,7 +86,9 @@ class PDFQueue:
     """
 
     def __init__(self, app: Flask | None = None, *, url_prefix: str = "/api") -> None:
-        self.url_prefix = url_prefix
+        if not url_prefix.strip("/"):
+            raise ValueError("url_prefix must name a path such as '/api': the API owns it all")
+        self.url_prefix = "/" + url_prefix.strip("/")
         if app is not None:
             self.init_app(app)
 
@@ -129,11 +132,25 @@ class PDFQueue:
             url_prefix=self.url_prefix,
         )
         app.extensions[EXTENSION_KEY] = state
-        os.register_at_fork(after_in_child=state.after_fork_in_child)
+        _STATES.add(state)
 
         from .api import create_blueprint
+        from .api.envelope import register_method_not_allowed
 
         app.register_blueprint(create_blueprint(), url_prefix=self.url_prefix)
+        register_method_not_allowed(app, self.url_prefix)
+
+
+#: Every live state, so that one fork hook can reset them all (and let dead ones go).
+_STATES: weakref.WeakSet[PDFQueueState] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for state in list(_STATES):
+        state.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def current_pdfqueue() -> PDFQueueState:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,7 +25,7 @@ log = logging.getLogger("flask_pdfqueue.api")
 
 RETRY_AFTER_SECONDS = "30"
 UNKNOWN_ROUTE_ENDPOINT = "unknown_route"
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -81,9 +82,8 @@ def error_response(error: APIError) -> Response:
 
 def _handle_http(exc: HTTPException) -> Response:
     status = exc.code or 500
-    headers = {}
-    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-        headers["Allow"] = ", ".join(exc.valid_methods)
+    # Keep what the exception says besides its body: Allow, Retry-After, WWW-Authenticate.
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
     message = exc.description or exc.name
     return error_response(APIError(status, _CODES.get(status, "error"), message, headers=headers))
 
@@ -134,10 +134,28 @@ def register_error_handlers(bp: Blueprint) -> None:
         view_func=unknown_route,
         methods=_METHODS,
         defaults={"unknown": ""},
+        provide_automatic_options=False,
     )
     bp.add_url_rule(
         "/<path:unknown>",
         endpoint=UNKNOWN_ROUTE_ENDPOINT,
         view_func=unknown_route,
         methods=_METHODS,
+        provide_automatic_options=False,
     )
+
+
+def register_method_not_allowed(app: Flask, url_prefix: str) -> None:
+    """405 for methods no route knows at all (``TRACE``, ``PROPFIND``): JSON under the prefix.
+
+    Routing raises these before any blueprint is chosen, so this one handler is the
+    app's; elsewhere it hands over to whatever handled 405 before, or Flask's page.
+    """
+    previous = app.error_handler_spec[None].get(405, {}).get(MethodNotAllowed)
+
+    def handle(exc: MethodNotAllowed) -> Any:
+        if request.path == url_prefix or request.path.startswith(url_prefix + "/"):
+            return _handle_http(exc)
+        return previous(exc) if previous else exc
+
+    app.register_error_handler(MethodNotAllowed, handle)
