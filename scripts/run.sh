@@ -3,7 +3,7 @@
 # wait until /api/health answers 200, then print how to use it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-home=$(pwd)
+home=$(pwd -P)  # physical, as supervisord's %(here)s
 
 bash scripts/bootstrap.sh
 
@@ -47,10 +47,9 @@ PY
 export PDFQUEUE_WORKERS=${workers}
 export PDFQUEUE_STOP_WAIT=$((timeout + 90))
 
-if [ -S var/run/supervisor.sock ] && .venv/bin/supervisorctl -c supervisord.conf pid >/dev/null 2>&1; then
-    echo "run: already running; restarting it with the current settings"
-    bash scripts/stop.sh >/dev/null
-fi
+# Whatever an earlier run left (running, or orphaned by a killed supervisord) is
+# stopped first, so the settings of this call are the ones that run.
+bash scripts/stop.sh >/dev/null
 mkdir -p var/log var/run var/redis var/mongo
 touch var/secantusd.toml
 echo "$PDFQUEUE_STOP_WAIT" >var/run/stop-wait

@@ -6,31 +6,33 @@
 # nothing else is ever touched.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-home=$(pwd)
+home=$(pwd -P)  # physical, as supervisord's %(here)s
 pidfile=var/run/supervisord.pid
 # Running jobs may finish first: supervisord waits job timeout + 90 s per worker.
-stop_wait=$(cat var/run/stop-wait 2>/dev/null || echo 390)
+stop_wait=$(cat var/run/stop-wait 2>/dev/null || true)
+[[ "$stop_wait" =~ ^[0-9]+$ ]] || stop_wait=390
 
 stack_pids() {
     local environ pid
     for environ in /proc/[0-9]*/environ; do
-        pid=${environ#/proc/}
-        pid=${pid%/environ}
-        [ "$pid" = "$$" ] && continue
-        if { tr '\0' '\n' <"$environ"; } 2>/dev/null | grep -qxF "PDFQUEUE_STACK=$home"; then
-            echo "$pid"
+        if grep -qzxF "PDFQUEUE_STACK=$home" "$environ" 2>/dev/null; then
+            pid=${environ#/proc/}
+            echo "${pid%/environ}"
         fi
     done
-    # Redis overwrites its environment with its process title; its pidfile names it.
+    # Redis overwrites its environment with its process title; its pidfile names it,
+    # and it runs in this checkout's var/redis.
     pid=$(cat var/run/redis.pid 2>/dev/null) || return 0
-    if grep -q redis-server "/proc/$pid/cmdline" 2>/dev/null; then
+    if [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$home/var/redis" ]; then
         echo "$pid"
     fi
 }
 
-# A stale pidfile may name a PID that something else has reused: check it is ours.
+# A stale pidfile may name a PID that something else has reused: check it is our
+# supervisord (it runs in this checkout, see `directory=` in supervisord.conf).
 pid=$(cat "$pidfile" 2>/dev/null || true)
-if [ -n "$pid" ] && grep -q supervisord "/proc/$pid/cmdline" 2>/dev/null; then
+if [ -n "$pid" ] && grep -q supervisord "/proc/$pid/cmdline" 2>/dev/null \
+        && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$home" ]; then
     .venv/bin/supervisorctl -c supervisord.conf shutdown >/dev/null 2>&1 || kill -TERM "$pid"
     deadline=$((SECONDS + stop_wait + 30))
     while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
