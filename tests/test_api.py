@@ -304,7 +304,13 @@ def test_health_can_require_the_key(
     app = make_app({**stack_settings, "PDFQUEUE_HEALTH_PUBLIC": "false"}, tmp_path)
     client = app.test_client()
     assert error_of(client.get("/api/health"), 401)["code"] == "unauthorized"
-    assert client.get("/api/health", headers=auth).status_code in (200, 503)
+    assert set(client.get("/api/health", headers=auth).get_json()["checks"]) == {
+        "redis",
+        "mongo",
+        "sql",
+        "workers",
+        "scheduler",
+    }
 
 
 def _count_rows(state: PDFQueueState) -> int:
@@ -314,3 +320,28 @@ def _count_rows(state: PDFQueueState) -> int:
 
     with state.jobs.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(pdf_job_results)).scalar_one())
+
+
+def test_any_method_under_the_prefix_gets_a_json_405(
+    stack_settings: dict[str, str], tmp_path: Path
+) -> None:
+    app = make_app(stack_settings, tmp_path)
+
+    @app.get("/hello")
+    def hello() -> str:
+        return "hello"
+
+    client = app.test_client()
+    for method in ("TRACE", "PROPFIND"):
+        response = client.open("/api/jobs/pdf_x", method=method)
+        assert error_of(response, 405)["code"] == "method_not_allowed"
+        host = client.open("/hello", method=method)
+        assert (host.status_code, host.mimetype) == (405, "text/html")
+
+
+def test_the_api_needs_a_prefix_of_its_own() -> None:
+    from flask_pdfqueue import PDFQueue
+
+    for prefix in ("", "/"):
+        with pytest.raises(ValueError, match="url_prefix"):
+            PDFQueue(url_prefix=prefix)

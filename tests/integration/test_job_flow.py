@@ -176,3 +176,25 @@ def test_report_that_does_not_fit_the_template_is_recorded_failed_in_mongo(
     assert generation["retry_count"] == RETRIES
     assert generation["error_message"] == payload["error"]
     assert sql_row(state, accepted["job_id"])["status"] == "failed"
+
+
+def test_a_failure_webhook_answered_503_is_attempted_once_and_stays_owed(
+    client: FlaskClient,
+    auth: dict[str, str],
+    state: PDFQueueState,
+    receiver: WebhookReceiver,
+    worker: WorkerProcess,
+) -> None:
+    ok_path, failed_path = callback_paths()
+    receiver.respond(failed_path, 503)
+    code = f"MISSING-{uuid.uuid4().hex[:8]}"
+    accepted = submit(
+        client, auth, code=code, productId="minatBakatUmum", callback=receiver.url_for(ok_path)
+    )
+    receiver.wait_for(failed_path, timeout=90)
+    wait_until(lambda: sql_row(state, accepted["job_id"])["stage"] == "done")
+    time.sleep(1.5)  # a second attempt from another code path would have arrived by now
+    assert len(receiver.requests(failed_path)) == 1
+    row = sql_row(state, accepted["job_id"])
+    assert (row["status"], row["webhook_state"]) == ("failed", "pending")
+    assert (row["webhook_attempts"], row["webhook_last_status"]) == (1, 503)
