@@ -1,6 +1,6 @@
 """Turn a report document into HTML (Jinja2) and PDF (WeasyPrint).
 
-Hardening follows reliability-security-notes §2b/§2c: autoescaping and
+Hardened as WeasyPrint's and Jinja's own advice goes: autoescaping and
 ``StrictUndefined`` in Jinja, and a URL fetcher that serves only ``data:`` URLs and
 files inside the template folders and *stops* the render for anything else, so a
 template can neither read ``/etc/passwd`` nor reach internal hosts, and a refused
@@ -178,7 +178,7 @@ class ReportRenderer:
         """Warm everything a render needs, in the worker parent, before forking.
 
         Importing WeasyPrint, loading fonts, compiling templates and one warm-up render
-        halve the first render in each forked work horse (perf-baseline §3/§4).
+        halve the first render in each forked work horse.
         A template that is missing or does not compile raises ``TemplateError`` here,
         at worker start, instead of failing every job.
         """
