@@ -20,8 +20,13 @@ stack_pids() {
             echo "${pid%/environ}"
         fi
     done
-    # Redis overwrites its environment with its process title; its pidfile names it,
-    # and it runs in this checkout's var/redis.
+    redis_pid
+}
+
+# Redis overwrites its environment with its process title; its pidfile names it,
+# and it runs in this checkout's var/redis.
+redis_pid() {
+    local pid
     pid=$(cat var/run/redis.pid 2>/dev/null) || return 0
     if [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$home/var/redis" ]; then
         echo "$pid"
@@ -41,7 +46,14 @@ fi
 leftovers=$(stack_pids)
 if [ -n "$leftovers" ]; then
     echo "stop: ending processes that outlived supervisord: $(echo $leftovers)"
-    kill -TERM $leftovers 2>/dev/null || true
+    # Redis last: workers and the RQ scheduler deregister and release their locks in it.
+    redis=$(redis_pid)
+    others=$(echo "$leftovers" | grep -vxF "${redis:-none}")
+    if [ -n "$others" ]; then
+        kill -TERM $others 2>/dev/null || true
+        for _ in $(seq 1 20); do [ "$(stack_pids)" = "$redis" ] && break; sleep 0.5; done
+    fi
+    kill -TERM $(stack_pids) 2>/dev/null || true
     for _ in $(seq 1 20); do [ -z "$(stack_pids)" ] && break; sleep 0.5; done
     leftovers=$(stack_pids)
     [ -n "$leftovers" ] && kill -KILL $leftovers 2>/dev/null
