@@ -15,7 +15,7 @@ from standardwebhooks import Webhook
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.demo import demo_documents
 from flask_pdfqueue.records.sql import pdf_job_results
-from tests.receiver import Received
+from tests.receiver import Received, WebhookReceiver
 
 SUCCESS_FIELDS = {
     "job_id",
@@ -86,3 +86,13 @@ def pdf_generation(state: PDFQueueState, code: str) -> dict[str, Any]:
     assert document is not None, f"no report document {code}"
     generation: dict[str, Any] = document["pdf_generation"]
     return generation
+
+
+def assert_one_webhook(
+    receiver: WebhookReceiver, path: str, silent_path: str, *, settle: float = 1.5
+) -> None:
+    """Exactly one POST arrived on ``path`` and none on ``silent_path``, even after a wait in
+    which a duplicate or a late retry would have shown up."""
+    time.sleep(settle)
+    assert len(receiver.requests(path)) == 1
+    assert receiver.requests(silent_path) == []
