@@ -14,8 +14,8 @@ from flask_pdfqueue.attempts import begin_attempt
 from flask_pdfqueue.steps import load, notify, record, render, store
 
 
-def generate_pdf_job(job_id: str) -> str:
-    """Produce the PDF of ``job_id`` and announce it; returns the job's final status."""
+def generate_pdf_job(job_id: str) -> None:
+    """Produce the PDF of ``job_id`` and announce it (the outcome is in SQL, not returned)."""
     state = current_pdfqueue()
     attempt = begin_attempt(state, job_id)
     if attempt is not None:
@@ -28,5 +28,3 @@ def generate_pdf_job(job_id: str) -> str:
             attempt.reached("recording")
             record.record_completed(state, attempt.job, stored)
     notify.announce(state, job_id)
-    final = state.jobs.get(job_id)
-    return final.status if final else "unknown"

@@ -210,25 +210,30 @@ class JobStore:
         failure_callback_url: str | None,
         metadata: dict[str, Any] | None,
     ) -> JobRecord:
+        """Record an accepted job; the record is built from what was written (no re-read)."""
         now = utcnow()
+        record = JobRecord(
+            job_id=job_id,
+            code=code,
+            product_id=product_id,
+            status="queued",
+            stage="queued",
+            priority=priority,
+            created_at=now,
+            updated_at=now,
+            retry_count=0,
+            callback_url=callback_url,
+            failure_callback_url=failure_callback_url,
+            metadata=metadata,
+        )
         values = {
-            "job_id": job_id,
-            "code": code,
-            "product_id": product_id,
-            "status": "queued",
-            "stage": "queued",
-            "priority": priority,
-            "created_at": now,
-            "updated_at": now,
-            "retry_count": 0,
-            "callback_url": callback_url,
-            "failure_callback_url": failure_callback_url,
-            "metadata_json": json.dumps(metadata) if metadata is not None else None,
+            column.name: getattr(record, column.name)
+            for column in pdf_job_results.columns
+            if column.name != "metadata_json"
         }
+        values["metadata_json"] = json.dumps(metadata) if metadata is not None else None
         with self.engine.begin() as conn:
             conn.execute(insert(pdf_job_results).values(**values))
-        record = self.get(job_id)
-        assert record is not None
         return record
 
     def get(self, job_id: str) -> JobRecord | None:
