@@ -1,42 +1,54 @@
-"""One attempt at a job, and what its failure means.
+"""One attempt at a job, and what its failure means: a retry, or the job's end.
 
-RQ retries a failed job while ``retries_left`` allows. An attempt that fails with
-retries left is noted (``queued`` again, with the reason); only the last attempt
-records ``failed`` and sends the failure webhook, with ``retry_count`` = the
-retries made. The exception is re-raised either way, so RQ does the retrying.
-A work horse that dies without reaching that code is covered by
-:func:`record_lost`, which the worker calls.
+SQL keeps the count: ``retry_count`` is the retries made, and every failed run
+comes through :func:`settle_failed_run`, however it failed:
+
+- the job function raised: RQ's ``on_failure`` callback, in the work horse;
+- the work horse died (OOM killer, ``kill -9``, the hard timeout): the worker's
+  ``work_horse_killed_handler``, in the worker parent;
+- the worker parent died: RQ's abandoned-job cleanup calls ``on_failure``;
+- RQ lost the run altogether (Redis flushed or replaced): the reconciler.
+
+A failure that retrying cannot fix (``report_not_found``, ``template_error``), or
+one after the last retry, is the job's outcome, announced at once. Otherwise the
+job goes back to ``queued`` and its next run is scheduled after the configured
+interval. A stopped run (the cancel endpoint) ends the job as ``cancelled``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from pymongo.errors import PyMongoError
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
+from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import JobFailure, RenderTimeout, ServiceUnavailable, WorkerLost
-from .extension import PDFQueueState
+from .errors import Cancelled, JobFailure, RenderTimeout, ServiceUnavailable, WorkerLost
+from .extension import PDFQueueState, current_pdfqueue
+from .queueing import run_id
 from .records.sql import JobRecord
 from .steps import notify, record
 
 log = logging.getLogger(__name__)
 
 
-def classify(exc: BaseException, timeout: int) -> JobFailure:
+def classify(exc: BaseException | None, timeout: int) -> JobFailure:
     """Turn whatever went wrong into a failure with a code and a sentence."""
     if isinstance(exc, JobFailure):
         return exc
     if isinstance(exc, JobTimeoutException):
         return RenderTimeout(f"the job took longer than its {timeout} s timeout")
+    if isinstance(exc, AbandonedJobError):
+        return WorkerLost("the worker running the job stopped answering")
     if isinstance(exc, PyMongoError):
         return ServiceUnavailable("MongoDB did not answer")
     if isinstance(exc, SQLAlchemyError):
@@ -46,51 +58,19 @@ def classify(exc: BaseException, timeout: int) -> JobFailure:
     return JobFailure(f"unexpected error: {type(exc).__name__}")
 
 
-def _retries_made(job: Job | None) -> int:
-    if job is None or job.retries_left is None:
-        return 0
-    return max(0, int(job.meta.get("max_retries", 0)) - int(job.retries_left))
-
-
 @dataclass
 class Attempt:
-    """The running attempt at one job."""
+    """The running attempt at one job: its record as it began, and its RQ run."""
 
     state: PDFQueueState
     job: JobRecord
-    rq_job: Job | None
-    retry_count: int
+    run: str
     started: float = field(default_factory=time.monotonic)
 
     def reached(self, stage: str) -> None:
-        record.record_stage(self.state, self.job, stage)
+        record.record_stage(self.state, self.job, self.run, stage)
 
-    @contextmanager
-    def failures_recorded(self) -> Iterator[None]:
-        """Record a failure as a retry to come, or as the job's end; then re-raise it.
-
-        If recording fails too (SQL down), that is logged and the original exception
-        still goes to RQ, which retries the job or gives up on it.
-        """
-        try:
-            yield
-        except Exception as exc:
-            failure = classify(exc, self.state.settings.job_timeout)
-            try:
-                if self.rq_job is None or not self.rq_job.should_retry:
-                    _fail_for_good(self.state, self.job, failure, self.retry_count)
-                else:
-                    log.warning("job %s attempt failed, will retry: %s", self.job.job_id, failure)
-                    record.record_retry(
-                        self.state,
-                        self.job,
-                        error_message=failure.message,
-                        error_code=failure.error_code,
-                        retry_count=self.retry_count,
-                    )
-            except Exception:
-                log.exception("job %s: could not record its failure", self.job.job_id)
-            raise
+    def succeeded(self) -> None:
         try:
             self.state.queue.record_duration(time.monotonic() - self.started)
         except RedisError:
@@ -100,60 +80,113 @@ class Attempt:
 def begin_attempt(state: PDFQueueState, job_id: str) -> Attempt | None:
     """Start an attempt, or None when there is nothing to do.
 
-    Nothing to do: SQL does not know the job (its submit was rolled back), or the
-    job already has its outcome (RQ ran it twice); then the report document is
-    brought in line with SQL, in case the earlier run died before mirroring it.
+    Nothing to do: SQL does not know the job (its submit was rolled back), the
+    job already has its outcome (RQ ran it twice; then the report document is
+    brought in line with SQL, in case the earlier run died before mirroring it),
+    or this run is no longer the job's current one.
     """
+    rq_job = get_current_job()
+    run = rq_job.id if rq_job is not None else job_id
     current = state.jobs.get(job_id)
     if current is None:
         log.error("job %s has no row in pdf_job_results; nothing to do", job_id)
         return None
-    rq_job = get_current_job()
-    retry_count = _retries_made(rq_job)
-    if not record.record_started(state, current, retry_count):
-        record.mirror_outcome(state, job_id)
-        return None
-    return Attempt(state, current, rq_job, retry_count)
-
-
-def record_lost(state: PDFQueueState, job: Job, reason: str, *, final: bool) -> None:
-    """The work horse died without recording anything (killed, out of memory, hard timeout).
-
-    On the last attempt the job is recorded ``failed`` (``worker_lost``) and announced;
-    with retries left it goes back to ``queued`` with that reason, as RQ retries it.
-    A job that already has its outcome only gets its owed webhook, if any.
-    """
-    current = state.jobs.get(job.id)
-    if current is None:
-        return
     if current.is_terminal:
-        notify.announce(state, job.id)
+        if current.mirror_pending:
+            record.mirror_outcome(state, job_id)
+        return None
+    if not record.record_started(state, current, run):
+        log.warning("job %s: run %s is not the current one; nothing to do", job_id, run)
+        return None
+    return Attempt(state, current, run)
+
+
+def settle_failed_run(state: PDFQueueState, job_id: str, run: str, failure: JobFailure) -> None:
+    """Record what a failed run means for its job: the next run, or the job's failure.
+
+    Only the job's current run is settled, and only while the job is active, so a
+    run reported twice (a callback, then the reconciler) counts once.
+    """
+    current = state.jobs.get(job_id)
+    if current is None or current.is_terminal or current.rq_job_id != run:
         return
-    why = reason.strip().rstrip(";") or "no reason given"
-    failure = WorkerLost(f"the worker running the job died ({why})")
-    if final:
-        _fail_for_good(state, current, failure, _retries_made(job))
+    settings = state.settings
+    if isinstance(failure, Cancelled):
+        finish_failed(state, job_id, failure, status="cancelled")
+    elif not failure.retryable or current.retry_count >= settings.retry_attempts:
+        finish_failed(state, job_id, failure)
     else:
-        record.record_retry(
-            state,
-            current,
-            error_message=failure.message,
-            error_code=failure.error_code,
-            retry_count=_retries_made(job),
-        )
+        _retry(state, current, run, failure)
 
 
-def _fail_for_good(
-    state: PDFQueueState, current: JobRecord, failure: JobFailure, retry_count: int
+def finish_failed(
+    state: PDFQueueState, job_id: str, failure: JobFailure, *, status: str = "failed"
 ) -> None:
-    """Record the final failure and send the failure webhook it owes."""
-    log.error("job %s failed for good: %s", current.job_id, failure.message)
-    record.record_failed(
+    """Record the job's failure (or cancellation) and announce it."""
+    log.error("job %s %s for good: %s", job_id, status, failure.message)
+    owed = record.record_failed(
         state,
-        current,
-        status="failed",
+        job_id,
+        status=status,
         error_message=failure.message,
         error_code=failure.error_code,
-        retry_count=retry_count,
     )
-    notify.announce(state, current.job_id)
+    notify.announce(state, owed)
+
+
+def _retry(state: PDFQueueState, current: JobRecord, run: str, failure: JobFailure) -> None:
+    retries_made = current.retry_count + 1
+    next_run = run_id(current.job_id, retries_made + 1)
+    if not state.jobs.schedule_retry(
+        current.job_id,
+        from_run=run,
+        next_run=next_run,
+        error_message=failure.message,
+        error_code=failure.error_code,
+    ):
+        return
+    delay = state.settings.retry_intervals[retries_made - 1]
+    log.warning(
+        "job %s attempt failed, retry %d in %d s: %s",
+        current.job_id,
+        retries_made,
+        delay,
+        failure.message,
+    )
+    record.note_in_report(
+        state, current, status="queued", retry_count=retries_made, error_message=failure.message
+    )
+    try:
+        state.queue.enqueue(current.job_id, current.priority, rq_job_id=next_run, delay=delay)
+    except RedisError as exc:  # the row says queued: the reconciler brings the run back
+        log.warning("job %s: retry not queued now: %s", current.job_id, type(exc).__name__)
+
+
+def _settle_from_rq(job: Job, failure: JobFailure) -> None:
+    """Settle a run RQ reports on; a failure to record is logged, never raised into RQ
+    (the reconciler settles the run later)."""
+    try:
+        settle_failed_run(current_pdfqueue(), str(job.args[0]), job.id, failure)
+    except Exception:
+        log.exception("job %s: could not record the failed run %s", job.args[0], job.id)
+
+
+def on_run_failed(
+    job: Job, connection: Redis, exc_type: type[BaseException] | None, exc: Any, tb: Any
+) -> None:
+    """RQ's ``on_failure``: the run raised, or RQ found it abandoned by a dead worker."""
+    _settle_from_rq(job, classify(exc, current_pdfqueue().settings.job_timeout))
+
+
+def on_run_stopped(job: Job, connection: Redis) -> None:
+    """RQ's ``on_stopped``: the run was stopped on request (the job is being cancelled)."""
+    _settle_from_rq(job, Cancelled("the job was cancelled"))
+
+
+def on_horse_killed(job: Job, pid: int, status: int, rusage: Any) -> None:
+    """The worker's ``work_horse_killed_handler``: the run's process died."""
+    if os.WIFSIGNALED(status):
+        why = f"killed by signal {os.WTERMSIG(status)}"
+    else:
+        why = f"exit status {os.WEXITSTATUS(status)}"
+    _settle_from_rq(job, WorkerLost(f"the worker running the job died ({why})"))

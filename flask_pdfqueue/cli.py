@@ -1,14 +1,17 @@
-"""``flask pdfqueue …``: run workers, create the schema, seed the demo reports."""
+"""``flask pdfqueue …``: run workers, reconcile, replay webhooks, seed the demo reports."""
 
 from __future__ import annotations
 
 import logging
+import re
+from datetime import datetime, timedelta
 
 import click
 from flask.cli import AppGroup
 
 from .extension import current_pdfqueue
 from .rq_worker import PDFWorker
+from .timestamps import iso_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +50,101 @@ def worker_command(
     )
 
 
+@pdfqueue_cli.command("delivery-worker")
+@click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
+@click.option("--name", default=None, help="Worker name (default: RQ's host.pid name).")
+@click.option("--logging-level", default="INFO", show_default=True)
+def delivery_worker_command(burst: bool, name: str | None, logging_level: str) -> None:
+    """Work the webhook queue: one delivery attempt per job, retries scheduled.
+
+    Kept apart from the render workers, so a slow or dead receiver never holds one.
+    """
+    state = current_pdfqueue()
+    worker = PDFWorker([state.queue.webhooks], connection=state.redis, name=name)
+    worker.work(burst=burst, with_scheduler=True, logging_level=logging_level.upper())
+
+
+@pdfqueue_cli.command("reconcile")
+def reconcile_command() -> None:
+    """Run one reconciler round now: lost jobs, stuck deliveries, lagging mirrors."""
+    from .reconcile import reconcile
+
+    report = reconcile(current_pdfqueue())
+    click.echo(
+        f"jobs queued again: {report.jobs_requeued}, lost runs settled: {report.runs_lost}, "
+        f"claims released: {report.claims_released}, "
+        f"deliveries queued: {report.deliveries_queued}, mirrors written: {report.mirrors_written}"
+    )
+
+
+@pdfqueue_cli.command("replay-webhooks")
+@click.option("--job", "job_id", default=None, help="Only this job's events.")
+@click.option(
+    "--state",
+    "states",
+    type=click.Choice(["failed", "pending", "delivered"]),
+    multiple=True,
+    help="Only events in this delivery state (repeatable; default: failed).",
+)
+@click.option(
+    "--since",
+    default=None,
+    help="Only events created since then: an ISO 8601 time, or an age such as 24h, 30m, 2d.",
+)
+@click.option("--dry-run", is_flag=True, help="List what would be sent, send nothing.")
+def replay_webhooks_command(
+    job_id: str | None, states: tuple[str, ...], since: str | None, dry_run: bool
+) -> None:
+    """Send webhook events again, with the same body and webhook-id.
+
+    After n8n was down longer than the retry schedule: `--state failed --since 2d`.
+    """
+    from .delivery.replay import replay
+
+    state = current_pdfqueue()
+    chosen = state.deliveries.find(
+        job_id=job_id,
+        states=states or ("failed",),
+        since=_since(since) if since else None,
+    )
+    for delivery in chosen:
+        click.echo(
+            f"{delivery.webhook_id}  job {delivery.job_id}  {delivery.event}  "
+            f"{delivery.state} after {delivery.attempts} attempt(s), "
+            f"created {iso_utc(delivery.created_at)}"
+        )
+    if dry_run:
+        click.echo(f"{len(chosen)} event(s) would be sent again")
+        return
+    replayed = replay(state, chosen)
+    click.echo(f"{len(replayed)} event(s) queued for delivery")
+
+
+_AGE = re.compile(r"(\d+)\s*([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _since(text: str) -> datetime:
+    age = _AGE.fullmatch(text.strip())
+    if age:
+        return utcnow() - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            "give an ISO 8601 time (2026-11-30T08:00:00Z) or an age (24h, 30m, 2d)",
+            param_hint="--since",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+
+
 @pdfqueue_cli.command("init-db")
 def init_db_command() -> None:
     """Create the SQL tables (safe to run again)."""
-    current_pdfqueue().jobs.create_schema()
-    click.echo("pdf_job_results ready")
+    from .records.sql import metadata
+
+    metadata.create_all(current_pdfqueue().jobs.engine)
+    click.echo("tables ready")
 
 
 @pdfqueue_cli.command("seed-demo")

@@ -14,6 +14,7 @@ import secrets
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -23,6 +24,7 @@ PREFIX = "PDFQUEUE_"
 PROFILES = ("development", "staging", "production")
 PRIORITIES = ("high", "normal", "low")
 STORAGE_BACKENDS = ("local",)
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 class ConfigError(ValueError):
@@ -54,9 +56,12 @@ class Settings:
     failure_ttl: int = 7 * 24 * 3600
     storage: str = "local"
     storage_dir: str = ""  # empty: <instance>/pdfs
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = ""  # empty: http://127.0.0.1:8000 (required in production)
     webhook_timeout: float = 30.0
     webhook_connect_timeout: float = 5.0
+    webhook_retry_schedule: tuple[int, ...] = (5, 30, 120, 600, 1800, 3600, 10800, 21600)
+    delivery_workers: int = 1
+    reconcile_interval: int = 60
     template_folder: str = ""
     template_map: tuple[tuple[str, str], ...] = ()
     default_template: str = DEFAULT_TEMPLATE
@@ -106,18 +111,20 @@ class Settings:
             )
         if any(i < 0 for i in self.retry_intervals):
             raise ConfigError("PDFQUEUE_RETRY_INTERVALS must not be negative")
-        for name in ("job_timeout", "max_queue_size", "workers", "result_ttl", "failure_ttl"):
+        positive = ("job_timeout", "max_queue_size", "workers", "result_ttl", "failure_ttl")
+        for name in (*positive, "delivery_workers", "reconcile_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
-        if self.webhook_timeout + self.webhook_connect_timeout >= self.job_timeout:
+        if self.webhook_timeout <= 0 or self.webhook_connect_timeout <= 0:
             raise ConfigError(
-                "PDFQUEUE_WEBHOOK_TIMEOUT + PDFQUEUE_WEBHOOK_CONNECT_TIMEOUT must be shorter "
-                "than PDFQUEUE_JOB_TIMEOUT: the webhook is sent within the job's time"
+                "PDFQUEUE_WEBHOOK_TIMEOUT and PDFQUEUE_WEBHOOK_CONNECT_TIMEOUT must be positive"
             )
+        if any(wait < 0 for wait in self.webhook_retry_schedule):
+            raise ConfigError("PDFQUEUE_WEBHOOK_RETRY_SCHEDULE must not be negative")
         if self.profile == "production":
             missing = [
                 PREFIX + name.upper()
-                for name in ("api_keys", "webhook_secret")
+                for name in ("api_keys", "webhook_secret", "public_url")
                 if not getattr(self, name)
             ]
             if self.callback_allowed_hosts == Settings.callback_allowed_hosts:
@@ -133,6 +140,21 @@ class Settings:
                 base64.b64decode(self.webhook_secret.removeprefix("whsec_"), validate=True)
             except ValueError:
                 raise ConfigError("PDFQUEUE_WEBHOOK_SECRET must look like whsec_<base64>") from None
+
+    @property
+    def base_url(self) -> str:
+        """Where the service is reached from outside: the base of status and PDF URLs."""
+        return (self.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
+
+    @property
+    def delivery_job_timeout(self) -> int:
+        """An attempt's RQ time limit: the POST's own timeouts, plus time to record it."""
+        return int(self.webhook_connect_timeout + self.webhook_timeout) + 30
+
+    @property
+    def webhook_lease(self) -> timedelta:
+        """How long a delivery claim holds: longer than any live attempt can take."""
+        return timedelta(seconds=self.delivery_job_timeout + 60)
 
     @property
     def resolved_sql_url(self) -> str:

@@ -68,6 +68,13 @@ class ServiceUnavailable(JobFailure):
     retryable = True
 
 
+class Cancelled(JobFailure):
+    """The job was cancelled on request before it finished."""
+
+    error_code = "cancelled"
+    retryable = True
+
+
 def is_retryable(error_code: str | None) -> bool:
     """Whether submitting again may succeed after a failure with ``error_code``."""
     return _RETRYABLE.get(error_code or "", True)

@@ -21,17 +21,18 @@ from .config import (
     new_api_key,
     new_webhook_secret,
 )
+from .delivery.sender import WebhookSender
 from .queueing import JobQueue
 from .records.mongo import ReportDocuments
-from .records.sql import JobStore
+from .records.sql import DeliveryStore, JobStore, make_engine
 from .storage import Storage, create_storage
-from .webhooks import WebhookSender
 
 if TYPE_CHECKING:
     from .rendering import ReportRenderer
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "pdfqueue"
+REDIS_TIMEOUT_SECONDS = 5
 
 
 @dataclass(eq=False)  # compared by identity: live states are kept in a WeakSet
@@ -42,6 +43,7 @@ class PDFQueueState:
     redis: Redis
     queue: JobQueue
     jobs: JobStore
+    deliveries: DeliveryStore
     documents: ReportDocuments
     storage: Storage
     webhooks: WebhookSender
@@ -62,7 +64,7 @@ class PDFQueueState:
 
     def job_url(self, job_id: str) -> str:
         """The job's status URL under ``PDFQUEUE_PUBLIC_URL`` (never from a request's Host)."""
-        return f"{self.settings.public_url.rstrip('/')}{self.url_prefix}/jobs/{job_id}"
+        return f"{self.settings.base_url}{self.url_prefix}/jobs/{job_id}"
 
     def download_url(self, job_id: str) -> str:
         return self.job_url(job_id) + "/download"
@@ -73,7 +75,7 @@ class PDFQueueState:
         self.documents = self.documents.reopened()
 
     def close(self) -> None:
-        self.jobs.dispose()
+        self.jobs.engine.dispose()
         self.documents.close()
         self.redis.close()
 
@@ -107,14 +109,21 @@ class PDFQueue:
                 check_callback_url(settings.default_callback, settings.callback_allowed_hosts)
             except CallbackRefused as exc:
                 raise ConfigError(f"PDFQUEUE_DEFAULT_CALLBACK is refused: {exc}") from None
+        # A stalled Redis must cost a request 5 s and a 503, never a hung thread.
+        # (RQ's worker raises the read timeout of its own connection above its dequeue wait.)
         redis = Redis.from_url(
-            settings.redis_url, socket_connect_timeout=5, health_check_interval=30
+            settings.redis_url,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            health_check_interval=30,
         )
+        engine = make_engine(settings.resolved_sql_url)
         state = PDFQueueState(
             settings=settings,
             redis=redis,
             queue=JobQueue(redis, settings),
-            jobs=JobStore(settings.resolved_sql_url),
+            jobs=JobStore(engine),
+            deliveries=DeliveryStore(engine),
             documents=ReportDocuments(
                 settings.mongo_url,
                 database=settings.mongo_db,

@@ -1,9 +1,16 @@
-"""RQ plumbing: the three priority queues, enqueueing with retries, position and estimate.
+"""RQ plumbing: the three priority queues, the webhook queue, position and estimate.
 
 Workers poll ``high``, ``normal`` and ``low`` in strict order, so a job's position
-counts every job waiting in a higher queue plus those ahead of it in its own. Only
-the job id travels through Redis: everything else is in SQL, so nothing secret
-(callback URLs carry n8n's signature token) shows up in Redis or the dashboard.
+counts every job waiting in a higher queue plus those ahead of it in its own.
+Webhook deliveries have a queue of their own, worked by their own workers, so a
+slow or dead receiver never holds a render worker. Only ids travel through Redis:
+everything else is in SQL, so nothing secret (callback URLs carry n8n's signature
+token) shows up in Redis or the dashboard.
+
+Each run of a job is its own RQ job (``rq_job_id`` in SQL names the current one):
+retries are scheduled by :mod:`~flask_pdfqueue.attempts` from the attempt count
+SQL keeps, not by RQ's ``Retry``, so a job brought back by the reconciler keeps
+its count. RQ tells us about runs that died through the callbacks below.
 """
 
 from __future__ import annotations
@@ -11,54 +18,108 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from redis import Redis
-from rq import Queue, Retry, Worker
-from rq.job import Job
+from rq import Callback, Queue, Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from .config import PRIORITIES, Settings
+from .records.sql.deliveries import Delivery
 from .timestamps import utcnow
 
 JOB_FUNCTION = "workers.pdf_worker.generate_pdf_job"
 JOB_DESCRIPTION = "generate PDF report"
+DELIVERY_FUNCTION = "workers.webhook_worker.deliver_webhook_job"
+DELIVERY_DESCRIPTION = "deliver webhook"
+DELIVERY_QUEUE = "pdf-webhooks"
+#: RQ calls these when a run raised, was abandoned by a dead worker, or was stopped.
+RUN_FAILED_CALLBACK = "flask_pdfqueue.attempts.on_run_failed"
+RUN_STOPPED_CALLBACK = "flask_pdfqueue.attempts.on_run_stopped"
+#: How long RQ keeps a finished delivery job (the outcome is in SQL anyway).
+DELIVERY_RESULT_TTL = 600
 AVERAGE_KEY = "pdfqueue:average-job-seconds"
 #: Weight of the newest job in the moving average of job durations.
 AVERAGE_WEIGHT = 0.2
+#: RQ states in which a job will still run (or is running).
+LIVE_STATES = frozenset(
+    {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+)
 
 
 def queue_name(priority: str) -> str:
     return f"pdf-{priority}"
 
 
+def run_id(job_id: str, run: int) -> str:
+    """The RQ job id of a job's ``run``-th run: the job id itself for the first."""
+    return job_id if run <= 1 else f"{job_id}-r{run}"
+
+
 class JobQueue:
-    """Enqueue jobs and answer "where is it, and when will it be done"."""
+    """Enqueue runs and deliveries, and answer "where is it, and when will it be done"."""
 
     def __init__(self, connection: Redis, settings: Settings) -> None:
         self.connection = connection
         self.settings = settings
         self.queues = {p: Queue(queue_name(p), connection=connection) for p in PRIORITIES}
+        self.webhooks = Queue(DELIVERY_QUEUE, connection=connection)
 
     @property
     def ordered(self) -> list[Queue]:
-        """The queues in the order workers poll them."""
+        """The render queues in the order workers poll them."""
         return [self.queues[p] for p in PRIORITIES]
 
-    def enqueue(self, job_id: str, priority: str) -> Job:
-        max_retries = self.settings.retry_attempts
-        return self.queues[priority].enqueue(
-            JOB_FUNCTION,
-            job_id,
-            job_id=job_id,
-            description=JOB_DESCRIPTION,
-            job_timeout=self.settings.job_timeout,
-            result_ttl=self.settings.result_ttl,
-            failure_ttl=self.settings.failure_ttl,
-            retry=Retry(max=max_retries, interval=list(self.settings.retry_intervals))
-            if max_retries
-            else None,
-            meta={"max_retries": max_retries},
-        )
+    @property
+    def all(self) -> list[Queue]:
+        return [*self.ordered, self.webhooks]
+
+    def enqueue(
+        self, job_id: str, priority: str, *, rq_job_id: str | None = None, delay: float = 0
+    ) -> Job:
+        """Queue one run of ``job_id`` (the first unless ``rq_job_id`` names another), after
+        ``delay`` seconds if given (RQ's scheduler then moves it to the queue)."""
+        queue = self.queues[priority]
+        options = {
+            "job_id": rq_job_id or job_id,
+            "description": JOB_DESCRIPTION,
+            "job_timeout": self.settings.job_timeout,
+            "result_ttl": self.settings.result_ttl,
+            "failure_ttl": self.settings.failure_ttl,
+            "on_failure": Callback(RUN_FAILED_CALLBACK),
+            "on_stopped": Callback(RUN_STOPPED_CALLBACK),
+        }
+        if delay > 0:
+            return queue.enqueue_in(timedelta(seconds=delay), JOB_FUNCTION, job_id, **options)
+        return queue.enqueue(JOB_FUNCTION, job_id, **options)
+
+    def enqueue_delivery(self, delivery: Delivery, *, at: datetime | None = None) -> Job:
+        """Queue the next attempt of ``delivery``, at once or at ``at``."""
+        options = {
+            "job_id": delivery.rq_job_id,
+            "description": DELIVERY_DESCRIPTION,
+            "job_timeout": self.settings.delivery_job_timeout,
+            "result_ttl": DELIVERY_RESULT_TTL,
+            "failure_ttl": self.settings.failure_ttl,
+        }
+        if at is not None and at > utcnow():
+            scheduled: Job = self.webhooks.enqueue_at(
+                at, DELIVERY_FUNCTION, delivery.webhook_id, **options
+            )
+            return scheduled
+        return self.webhooks.enqueue(DELIVERY_FUNCTION, delivery.webhook_id, **options)
+
+    def holds(self, rq_job_id: str) -> bool:
+        """Whether RQ will still run (or is running) this RQ job."""
+        try:
+            job = Job.fetch(rq_job_id, connection=self.connection)
+        except NoSuchJobError:
+            return False
+        status = job.get_status(refresh=False)
+        if status == JobStatus.QUEUED:  # its entry in the list may be what Redis lost
+            return Queue(job.origin, connection=self.connection).get_job_position(job) is not None
+        return status in LIVE_STATES
 
     def waiting(self) -> int:
-        """Jobs waiting in all queues (what ``PDFQUEUE_MAX_QUEUE_SIZE`` bounds)."""
+        """Jobs waiting in the render queues (what ``PDFQUEUE_MAX_QUEUE_SIZE`` bounds)."""
         with self.connection.pipeline() as pipe:
             for queue in self.ordered:
                 pipe.llen(queue.key)
@@ -77,7 +138,7 @@ class JobQueue:
 
     def estimate(self, position: int) -> datetime:
         """Now + (position + 1) x average job duration / live workers."""
-        workers = max(1, Worker.count(connection=self.connection))
+        workers = max(1, Worker.count(connection=self.connection, queue=self.ordered[0]))
         seconds = (position + 1) * self.average_job_seconds() / workers
         return utcnow() + timedelta(seconds=seconds)
 

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import jinja2
@@ -71,6 +71,14 @@ def harfbuzz_subset_available() -> bool:
 
 
 @functools.cache
+def _shown_url(url: str) -> str:
+    """A URL as messages show it: a file by its name only (its folder is the server's
+    business), anything else cut to 200 characters."""
+    if url.lower().startswith("file:"):
+        return repr(Path(unquote(urlsplit(url).path)).name)
+    return repr(url if len(url) <= 200 else url[:200] + "…")
+
+
 def _safe_fetcher_class() -> type[Any]:
     """Define the fetcher on first use, so importing this module does not import WeasyPrint."""
     from weasyprint.urls import FatalURLFetchingError, URLFetcher
@@ -94,7 +102,7 @@ def _safe_fetcher_class() -> type[Any]:
             self.failures: list[str] = []
 
         def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
-            shown = repr(url if len(url) <= 200 else url[:200] + "…")
+            shown = _shown_url(url)
             scheme = url.partition(":")[0].lower()
             if scheme != "data" and not (scheme == "file" and self._inside_roots(url)):
                 self.failures.append(
@@ -103,8 +111,8 @@ def _safe_fetcher_class() -> type[Any]:
                 raise FatalURLFetchingError(f"refused to load {shown}")
             try:
                 return super().fetch(url, headers)
-            except Exception as exc:
-                self.failures.append(f"{shown} ({exc})")
+            except Exception as exc:  # the reason, not its text: that names server paths
+                self.failures.append(f"{shown} ({type(exc).__name__})")
                 raise
 
         def _inside_roots(self, url: str) -> bool:
@@ -216,10 +224,13 @@ class ReportRenderer:
             return self._env.get_template(name)
         except jinja2.TemplateNotFound as exc:
             folders = ", ".join(str(folder) for folder in self._folders)
-            raise TemplateError(f"report template {exc.name!r} not found in {folders}") from exc
+            log.error("report template %r not found in %s", exc.name, folders)
+            raise TemplateError(
+                f"report template {exc.name!r} not found in the template folders"
+            ) from exc
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(
-                f"report template {exc.filename or name!r} has a syntax error "
+                f"report template {exc.name or name!r} has a syntax error "
                 f"on line {exc.lineno}: {exc.message}"
             ) from exc
 

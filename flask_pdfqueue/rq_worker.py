@@ -1,53 +1,125 @@
-"""The RQ worker class: RQ's forking worker, plus an outcome for jobs whose horse died.
+"""The RQ worker class: RQ's forking worker, with what keeps a queue alive unattended.
 
-When a work horse dies (OOM killer, ``kill -9``, the parent's hard timeout, RQ's
-stop command), the job function never gets to record anything. The parent then
-records it: ``worker_lost`` as the job's failure on the last attempt (announced
-by the failure webhook), or as the reason of the retry RQ is about to make.
-
-Not covered here: a worker *parent* killed mid-job. RQ notices the abandoned job
-later (its registry cleanup) and retries it if retries are left; with none left,
-the job stays ``processing`` in SQL until a reconciler (not built yet) settles it.
+- A work horse that dies (OOM killer, ``kill -9``, the hard timeout) is reported to
+  :func:`~flask_pdfqueue.attempts.on_horse_killed` through RQ's documented
+  ``work_horse_killed_handler``.
+- Maintenance runs every :data:`MAINTENANCE_SECONDS` (RQ's default is ten minutes),
+  and besides RQ's own tasks it: registers the worker again when Redis forgot it
+  (flushed, or a new server); clears a scheduler lock whose owner stopped
+  heartbeating (killed uncleanly), so RQ's maintenance starts a scheduler here;
+  and runs the reconciler when its interval is due.
+- A short worker TTL makes a dead worker's registration expire within a minute.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rq import Worker
-from rq.job import Job
-from rq.queue import Queue
+from redis import Redis
+from rq import Worker, worker_registration
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 
-from .attempts import record_lost
+from .attempts import on_horse_killed
 from .extension import current_pdfqueue
+from .reconcile import reconcile_if_due
 
 log = logging.getLogger(__name__)
+
+#: Seconds between maintenance rounds (and so between scheduler checks).
+MAINTENANCE_SECONDS = 15
+#: RQ's worker TTL: an idle worker heartbeats every TTL - 15 s, a dead one expires.
+WORKER_TTL = 40
+#: A scheduler heartbeats every second; one silent this long is dead.
+SCHEDULER_SILENCE = timedelta(seconds=15)
+#: A worker heartbeats at least every 30 s (RQ's job monitoring interval while busy).
+WORKER_SILENCE = timedelta(seconds=WORKER_TTL + 30)
 
 
 class PDFWorker(Worker):
     """Runs inside the app context of ``flask pdfqueue worker`` (inherited by work horses)."""
 
-    def handle_job_failure(
-        self,
-        job: Job,
-        queue: Queue,
-        started_job_registry: Any = None,
-        exc_string: str = "",
-        execution: Any = None,
-    ) -> None:
-        # Decided before RQ moves the job on: a stopped job is never retried.
-        final = not job.should_retry or self._stopped_job_id == job.id
-        super().handle_job_failure(
-            job,
-            queue,
-            started_job_registry=started_job_registry,
-            exc_string=exc_string,
-            execution=execution,
-        )
-        if self.is_horse:
-            return  # the job function recorded its own failure
+    def __init__(self, queues: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("work_horse_killed_handler", on_horse_killed)
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
+        kwargs.setdefault("worker_ttl", WORKER_TTL)
+        super().__init__(queues, **kwargs)
+
+    def run_maintenance_tasks(self) -> None:
+        self._register_again_if_forgotten()
+        for queue in self.queues:
+            clear_dead_scheduler_lock(self.connection, queue.name)
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         try:
-            record_lost(current_pdfqueue(), job, exc_string, final=final)
-        except Exception:  # the worker must live on to run the next job
-            log.exception("job %s: could not record the death of its work horse", job.id)
+            reconcile_if_due(current_pdfqueue(), self.name)
+        except Exception:  # the worker must live on; the next round tries again
+            log.exception("reconcile round failed")
+
+    def _register_again_if_forgotten(self) -> None:
+        if self.birth_date is None:  # not started yet: RQ registers it when it starts
+            return
+        if self.key in worker_registration.get_keys(connection=self.connection):
+            return
+        log.warning("worker %s: Redis no longer knew this worker; registering again", self.name)
+        with self.connection.pipeline() as pipeline:
+            pipeline.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipeline)
+            pipeline.expire(self.key, self.worker_ttl + 60)
+            pipeline.execute()
+
+
+def scheduler_heartbeat(connection: Redis, queue_name: str) -> datetime | None:
+    """When the scheduler holding ``queue_name``'s lock last heartbeat (None: no owner)."""
+    owner = connection.get(RQScheduler.get_locking_key(queue_name))
+    if owner is None:
+        return None
+    name = owner.decode() if isinstance(owner, bytes) else str(owner)
+    raw = connection.hget(SCHEDULER_KEY_TEMPLATE % name, "last_heartbeat")
+    if raw is None:
+        return datetime.min.replace(tzinfo=UTC)  # a lock whose owner left no trace
+    return _parse_rq_time(raw.decode() if isinstance(raw, bytes) else str(raw))
+
+
+def scheduler_alive(connection: Redis, queue_name: str, now: datetime) -> bool:
+    beat = scheduler_heartbeat(connection, queue_name)
+    return beat is not None and now - beat < SCHEDULER_SILENCE
+
+
+def clear_dead_scheduler_lock(connection: Redis, queue_name: str) -> bool:
+    """Delete ``queue_name``'s scheduler lock if its owner is dead; True if it did.
+
+    The lock is deleted only if it still names the same owner (a scheduler that
+    took it over meanwhile keeps it).
+    """
+    key = RQScheduler.get_locking_key(queue_name)
+    owner = connection.get(key)
+    beat = scheduler_heartbeat(connection, queue_name)
+    if owner is None or beat is None or datetime.now(UTC) - beat < SCHEDULER_SILENCE:
+        return False
+    if not connection.eval(_DELETE_IF_OWNER, 1, key, owner):
+        return False
+    log.warning("cleared the scheduler lock of %s: its owner stopped heartbeating", queue_name)
+    return True
+
+
+#: Delete KEYS[1] only if it still holds ARGV[1] (atomic compare-and-delete).
+_DELETE_IF_OWNER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def live_workers(connection: Redis, queue_name: str, now: datetime) -> int:
+    """Workers on ``queue_name`` that heartbeat recently (a killed one's key may linger)."""
+    count = 0
+    for worker in Worker.all(connection=connection):
+        beat = worker.last_heartbeat
+        if queue_name in worker.queue_names() and beat is not None:
+            count += now - beat.replace(tzinfo=UTC) < WORKER_SILENCE
+    return count
+
+
+def _parse_rq_time(text: str) -> datetime:
+    """RQ stores times as UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

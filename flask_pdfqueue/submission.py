@@ -2,7 +2,8 @@
 
 The SQL row is written before the job reaches Redis, so an accepted job is never
 only in Redis. If Redis refuses the job, the row is removed again and the caller
-gets a 503: nothing is accepted that is not queued.
+gets a 503: nothing is accepted that is not queued. Once Redis has it, the row
+says so (``enqueued_at``): only such jobs are ever brought back by the reconciler.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from .callbacks import CallbackRefused, check_callback_url, failure_callback_for
 from .extension import PDFQueueState
-from .records.sql import JobRecord
+from .records.sql import JobRecord, SubscriberRequest
+from .steps.record import note_in_report
 
 log = logging.getLogger(__name__)
+
+#: How long a submit may spend writing ``queued`` into the report document (best effort:
+#: the worker writes ``processing`` moments later anyway).
+SUBMIT_MIRROR_SECONDS = 0.5
 
 
 class SubmitRejected(Exception):
@@ -77,20 +84,22 @@ def submit(
         raise _queue_unavailable(exc) from None
 
     job_id = new_job_id()
+    subscriber = None
+    if callback is not None or failure_callback is not None:
+        subscriber = SubscriberRequest(callback, failure_callback, metadata)
     record = state.jobs.insert_queued(
-        job_id=job_id,
-        code=code,
-        product_id=product_id,
-        priority=priority,
-        callback_url=callback,
-        failure_callback_url=failure_callback,
-        metadata=metadata,
+        job_id=job_id, code=code, product_id=product_id, priority=priority, subscriber=subscriber
     )
     try:
         state.queue.enqueue(job_id, priority)
     except RedisError as exc:
         state.jobs.delete(job_id)
         raise _queue_unavailable(exc) from None
+    try:
+        state.jobs.mark_enqueued(job_id)
+    except SQLAlchemyError as exc:  # queued all the same: its first run sets enqueued_at
+        log.warning("job %s: enqueued_at not recorded: %s", job_id, type(exc).__name__)
+    note_in_report(state, record, within=SUBMIT_MIRROR_SECONDS, status="queued", retry_count=0)
     log.info("accepted job %s (priority %s)", job_id, priority)
 
     try:

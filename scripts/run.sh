@@ -36,15 +36,16 @@ fi
 
 flask=(.venv/bin/flask --app flask_pdfqueue.service)
 # Worker count and job timeout come from the profile (and any PDFQUEUE_* override).
-read -r workers timeout < <(.venv/bin/python - <<'PY'
+read -r workers delivery_workers timeout < <(.venv/bin/python - <<'PY'
 from flask_pdfqueue.service import create_app
 from flask_pdfqueue import current_pdfqueue
 with create_app().app_context():
     s = current_pdfqueue().settings
-    print(s.workers, s.job_timeout)
+    print(s.workers, s.delivery_workers, s.job_timeout)
 PY
 )
 export PDFQUEUE_WORKERS=${workers}
+export PDFQUEUE_DELIVERY_WORKERS=${delivery_workers}
 export PDFQUEUE_STOP_WAIT=$((timeout + 90))
 
 # Whatever an earlier run left (running, or orphaned by a killed supervisord) is

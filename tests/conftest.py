@@ -7,6 +7,7 @@ MariaDB are optional (``tests/sql_backends.py`` skips them with the reason).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,10 +21,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from rq import Worker
 
 from flask_pdfqueue import PDFQueue, PDFQueueState
 from flask_pdfqueue.config import new_webhook_secret
 from flask_pdfqueue.demo import seed_demo_documents
+from flask_pdfqueue.records.sql import metadata
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis, start_secantus
 
@@ -81,6 +84,7 @@ def stack_settings(
         "PDFQUEUE_PUBLIC_URL": "http://pdfqueue.test",
         "PDFQUEUE_HOME": str(home),
         "PDFQUEUE_WEBHOOK_TIMEOUT": "5",
+        "PDFQUEUE_WEBHOOK_RETRY_SCHEDULE": "1,1,2",
     }
 
 
@@ -93,11 +97,30 @@ def make_app(settings: dict[str, Any], instance_path: Path) -> Flask:
     return app
 
 
+def make_isolated_app(
+    stack_settings: dict[str, str], redis_server: RunningServer, home: Path, *, redis_db: int
+) -> Flask:
+    """The test stack with a Redis database, SQLite file and MongoDB database of its own
+    (the Redis one flushed): no worker of the session sees its jobs, nor its reconciler."""
+    settings = {
+        **stack_settings,
+        "PDFQUEUE_REDIS_URL": redis_server.url.rsplit("/", 1)[0] + f"/{redis_db}",
+        "PDFQUEUE_SQL_URL": f"sqlite:///{home / 'isolated.sqlite3'}",
+        "PDFQUEUE_MONGO_DB": "isolated",
+    }
+    app = make_app(settings, home)
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    state.redis.flushdb()
+    metadata.create_all(state.jobs.engine)
+    seed_demo_documents(state.documents.collection)
+    return app
+
+
 @pytest.fixture(scope="session")
 def app(stack_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Flask:
     app = make_app(stack_settings, tmp_path_factory.mktemp("instance"))
     state: PDFQueueState = app.extensions["pdfqueue"]
-    state.jobs.create_schema()
+    metadata.create_all(state.jobs.engine)
     state.documents.ensure_indexes()
     seed_demo_documents(state.documents.collection)
     return app
@@ -118,11 +141,11 @@ def auth() -> dict[str, str]:
     return {"X-API-Key": API_KEY}
 
 
-def _start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service"]
-    command += ["pdfqueue", "worker", "--logging-level", "DEBUG"]
+def _start_worker(env: dict[str, str], log_path: Path, command: str) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service"]
+    argv += ["pdfqueue", command, "--logging-level", "DEBUG"]
     return subprocess.Popen(
-        command,
+        argv,
         env=env,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
@@ -150,26 +173,43 @@ class WorkerProcess:
         return None
 
 
-@pytest.fixture(scope="session")
-def worker(
-    app: Flask, stack_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    """A real ``flask pdfqueue worker`` (with scheduler) configured through the environment."""
-    env = {**os.environ, **stack_settings}
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = _start_worker(env, log_path)
-    state: PDFQueueState = app.extensions["pdfqueue"]
+def start_worker_process(
+    state: PDFQueueState, env: dict[str, str], log_path: Path, command: str = "worker"
+) -> subprocess.Popen[bytes]:
+    """Start ``flask pdfqueue <command>`` and wait until it has registered with RQ."""
+    before = {w.name for w in Worker.all(connection=state.redis)}
+    process = _start_worker(env, log_path, command)
     deadline = time.monotonic() + 60
-    from rq import Worker
-
-    while Worker.count(connection=state.redis) == 0:
+    while not any(
+        w.pid == process.pid for w in Worker.all(connection=state.redis) if w.name not in before
+    ):
         if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-3000:]}")
+            raise RuntimeError(f"{command} did not start:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.1)
-    yield WorkerProcess(process.pid, log_path)
-    os.killpg(process.pid, signal.SIGTERM)
+    return process
+
+
+def stop_worker_process(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    app: Flask, stack_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A real ``flask pdfqueue worker`` (with scheduler) and a real delivery worker beside
+    it, configured through the environment."""
+    env = {**os.environ, **stack_settings}
+    logs = tmp_path_factory.mktemp("worker")
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    process = start_worker_process(state, env, logs / "worker.log")
+    deliveries = start_worker_process(state, env, logs / "delivery.log", "delivery-worker")
+    yield WorkerProcess(process.pid, logs / "worker.log")
+    stop_worker_process(process)
+    stop_worker_process(deliveries)

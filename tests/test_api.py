@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from flask_pdfqueue import PDFQueueState
-from tests.conftest import SECOND_API_KEY, make_app
+from tests.conftest import SECOND_API_KEY, make_app, make_isolated_app
 from tests.servers import RunningServer, free_port
 
 SUBMIT = "/api/reports/generate-async"
@@ -23,11 +23,9 @@ VALID = {"code": "DEMO-002", "productId": "minatBakatUmum"}
 def idle_app(
     stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
 ) -> Iterator[Flask]:
-    """The test stack on a Redis database no worker listens to: jobs stay queued."""
-    idle_redis = redis_server.url.rsplit("/", 1)[0] + "/9"
-    app = make_app({**stack_settings, "PDFQUEUE_REDIS_URL": idle_redis}, tmp_path)
+    """The test stack where no worker runs anything: jobs stay queued."""
+    app = make_isolated_app(stack_settings, redis_server, tmp_path, redis_db=9)
     state: PDFQueueState = app.extensions["pdfqueue"]
-    state.redis.flushdb()
     yield app
     state.close()
 
@@ -156,7 +154,14 @@ def test_routes_outside_the_api_keep_the_host_apps_pages(client: FlaskClient) ->
 def test_health_is_public_and_reports_each_service(client: FlaskClient) -> None:
     response = client.get("/api/health")
     body = response.get_json()
-    assert set(body["checks"]) == {"redis", "mongo", "sql", "workers", "scheduler"}
+    assert set(body["checks"]) == {
+        "redis",
+        "mongo",
+        "sql",
+        "workers",
+        "delivery_workers",
+        "scheduler",
+    }
     assert body["checks"]["redis"] == {"ok": True}
     assert body["checks"]["mongo"] == {"ok": True}
     assert body["checks"]["sql"] == {"ok": True}
@@ -309,6 +314,7 @@ def test_health_can_require_the_key(
         "mongo",
         "sql",
         "workers",
+        "delivery_workers",
         "scheduler",
     }
 

@@ -23,6 +23,8 @@ def test_defaults_are_the_development_profile() -> None:
     assert (s.retry_attempts, s.retry_intervals) == (3, (10, 60, 300))
     assert s.resolved_sql_url == "sqlite:////srv/instance/pdfqueue.sqlite3"
     assert s.resolved_storage_dir == Path("/srv/instance/pdfs")
+    assert s.webhook_retry_schedule == (5, 30, 120, 600, 1800, 3600, 10800, 21600)
+    assert (s.reconcile_interval, s.delivery_workers) == (60, 1)
 
 
 def test_environment_overrides_app_config_which_overrides_defaults() -> None:
@@ -61,6 +63,9 @@ def test_lists_bools_and_maps_parse_from_strings() -> None:
         ({"PDFQUEUE_HEALTH_PUBLIC": "maybe"}, "expected true or false"),
         ({"PDFQUEUE_WEBHOOK_SECRET": "plain"}, "whsec_"),
         ({"PDFQUEUE_WEBHOOK_SECRET": "whsec_not base64!"}, "whsec_<base64>"),
+        ({"PDFQUEUE_WEBHOOK_RETRY_SCHEDULE": "5,-1"}, "must not be negative"),
+        ({"PDFQUEUE_RECONCILE_INTERVAL": "0"}, "PDFQUEUE_RECONCILE_INTERVAL must be positive"),
+        ({"PDFQUEUE_WEBHOOK_TIMEOUT": "0"}, "must be positive"),
     ],
 )
 def test_invalid_values_are_refused_with_the_fix(env: dict[str, str], message: str) -> None:
@@ -71,7 +76,12 @@ def test_invalid_values_are_refused_with_the_fix(env: dict[str, str], message: s
 def test_production_refuses_to_start_without_its_secrets() -> None:
     with pytest.raises(ConfigError) as info:
         settings(env={"PDFQUEUE_PROFILE": "production"})
-    for key in ("PDFQUEUE_API_KEYS", "PDFQUEUE_WEBHOOK_SECRET", "PDFQUEUE_CALLBACK_ALLOWED_HOSTS"):
+    for key in (
+        "PDFQUEUE_API_KEYS",
+        "PDFQUEUE_WEBHOOK_SECRET",
+        "PDFQUEUE_CALLBACK_ALLOWED_HOSTS",
+        "PDFQUEUE_PUBLIC_URL",
+    ):
         assert key in str(info.value)
     ok = settings(
         env={
@@ -79,9 +89,12 @@ def test_production_refuses_to_start_without_its_secrets() -> None:
             "PDFQUEUE_API_KEYS": "k",
             "PDFQUEUE_WEBHOOK_SECRET": "whsec_c2VjcmV0",
             "PDFQUEUE_CALLBACK_ALLOWED_HOSTS": "n8n.internal",
+            "PDFQUEUE_PUBLIC_URL": "https://pdf.example.com/",
         }
     )
     assert ok.callback_allowed_hosts == ("n8n.internal",)
+    assert ok.base_url == "https://pdf.example.com"
+    assert settings().base_url == "http://127.0.0.1:8000"  # elsewhere, the local default
 
 
 def _app(tmp_path: Path, **config: object) -> Flask:

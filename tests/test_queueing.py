@@ -14,17 +14,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 from rq import Worker
-from rq.job import Job
+from rq.job import Job, JobStatus
 
 from flask_pdfqueue.config import Settings
+from flask_pdfqueue.attempts import on_run_failed, on_run_stopped
 from flask_pdfqueue.queueing import (
     AVERAGE_KEY,
     AVERAGE_WEIGHT,
+    DELIVERY_FUNCTION,
+    DELIVERY_QUEUE,
     JOB_DESCRIPTION,
     JOB_FUNCTION,
     JobQueue,
     queue_name,
+    run_id,
 )
+from flask_pdfqueue.records.sql import Delivery
 from tests.servers import RunningServer
 
 DB = 15
@@ -56,17 +61,12 @@ def _assert_estimate(queue: JobQueue, position: int, expected_seconds: float) ->
     assert before + delta - tolerance <= estimate <= after + delta + tolerance
 
 
-def test_enqueue_puts_job_id_on_priority_queue_with_retry(connection: redis.Redis) -> None:
-    queue = _queue(
-        connection,
-        retry_attempts=3,
-        retry_intervals=(7, 70, 700),
-        job_timeout=123,
-        result_ttl=456,
-        failure_ttl=789,
-    )
+def test_enqueue_puts_the_run_on_its_priority_queue_with_our_callbacks(
+    connection: redis.Redis,
+) -> None:
+    queue = _queue(connection, job_timeout=123, result_ttl=456, failure_ttl=789)
     job_id = "job-secret-callback-token"
-    returned = queue.enqueue(job_id, "normal")
+    returned = queue.enqueue(job_id, "normal", rq_job_id=job_id)
     assert returned.id == job_id
     assert connection.lrange(f"rq:queue:{queue_name('normal')}", 0, -1) == [job_id.encode()]
     assert connection.llen("rq:queue:pdf-high") == 0
@@ -77,32 +77,78 @@ def test_enqueue_puts_job_id_on_priority_queue_with_retry(connection: redis.Redi
     assert job.func_name == JOB_FUNCTION
     assert list(job.args) == [job_id]
     assert job.kwargs == {}
-    assert job.retries_left == 3
-    assert job.retry_intervals == [7, 70, 700]
+    assert job.retries_left is None  # retries are ours, counted in SQL
     assert job.timeout == 123
     assert job.result_ttl == 456
     assert job.failure_ttl == 789
     assert job.description == JOB_DESCRIPTION
     assert job_id not in (job.description or "")
-    assert job.meta["max_retries"] == 3
+    assert job.failure_callback is on_run_failed
+    assert job.stopped_callback is on_run_stopped
+    assert queue.holds(job_id)
 
 
 @pytest.mark.parametrize("priority", ["high", "low"])
 def test_enqueue_uses_the_named_priority_queue(connection: redis.Redis, priority: str) -> None:
     queue = _queue(connection)
-    queue.enqueue("j-1", priority)
+    queue.enqueue("j-1", priority, rq_job_id="j-1")
     assert connection.lrange(f"rq:queue:pdf-{priority}", 0, -1) == [b"j-1"]
     assert queue.waiting() == 1
 
 
-def test_enqueue_without_retries_sets_no_retry(connection: redis.Redis) -> None:
-    queue = _queue(connection, retry_attempts=0, retry_intervals=())
-    queue.enqueue("j-0", "low")
-    job = Job.fetch("j-0", connection=connection)
-    assert job.retries_left is None
-    assert job.retry_intervals is None
-    assert job.meta["max_retries"] == 0
-    assert job.origin == "pdf-low"
+def test_a_later_run_has_its_own_id_and_waits_for_the_scheduler(connection: redis.Redis) -> None:
+    queue = _queue(connection)
+    before = datetime.now(UTC)
+    job = queue.enqueue("j-2", "low", rq_job_id=run_id("j-2", 2), delay=30)
+    assert job.id == "j-2-r2" and run_id("j-2", 1) == "j-2"
+    assert list(job.args) == ["j-2"]
+    assert queue.waiting() == 0
+    registry = queue.queues["low"].scheduled_job_registry
+    assert registry.get_job_ids() == ["j-2-r2"]
+    when = registry.get_scheduled_time("j-2-r2")
+    assert before + timedelta(seconds=29) <= when <= before + timedelta(seconds=31)
+    assert queue.holds("j-2-r2")
+
+
+def test_holds_only_runs_rq_will_still_run(connection: redis.Redis) -> None:
+    queue = _queue(connection)
+    assert not queue.holds("never-enqueued")
+    queue.enqueue("j-3", "normal", rq_job_id="j-3")
+    assert queue.holds("j-3")
+    connection.delete(queue.queues["normal"].key)  # Redis lost the list entry (AOF tail)
+    assert not queue.holds("j-3")
+    queue.enqueue("j-4", "normal", rq_job_id="j-4")
+    Job.fetch("j-4", connection=connection).set_status(JobStatus.FAILED)
+    assert not queue.holds("j-4")
+
+
+def test_a_delivery_attempt_goes_on_the_webhook_queue(connection: redis.Redis) -> None:
+    queue = _queue(connection, webhook_connect_timeout=2.0, webhook_timeout=8.0)
+    now = datetime.now(UTC)
+    delivery = Delivery(
+        webhook_id="msg_1",
+        job_id="j-5",
+        subscriber_id=1,
+        event="completed",
+        url="http://127.0.0.1:9/webhook/pdf-complete?signature=secret",
+        payload="{}",
+        state="pending",
+        attempts=2,
+        round_attempts=2,
+        created_at=now,
+        updated_at=now,
+    )
+    job = queue.enqueue_delivery(delivery)
+    assert job.id == "msg_1-2"
+    assert connection.lrange(f"rq:queue:{DELIVERY_QUEUE}", 0, -1) == [b"msg_1-2"]
+    assert job.func_name == DELIVERY_FUNCTION
+    assert list(job.args) == ["msg_1"]  # the URL and its secret stay in SQL
+    assert job.timeout == 2 + 8 + 30
+    later = queue.enqueue_delivery(
+        dataclasses.replace(delivery, attempts=3), at=now + timedelta(minutes=5)
+    )
+    assert queue.webhooks.scheduled_job_registry.get_job_ids() == [later.id]
+    assert queue.waiting() == 0  # deliveries never count against the render queue's size
 
 
 def test_position_counts_jobs_in_higher_queues(connection: redis.Redis) -> None:

@@ -177,6 +177,27 @@ def test_fetcher_refuses_resources_outside_the_template_folders(
         _render_body(user_folder, body)
 
 
+def test_template_errors_name_no_server_paths(user_folder: Path) -> None:
+    """The message travels to n8n in the failure webhook; folders are the server's business."""
+    messages = []
+    for body in ('<img src="file:///etc/passwd">', '<img src="nothere.png">'):
+        with pytest.raises(TemplateError) as excinfo:
+            _render_body(user_folder, body)
+        messages.append(excinfo.value.message)
+    with pytest.raises(TemplateError) as excinfo:
+        _renderer(user_folder, default_template="absent.html").render({}, "x")
+    messages.append(excinfo.value.message)
+    (user_folder / "broken.html").write_text("{% if %}")
+    with pytest.raises(TemplateError) as excinfo:
+        _renderer(user_folder, default_template="broken.html").render({}, "x")
+    messages.append(excinfo.value.message)
+    assert "'passwd'" in messages[0] and "'nothere.png'" in messages[1]
+    assert "'absent.html' not found" in messages[2] and "'broken.html'" in messages[3]
+    for message in messages:
+        assert "/etc" not in message
+        assert str(user_folder) not in message
+
+
 def test_fetcher_never_contacts_http_servers(user_folder: Path) -> None:
     hits: list[str] = []
 

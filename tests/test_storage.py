@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -104,3 +105,20 @@ def test_create_storage_is_local_on_resolved_storage_dir(tmp_path: Path) -> None
     storage = create_storage(default)
     assert isinstance(storage, LocalStorage)
     assert storage.folder == tmp_path / "instance" / "pdfs"
+
+
+def test_a_storage_failure_names_no_server_path(tmp_path: Path) -> None:
+    """The message travels to n8n in the failure webhook: the reason, not the folder."""
+    from flask_pdfqueue.errors import StorageError
+    from flask_pdfqueue.records.sql import JobRecord
+    from flask_pdfqueue.steps.store import store_pdf
+    from flask_pdfqueue.timestamps import utcnow
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the PDF folder should be")
+    state = SimpleNamespace(storage=LocalStorage(blocked))
+    record = JobRecord("pdf_1", "C", "P", "processing", "storing", "normal", utcnow(), 0)
+    with pytest.raises(StorageError) as excinfo:
+        store_pdf(state, record, b"%PDF-1.7")  # type: ignore[arg-type]
+    assert excinfo.value.message.startswith("could not store the PDF (")
+    assert str(tmp_path) not in excinfo.value.message

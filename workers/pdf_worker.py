@@ -1,10 +1,11 @@
 """``generate_pdf_job``: what an RQ worker runs for one accepted job.
 
 It reads like the plan: load the report data, render it, store the PDF, record
-the result, notify the callback. What a failure means (a retry to come, or the
-job's single failure outcome) is :mod:`flask_pdfqueue.attempts`' business. The
-worker process runs inside the Flask app context (``flask pdfqueue worker``), and
-forked work horses inherit it.
+the result, notify the callbacks. What a failure means (a retry to come, or the
+job's single failure outcome) is :mod:`flask_pdfqueue.attempts`' business: the
+exception goes to RQ, whose failure callback settles it. The worker process runs
+inside the Flask app context (``flask pdfqueue worker``), and forked work horses
+inherit it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ def generate_pdf_job(job_id: str) -> None:
     """Produce the PDF of ``job_id`` and announce it (the outcome is in SQL, not returned)."""
     state = current_pdfqueue()
     attempt = begin_attempt(state, job_id)
-    if attempt is not None:
-        with attempt.failures_recorded():
-            document = load.load_report(state, attempt.job)
-            attempt.reached("rendering")
-            pdf = render.render_pdf(state, attempt.job, document)
-            attempt.reached("storing")
-            stored = store.store_pdf(state, attempt.job, pdf)
-            attempt.reached("recording")
-            record.record_completed(state, attempt.job, stored)
-    notify.announce(state, job_id)
+    if attempt is None:
+        return
+    document = load.load_report(state, attempt.job)
+    attempt.reached("rendering")
+    pdf = render.render_pdf(state, attempt.job, document)
+    attempt.reached("storing")
+    stored = store.store_pdf(state, attempt.job, pdf)
+    attempt.reached("recording")
+    owed = record.record_completed(state, attempt.job, stored)
+    attempt.succeeded()
+    notify.announce(state, owed)

@@ -1,4 +1,4 @@
-"""The HTTP API blueprint: submit, jobs, health. Every route but health needs an API key."""
+"""The HTTP API blueprint: submit, jobs, webhooks, health. Every route but health needs a key."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ PUBLIC_ENDPOINTS = frozenset({"pdfqueue.health"})
 
 
 def create_blueprint() -> Blueprint:
-    from . import health, jobs, submit
+    from . import health, jobs, submit, webhooks
 
     bp = Blueprint("pdfqueue", __name__)
 
@@ -27,6 +27,7 @@ def create_blueprint() -> Blueprint:
 
     submit.register(bp)
     jobs.register(bp)
+    webhooks.register(bp)
     health.register(bp)
     register_error_handlers(bp)
     return bp

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
-from rq import Worker
-from rq.scheduler import RQScheduler
 
 from ..extension import PDFQueueState, current_pdfqueue
+from ..rq_worker import live_workers, scheduler_alive
+from ..timestamps import utcnow
 from .envelope import RETRY_AFTER_SECONDS
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,10 @@ def _check(name: str, probe: Callable[[], Any]) -> dict[str, Any]:
 
 
 def _scheduler_running(state: PDFQueueState) -> bool:
-    keys = [RQScheduler.get_locking_key(q.name) for q in state.queue.ordered]
-    return bool(state.redis.exists(*keys) == len(keys))
+    """Every queue's scheduler lock is held by a scheduler that heartbeats (a killed one's
+    lock lingers for a minute, so the lock alone proves nothing)."""
+    now = utcnow()
+    return all(scheduler_alive(state.redis, q.name, now) for q in state.queue.all)
 
 
 def health() -> tuple[Response, int]:
@@ -41,7 +43,13 @@ def health() -> tuple[Response, int]:
         "redis": _check("redis", state.redis.ping),
         "mongo": _check("mongo", state.documents.ping),
         "sql": _check("sql", state.jobs.ping),
-        "workers": _check("workers", lambda: Worker.count(connection=state.redis)),
+        "workers": _check(
+            "workers", lambda: live_workers(state.redis, state.queue.ordered[0].name, utcnow())
+        ),
+        "delivery_workers": _check(
+            "delivery_workers",
+            lambda: live_workers(state.redis, state.queue.webhooks.name, utcnow()),
+        ),
         "scheduler": _check("scheduler", lambda: _scheduler_running(state)),
     }
     healthy = all(check["ok"] for check in checks.values())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, jsonify, send_file
 from redis.exceptions import RedisError
 
 from ..extension import PDFQueueState, current_pdfqueue
-from ..records.sql import JobRecord
+from ..records.sql import Delivery, JobRecord
 from ..timestamps import iso_utc
 from .envelope import APIError
 
@@ -32,13 +33,16 @@ def _record_or_404(job_id: str) -> JobRecord:
 
 
 def job_body(state: PDFQueueState, record: JobRecord) -> dict[str, Any]:
+    deliveries = state.deliveries.for_job(record.job_id) if record.is_terminal else []
+    # A finished job is "notifying" while any of its webhooks is still owed.
+    stage = "notifying" if any(d.is_owed for d in deliveries) else record.stage
     body: dict[str, Any] = {
         "job_id": record.job_id,
         "code": record.code,
         "productId": record.product_id,
         "status": record.status,
-        "stage": record.stage,
-        "progress": STAGE_PROGRESS.get(record.stage, 0),
+        "stage": stage,
+        "progress": STAGE_PROGRESS.get(stage, 0),
         "priority": record.priority,
         "created_at": iso_utc(record.created_at),
         "started_at": iso_utc(record.started_at),
@@ -51,19 +55,45 @@ def job_body(state: PDFQueueState, record: JobRecord) -> dict[str, Any]:
     }
     if record.status == "queued":
         try:
-            position = state.queue.position(record.job_id, record.priority)
+            position = state.queue.position(record.rq_job_id or record.job_id, record.priority)
             if position is not None:
                 body["position_in_queue"] = position
                 body["estimated_completion"] = iso_utc(state.queue.estimate(position))
         except RedisError:
             pass  # the record is still the truth; the position is a bonus
-    if record.webhook_state:
-        body["webhook"] = {
-            "state": record.webhook_state,
-            "attempts": record.webhook_attempts,
-            "last_status": record.webhook_last_status,
-        }
+    if deliveries:
+        body["webhook"] = webhook_summary(deliveries)
+        body["webhooks"] = [delivery_body(d) for d in deliveries]
     return body
+
+
+def delivery_body(delivery: Delivery) -> dict[str, Any]:
+    """One subscriber's delivery. The URL is shown without its query string: n8n's resume
+    URLs carry their signature there."""
+    return {
+        "webhook_id": delivery.webhook_id,
+        "url": urlunsplit(urlsplit(delivery.url)._replace(query="", fragment="")),
+        "event": delivery.event,
+        "state": delivery.state,
+        "attempts": delivery.attempts,
+        "last_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "next_attempt_at": iso_utc(delivery.next_attempt_at) if delivery.is_owed else None,
+        "delivered_at": iso_utc(delivery.delivered_at),
+    }
+
+
+def webhook_summary(deliveries: list[Delivery]) -> dict[str, Any]:
+    """SPEC's one-line view over every subscriber: owed while any is owed, failed if any
+    failed, else delivered; the newest answer's status."""
+    states = {d.state for d in deliveries}
+    state = next(s for s in ("sending", "pending", "failed", "delivered") if s in states)
+    latest = max(deliveries, key=lambda d: d.updated_at)
+    return {
+        "state": state,
+        "attempts": sum(d.attempts for d in deliveries),
+        "last_status": latest.last_status,
+    }
 
 
 def get_job(job_id: str) -> Response:

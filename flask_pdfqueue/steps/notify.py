@@ -1,46 +1,20 @@
-"""Notify: announce a finished job to its callback, once per outcome.
+"""Notify: hand the job's owed webhook events to the delivery queue.
 
-The event is owed (``webhook_state`` ``pending``) from the moment the job's
-terminal state is recorded, so a run that died between recording and notifying
-is made good by the next run of the same job. A run claims the event
-(``sending``) before it POSTs, so two runs never send it twice.
+The events were owed in the transaction that recorded the outcome; here each gets
+a delivery job on the webhook queue, which POSTs it (and retries it) apart from
+rendering. Should Redis refuse, the reconciler queues them later: nothing is lost.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterable
 
-from ..errors import is_retryable
+from ..delivery.dispatch import dispatch
 from ..extension import PDFQueueState
-from ..webhooks import failure_payload, success_payload
-
-log = logging.getLogger(__name__)
+from ..records.sql import Delivery
 
 
-def announce(state: PDFQueueState, job_id: str) -> None:
-    """Deliver the terminal event of ``job_id`` if it is still owed."""
-    record = state.jobs.get(job_id)
-    if record is None or record.webhook_state != "pending":
-        return
-    if record.status == "completed":
-        url, payload = record.callback_url, success_payload(record)
-    else:
-        url = record.failure_callback_url
-        payload = failure_payload(record, retryable=is_retryable(record.error_code))
-    if url is None or not state.jobs.claim_delivery(job_id):
-        return
-    try:
-        result = state.webhooks.deliver(url, f"{job_id}.{record.status}", payload)
-    except BaseException:  # e.g. the job's time ran out mid-POST: the event is still owed
-        state.jobs.release_delivery(job_id)
-        raise
-    state.jobs.record_delivery(
-        job_id,
-        delivered=result.delivered,
-        last_status=result.status,
-        gave_up=not result.delivered and not result.retryable,
-    )
-    if result.delivered:
-        log.info("job %s: %s webhook delivered (HTTP %s)", job_id, record.status, result.status)
-    else:
-        log.warning("job %s: %s webhook not delivered: %s", job_id, record.status, result.error)
+def announce(state: PDFQueueState, owed: Iterable[Delivery] | None) -> None:
+    """Queue the delivery of each owed event (None: another run owns the outcome)."""
+    if owed:
+        dispatch(state, owed)

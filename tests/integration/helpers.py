@@ -88,6 +88,17 @@ def pdf_generation(state: PDFQueueState, code: str) -> dict[str, Any]:
     return generation
 
 
+def settled(state: PDFQueueState, job_id: str, timeout: float = 60) -> None:
+    """Wait until the job is finished and none of its webhooks is still owed."""
+
+    def done() -> bool:
+        record = state.jobs.get(job_id)
+        owed = any(d.is_owed for d in state.deliveries.for_job(job_id))
+        return record is not None and record.is_terminal and not owed
+
+    wait_until(done, timeout)
+
+
 def assert_one_webhook(
     receiver: WebhookReceiver, path: str, silent_path: str, *, settle: float = 1.5
 ) -> None:

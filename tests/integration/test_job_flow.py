@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 
 from flask_pdfqueue import PDFQueueState
-from tests.conftest import RETRIES, WorkerProcess
+from tests.conftest import WorkerProcess
 from tests.integration.helpers import (
     FAILURE_FIELDS,
     ISO_Z,
@@ -24,10 +24,10 @@ from tests.integration.helpers import (
     callback_paths,
     new_report,
     pdf_generation,
+    settled,
     sql_row,
     submit,
     verified,
-    wait_until,
 )
 from tests.receiver import WebhookReceiver
 
@@ -66,16 +66,24 @@ def test_report_is_rendered_stored_recorded_and_announced_once(
     assert ISO_Z.match(payload["completed_at"])
     assert (payload["code"], payload["productId"]) == (document["code"], "minatBakatUmum")
     assert payload["metadata"] == {"execution": "n8n-42"}
-    assert hook.headers["webhook-id"] == f"{accepted['job_id']}.completed"
     assert hook.headers["user-agent"].startswith("flask-pdfqueue/")
 
     job_id = accepted["job_id"]
-    wait_until(lambda: sql_row(state, job_id)["stage"] == "done")
+    settled(state, job_id)
     status = client.get(f"/api/jobs/{job_id}", headers=auth).get_json()
     assert status["status"] == "completed"
-    assert status["progress"] == 100
+    assert (status["stage"], status["progress"]) == ("done", 100)
     assert status["retry_count"] == 0
     assert status["webhook"] == {"state": "delivered", "attempts": 1, "last_status": 200}
+    [delivery] = status["webhooks"]
+    assert delivery["webhook_id"] == hook.headers["webhook-id"]
+    assert delivery["webhook_id"].startswith("msg_")
+    assert delivery["url"] == receiver.url_for(ok_path)
+    assert (delivery["state"], delivery["attempts"], delivery["last_error"]) == (
+        "delivered",
+        1,
+        None,
+    )
 
     download = client.get(f"/api/jobs/{job_id}/download", headers=auth)
     assert download.status_code == 200
@@ -105,7 +113,7 @@ def test_report_is_rendered_stored_recorded_and_announced_once(
     assert_one_webhook(receiver, ok_path, failed_path)
 
 
-def test_unknown_report_fails_once_after_the_retries(
+def test_unknown_report_fails_at_once_without_retries(
     client: FlaskClient,
     auth: dict[str, str],
     state: PDFQueueState,
@@ -125,13 +133,12 @@ def test_unknown_report_fails_once_after_the_retries(
     assert payload["error_code"] == "report_not_found"
     assert code in payload["error"]
     assert payload["retryable"] is False
-    assert payload["retry_count"] == RETRIES
+    assert payload["retry_count"] == 0  # retrying cannot make the report appear
     assert ISO_Z.match(payload["failed_at"])
-    assert hook.headers["webhook-id"] == f"{accepted['job_id']}.failed"
 
     row = sql_row(state, accepted["job_id"])
     assert row["status"] == "failed"
-    assert row["retry_count"] == RETRIES
+    assert row["retry_count"] == 0
     assert row["error_code"] == "report_not_found"
     status = client.get(f"/api/jobs/{accepted['job_id']}", headers=auth).get_json()
     assert status["status"] == "failed"
@@ -164,17 +171,17 @@ def test_report_that_does_not_fit_the_template_is_recorded_failed_in_mongo(
     [hook] = receiver.wait_for(failed_path, timeout=90)
     payload = verified(hook, state.settings.webhook_secret)
     assert payload["error_code"] == "template_error"
-    assert payload["retry_count"] == RETRIES
+    assert payload["retry_count"] == 0
 
     generation = pdf_generation(state, document["code"])
     assert generation["status"] == "failed"
     assert generation["job_id"] == accepted["job_id"]
-    assert generation["retry_count"] == RETRIES
+    assert generation["retry_count"] == 0
     assert generation["error_message"] == payload["error"]
     assert sql_row(state, accepted["job_id"])["status"] == "failed"
 
 
-def test_a_failure_webhook_answered_503_is_attempted_once_and_stays_owed(
+def test_a_webhook_answered_503_is_retried_with_the_same_id_and_body_until_delivered(
     client: FlaskClient,
     auth: dict[str, str],
     state: PDFQueueState,
@@ -182,14 +189,22 @@ def test_a_failure_webhook_answered_503_is_attempted_once_and_stays_owed(
     worker: WorkerProcess,
 ) -> None:
     ok_path, failed_path = callback_paths()
-    receiver.respond(failed_path, 503)
+    receiver.respond(failed_path, 503, (429, {"Retry-After": "1"}, b"slow down"))
     code = f"MISSING-{uuid.uuid4().hex[:8]}"
     accepted = submit(
         client, auth, code=code, productId="minatBakatUmum", callback=receiver.url_for(ok_path)
     )
-    receiver.wait_for(failed_path, timeout=90)
-    wait_until(lambda: sql_row(state, accepted["job_id"])["stage"] == "done")
-    assert_one_webhook(receiver, failed_path, ok_path)
-    row = sql_row(state, accepted["job_id"])
-    assert (row["status"], row["webhook_state"]) == ("failed", "pending")
-    assert (row["webhook_attempts"], row["webhook_last_status"]) == (1, 503)
+    hooks = receiver.wait_for(failed_path, count=3, timeout=90)
+    settled(state, accepted["job_id"])
+    assert len({hook.headers["webhook-id"] for hook in hooks}) == 1
+    assert len({hook.body for hook in hooks}) == 1
+    for hook in hooks:
+        assert verified(hook, state.settings.webhook_secret)["job_id"] == accepted["job_id"]
+
+    [delivery] = state.deliveries.for_job(accepted["job_id"])
+    assert (delivery.state, delivery.attempts, delivery.last_status) == ("delivered", 3, 200)
+    log = state.deliveries.attempts_of(delivery.webhook_id)
+    assert [entry.http_status for entry in log] == [503, 429, 200]
+    assert log[0].error is not None and log[0].error.startswith("HTTP 503")
+    assert all(entry.duration_ms >= 0 for entry in log)
+    assert receiver.requests(ok_path) == []

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 from flask import Flask
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.demo import demo_documents
-from tests.conftest import API_KEY, WorkerProcess, make_app
+from tests.conftest import API_KEY, RETRIES, WorkerProcess
 from tests.integration.helpers import (
     assert_one_webhook,
     callback_paths,
@@ -38,8 +37,7 @@ def slow_report(state: PDFQueueState) -> dict[str, object]:
     return document
 
 
-def submit_and_wait_for_rendering(app: Flask, document: dict[str, object], callback: str) -> str:
-    """Submit the report and return its job id once a work horse is rendering it."""
+def submit_slow(app: Flask, document: dict[str, object], callback: str) -> str:
     response = app.test_client().post(
         "/api/reports/generate-async",
         json={"code": document["code"], "productId": document["product_id"], "callback": callback},
@@ -47,64 +45,70 @@ def submit_and_wait_for_rendering(app: Flask, document: dict[str, object], callb
     )
     assert response.status_code == 202
     job_id: str = response.get_json()["job_id"]
-    state: PDFQueueState = app.extensions["pdfqueue"]
-    wait_until(lambda: sql_row(state, job_id)["stage"] == "rendering", timeout=60)
     return job_id
 
 
-def test_killed_horse_on_the_last_attempt_fails_the_job_once(
-    stack_settings: dict[str, str],
-    tmp_path: Path,
-    receiver: WebhookReceiver,
-    worker: WorkerProcess,
-) -> None:
-    # An app sharing the stack but enqueueing without retries: this attempt is the last.
-    app = make_app({**stack_settings, "PDFQUEUE_RETRY_ATTEMPTS": "0"}, tmp_path)
-    state: PDFQueueState = app.extensions["pdfqueue"]
-    document = slow_report(state)
-    ok_path, failed_path = callback_paths()
-    job_id = submit_and_wait_for_rendering(app, document, receiver.url_for(ok_path))
+def kill_while_rendering(state: PDFQueueState, worker: WorkerProcess, job_id: str) -> None:
+    """Wait until a work horse renders the job's current run, then SIGKILL the horse."""
+    runs_before = sql_row(state, job_id)["retry_count"]
+    wait_until(
+        lambda: (row := sql_row(state, job_id))["stage"] == "rendering"
+        and row["retry_count"] == runs_before,
+        timeout=60,
+    )
     horse = worker.horse_pid()
     assert horse is not None
     os.kill(horse, signal.SIGKILL)
+
+
+def test_killed_horse_on_every_attempt_fails_the_job_once(
+    app: Flask,
+    state: PDFQueueState,
+    receiver: WebhookReceiver,
+    worker: WorkerProcess,
+) -> None:
+    document = slow_report(state)
+    ok_path, failed_path = callback_paths()
+    job_id = submit_slow(app, document, receiver.url_for(ok_path))
+    for attempt in range(RETRIES + 1):
+        wait_until(lambda: sql_row(state, job_id)["retry_count"] == attempt, timeout=60)  # noqa: B023
+        kill_while_rendering(state, worker, job_id)
 
     [hook] = receiver.wait_for(failed_path, timeout=60)
     payload = verified(hook, state.settings.webhook_secret)
     assert payload["job_id"] == job_id
     assert payload["status"] == "failed"
     assert payload["error_code"] == "worker_lost"
+    assert "signal 9" in payload["error"]
     assert payload["retryable"] is True
-    assert payload["retry_count"] == 0
+    assert payload["retry_count"] == RETRIES
     row = sql_row(state, job_id)
-    assert (row["status"], row["error_code"]) == ("failed", "worker_lost")
+    assert (row["status"], row["error_code"], row["retry_count"]) == (
+        "failed",
+        "worker_lost",
+        RETRIES,
+    )
     generation = pdf_generation(state, str(document["code"]))
     assert (generation["status"], generation["job_id"]) == ("failed", job_id)
-
+    assert generation["retry_count"] == RETRIES
     assert_one_webhook(receiver, failed_path, ok_path)
-    state.close()
 
 
 def test_killed_horse_with_retries_left_is_retried_and_succeeds_once(
-    stack_settings: dict[str, str],
-    tmp_path: Path,
+    app: Flask,
+    state: PDFQueueState,
     receiver: WebhookReceiver,
     worker: WorkerProcess,
 ) -> None:
-    app = make_app(
-        {**stack_settings, "PDFQUEUE_RETRY_ATTEMPTS": "1", "PDFQUEUE_RETRY_INTERVALS": "1"},
-        tmp_path,
-    )
-    state: PDFQueueState = app.extensions["pdfqueue"]
     document = slow_report(state)
     ok_path, failed_path = callback_paths()
-    job_id = submit_and_wait_for_rendering(app, document, receiver.url_for(ok_path))
-    horse = worker.horse_pid()
-    assert horse is not None
+    job_id = submit_slow(app, document, receiver.url_for(ok_path))
     # The retry renders an ordinary report, so it finishes quickly.
+    wait_until(lambda: sql_row(state, job_id)["stage"] == "rendering", timeout=60)
     state.documents.collection.update_one(
         {"code": document["code"]}, {"$set": {"results": demo_documents()[0]["results"]}}
     )
-    os.kill(horse, signal.SIGKILL)
+    kill_while_rendering(state, worker, job_id)
 
     [hook] = receiver.wait_for(ok_path, timeout=60)
     payload = verified(hook, state.settings.webhook_secret)
@@ -114,4 +118,3 @@ def test_killed_horse_with_retries_left_is_retried_and_succeeds_once(
     generation = pdf_generation(state, str(document["code"]))
     assert (generation["status"], generation["retry_count"]) == ("completed", 1)
     assert_one_webhook(receiver, ok_path, failed_path)
-    state.close()

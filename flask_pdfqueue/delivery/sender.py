@@ -1,100 +1,28 @@
-"""Terminal-event webhooks to n8n: payloads, Standard Webhooks signatures, delivery.
+"""One POST of one webhook event, signed, to the address the callback guard checked.
 
-One event per job outcome. The ``webhook-id`` is derived from the job and the
-outcome, so every attempt of one event carries the same id and receivers can
-drop duplicates. Delivery follows no redirects and connects to the address the
-callback guard checked.
+Delivery follows no redirects and connects to the pinned address (no DNS
+rebinding). The result says whether trying again may help, and for how long the
+receiver asked us to wait (``Retry-After``).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import logging
+import email.utils
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
 from urllib.parse import urlunsplit
 
 import urllib3
 
-from . import __version__
-from .callbacks import (
-    CallbackRefused,
-    UnresolvableHost,
-    check_callback_url,
-    resolve_for_delivery,
-)
-from .records.sql import JobRecord
-from .timestamps import iso_utc
-
-log = logging.getLogger(__name__)
+from .. import __version__
+from ..callbacks import CallbackRefused, UnresolvableHost, check_callback_url, resolve_for_delivery
+from .signing import sign
 
 #: Answers that mean "try again later" (SPEC §3); any other non-2xx is final.
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 #: n8n's answer to a resume URL whose execution was already resumed or timed out.
 N8N_FINISHED_MARKER = "has finished already"
-
-
-def success_payload(record: JobRecord) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "job_id": record.job_id,
-        "status": "completed",
-        "google_drive_link": record.google_drive_link,
-        "pdf_url": record.pdf_url,
-        "completed_at": iso_utc(record.completed_at),
-        "code": record.code,
-        "productId": record.product_id,
-    }
-    if record.metadata is not None:
-        payload["metadata"] = record.metadata
-    return payload
-
-
-def failure_payload(record: JobRecord, *, retryable: bool) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "job_id": record.job_id,
-        "status": record.status,
-        "error": record.error_message,
-        "error_code": record.error_code,
-        "retryable": retryable,
-        "failed_at": iso_utc(record.completed_at),
-        "retry_count": record.retry_count,
-        "code": record.code,
-        "productId": record.product_id,
-    }
-    if record.metadata is not None:
-        payload["metadata"] = record.metadata
-    return payload
-
-
-def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
-    """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with a ``whsec_`` secret."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    message = f"{webhook_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, message, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def verify(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance: int = 300) -> bool:
-    """Check a received event's signature and timestamp, as a receiver should.
-
-    ``headers`` must use lower-case names (``webhook-id``, ``webhook-timestamp``,
-    ``webhook-signature``). Any of several space-separated signatures may match.
-    """
-    try:
-        webhook_id = headers["webhook-id"]
-        timestamp = int(headers["webhook-timestamp"])
-        presented = headers["webhook-signature"].split()
-    except (KeyError, ValueError):
-        return False
-    if abs(time.time() - timestamp) > tolerance:
-        return False
-    expected = sign(secret, webhook_id, timestamp, body)
-    return any(hmac.compare_digest(expected, candidate) for candidate in presented)
 
 
 @dataclass(frozen=True)
@@ -105,6 +33,7 @@ class DeliveryResult:
     status: int | None
     retryable: bool
     error: str | None = None
+    retry_after: float | None = None
 
 
 class WebhookSender:
@@ -122,11 +51,7 @@ class WebhookSender:
         self.allowed_hosts = allowed_hosts
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
 
-    def deliver(self, url: str, webhook_id: str, payload: dict[str, Any]) -> DeliveryResult:
-        body = json.dumps(
-            payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode()
-        timestamp = int(time.time())
+    def deliver(self, url: str, webhook_id: str, body: bytes) -> DeliveryResult:
         try:
             parts = check_callback_url(url, self.allowed_hosts)
             addresses = resolve_for_delivery(parts)
@@ -134,6 +59,7 @@ class WebhookSender:
             return DeliveryResult(False, None, retryable=True, error=str(exc))
         except CallbackRefused as exc:
             return DeliveryResult(False, None, retryable=False, error=f"refused: {exc}")
+        timestamp = int(time.time())
         headers = {
             "Host": parts.netloc,
             "Content-Type": "application/json",
@@ -151,16 +77,23 @@ class WebhookSender:
                     "POST", target, body=body, headers=headers, redirect=False, retries=False
                 )
             except urllib3.exceptions.NewConnectionError as exc:
-                error = f"{type(exc).__name__}: {exc}"
+                error = _describe(exc)
                 continue  # nothing was sent; the next address may answer
             except urllib3.exceptions.HTTPError as exc:
-                return DeliveryResult(
-                    False, None, retryable=True, error=f"{type(exc).__name__}: {exc}"
-                )
+                return DeliveryResult(False, None, retryable=True, error=_describe(exc))
             finally:
                 pool.close()
             return _result_of(response)
         return DeliveryResult(False, None, retryable=True, error=error)
+
+
+def _describe(exc: Exception) -> str:
+    """The error's kind and reason, without the URL (its query string is n8n's secret)."""
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    if "://" in text or "?" in text:
+        text = "see the worker log"
+    return f"{type(exc).__name__}: {text}"
 
 
 def _result_of(response: urllib3.BaseHTTPResponse) -> DeliveryResult:
@@ -172,7 +105,29 @@ def _result_of(response: urllib3.BaseHTTPResponse) -> DeliveryResult:
     if status == 409 and N8N_FINISHED_MARKER in text:
         return DeliveryResult(False, status, retryable=False, error=f"HTTP 409: {text}")
     retryable = status in RETRYABLE_STATUSES or status >= 500
-    return DeliveryResult(False, status, retryable=retryable, error=f"HTTP {status}: {text}")
+    return DeliveryResult(
+        False,
+        status,
+        retryable=retryable,
+        error=f"HTTP {status}: {text}",
+        retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+    )
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now: a number of seconds, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _pool_for(

@@ -1,0 +1,89 @@
+"""Running deliveries: queue them, make one attempt, schedule the next.
+
+Each attempt is its own RQ job on the webhook queue. It claims the delivery (a
+lease, so a dead attempt is taken again later), POSTs the stored body, logs the
+attempt, and either settles the delivery or schedules the next attempt on SPEC
+§3's schedule. A render worker never waits on a receiver, and no render timeout
+cuts a POST short.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable
+
+from redis.exceptions import RedisError
+
+from ..extension import PDFQueueState
+from ..records.sql import AttemptLog, Delivery
+from ..timestamps import utcnow
+from .schedule import next_attempt_at
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(state: PDFQueueState, deliveries: Iterable[Delivery]) -> None:
+    """Queue the next attempt of each delivery (what Redis refuses, the reconciler queues)."""
+    for delivery in deliveries:
+        try:
+            state.queue.enqueue_delivery(delivery, at=delivery.next_attempt_at)
+        except RedisError as exc:
+            log.warning(
+                "webhook %s (job %s) not queued now, the reconciler will: %s",
+                delivery.webhook_id,
+                delivery.job_id,
+                type(exc).__name__,
+            )
+
+
+def attempt_delivery(state: PDFQueueState, webhook_id: str) -> Delivery | None:
+    """Make one attempt at ``webhook_id`` if it is owed and due; the delivery as claimed,
+    or None when there was nothing to do."""
+    settings = state.settings
+    claimed = state.deliveries.claim(webhook_id, lease=settings.webhook_lease)
+    if claimed is None:
+        return None
+    attempted_at = utcnow()
+    started = time.monotonic()
+    try:
+        result = state.webhooks.deliver(claimed.url, claimed.webhook_id, claimed.payload.encode())
+    except BaseException:  # interrupted (stop, timeout): no answer to record, owed again
+        state.deliveries.release(claimed)
+        raise
+    entry = AttemptLog(
+        attempted_at=attempted_at,
+        duration_ms=round((time.monotonic() - started) * 1000),
+        http_status=result.status,
+        error=result.error,
+    )
+    due = None
+    if result.delivered:
+        outcome = "delivered"
+    elif not result.retryable:
+        outcome = "failed"
+    else:
+        due = next_attempt_at(
+            utcnow(),
+            attempts_made=claimed.round_attempts + 1,
+            schedule=settings.webhook_retry_schedule,
+            retry_after=result.retry_after,
+        )
+        outcome = "pending" if due is not None else "failed"
+    settled = state.deliveries.finish_attempt(claimed, entry, state=outcome, next_attempt_at=due)
+    _log_attempt(claimed, outcome, result.status, result.error)
+    if settled and due is not None:
+        following = dataclasses.replace(claimed, attempts=claimed.attempts + 1, next_attempt_at=due)
+        dispatch(state, [following])
+    return claimed
+
+
+def _log_attempt(delivery: Delivery, outcome: str, status: int | None, error: str | None) -> None:
+    what = f"job {delivery.job_id}: {delivery.event} webhook {delivery.webhook_id}"
+    if outcome == "delivered":
+        log.info("%s delivered (HTTP %s)", what, status)
+    elif outcome == "pending":
+        log.warning("%s not delivered, will retry: %s", what, error)
+    else:
+        log.error("%s given up: %s", what, error)

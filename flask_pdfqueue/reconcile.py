@@ -1,0 +1,96 @@
+"""The reconciler: brings SQL's promises and RQ's state back together.
+
+SQL is the record of what was promised; Redis is only a work queue, and can lose
+work (an AOF's last second, a flushed or replaced server, a worker parent killed
+mid-job). Every ``PDFQUEUE_RECONCILE_INTERVAL`` seconds one worker (a Redis lock
+makes it one across machines) runs :func:`reconcile`; ``flask pdfqueue
+reconcile`` runs it by hand. Each round:
+
+- an active job whose current run RQ holds nowhere is run again: a ``queued``
+  one as it was, a ``processing`` one as a lost attempt (retried while retries
+  remain, else failed as ``worker_lost`` and announced);
+- delivery claims whose lease ran out are released, and owed deliveries with no
+  delivery job are queued;
+- report documents whose ``pdf_generation`` lags SQL are written again.
+
+Rows touched within the grace period are left alone: they are in someone's hands.
+Jobs whose submit never reached Redis (it answered 503) have no ``enqueued_at``
+and are never run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .attempts import settle_failed_run
+from .delivery.dispatch import dispatch
+from .errors import WorkerLost
+from .extension import PDFQueueState
+from .steps.record import mirror_outcome
+from .timestamps import utcnow
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = "pdfqueue:reconcile-lock"
+#: How long a row must be untouched before the reconciler judges it.
+GRACE = timedelta(seconds=30)
+
+
+@dataclass
+class ReconcileReport:
+    """What one round did, for logs and the CLI."""
+
+    jobs_requeued: int = 0
+    runs_lost: int = 0
+    claims_released: int = 0
+    deliveries_queued: int = 0
+    mirrors_written: int = 0
+
+    @property
+    def changed_anything(self) -> bool:
+        return any(vars(self).values())
+
+
+def reconcile(state: PDFQueueState) -> ReconcileReport:
+    """One round over jobs, deliveries and mirrors (safe to run anywhere, any time)."""
+    report = ReconcileReport()
+    idle_before = utcnow() - GRACE
+    for job in state.jobs.active(idle_before=idle_before):
+        run = job.rq_job_id or job.job_id
+        if job.enqueued_at is None or state.queue.holds(run):
+            continue
+        if job.status == "processing":
+            log.warning("reconcile: job %s lost its run %s", job.job_id, run)
+            settle_failed_run(state, job.job_id, run, WorkerLost("the job's run was lost"))
+            report.runs_lost += 1
+        elif state.jobs.requeue(job.job_id, run=run):
+            log.warning("reconcile: job %s was not in Redis; queued again", job.job_id)
+            state.queue.enqueue(job.job_id, job.priority, rq_job_id=run)
+            report.jobs_requeued += 1
+
+    released = state.deliveries.release_expired(lease=state.settings.webhook_lease)
+    report.claims_released = len(released)
+    overdue = [
+        delivery
+        for delivery in state.deliveries.overdue(due_before=idle_before)
+        if not state.queue.holds(delivery.rq_job_id)
+    ]
+    dispatch(state, [*released, *overdue])
+    report.deliveries_queued = len(released) + len(overdue)
+
+    for job in state.jobs.mirror_lagging(idle_before=idle_before):
+        mirror_outcome(state, job.job_id)
+        report.mirrors_written += 1
+    if report.changed_anything:
+        log.info("reconcile: %s", report)
+    return report
+
+
+def reconcile_if_due(state: PDFQueueState, owner: str) -> ReconcileReport | None:
+    """Run a round unless one ran (anywhere) within the reconcile interval."""
+    interval = state.settings.reconcile_interval
+    if not state.redis.set(LOCK_KEY, owner, nx=True, ex=interval):
+        return None
+    return reconcile(state)

@@ -1,0 +1,29 @@
+"""The queue's own SQL records, one module per table (SQLAlchemy Core).
+
+``jobs`` (``pdf_job_results``), ``subscribers`` (``pdf_job_subscribers``) and
+``deliveries`` (``pdf_webhook_deliveries`` with its attempt log). ``columns``
+holds what they share; the migrations build the same schema.
+"""
+
+from __future__ import annotations
+
+from .columns import make_engine, metadata
+from .deliveries import AttemptLog, Delivery, DeliveryStore
+from .jobs import ACTIVE, STATUSES, TERMINAL, JobRecord, JobStore, pdf_job_results
+from .subscribers import Subscriber, SubscriberRequest
+
+__all__ = [
+    "ACTIVE",
+    "STATUSES",
+    "TERMINAL",
+    "AttemptLog",
+    "Delivery",
+    "DeliveryStore",
+    "JobRecord",
+    "JobStore",
+    "Subscriber",
+    "SubscriberRequest",
+    "make_engine",
+    "metadata",
+    "pdf_job_results",
+]

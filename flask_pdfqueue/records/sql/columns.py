@@ -1,0 +1,108 @@
+"""What every table shares: the ``MetaData``, UTC timestamps, and the engine's settings.
+
+The migrations under :mod:`flask_pdfqueue.migrations` build the same schema as
+this ``metadata`` describes (a test compares them on every backend).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeEngine
+
+from ...timestamps import as_utc
+
+#: Constraint names spelled the same on every backend, so migrations can name them
+#: (primary keys keep each backend's own name, as the first schema had them).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: MySQL and MariaDB table options: InnoDB (transactions, row locks) and full UTF-8.
+MYSQL_OPTIONS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_unicode_ci",
+}
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """UTC wall-clock time in a zone-less column, whatever the session's time zone.
+
+    Aware datetimes go in as naive UTC and come back aware. MySQL and MariaDB get
+    ``DATETIME(6)``: a plain DATETIME drops the microseconds there.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return as_utc(value)
+
+
+class utc_now_default(FunctionElement[datetime]):
+    """The current UTC time as a column default, for rows inserted by other tools.
+
+    (The service always sets its timestamps itself.) Each dialect needs its own
+    spelling: PostgreSQL and MySQL's ``CURRENT_TIMESTAMP`` is session-local time.
+    """
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(utc_now_default)
+def _utc_now_sqlite(element: utc_now_default, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CURRENT_TIMESTAMP"  # SQLite's is UTC
+
+
+@compiles(utc_now_default, "postgresql")
+def _utc_now_postgresql(element: utc_now_default, compiler: SQLCompiler, **kw: Any) -> str:
+    return "timezone('utc', now())"
+
+
+@compiles(utc_now_default, "mysql")
+@compiles(utc_now_default, "mariadb")
+def _utc_now_mysql(element: utc_now_default, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(UTC_TIMESTAMP(6))"
+
+
+def make_engine(url: str, **engine_options: Any) -> Engine:
+    """An engine that keeps bound values out of error messages (callback URLs carry
+    n8n's token) and, on SQLite, lets readers and one writer work side by side."""
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **engine_options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets the web app read while a worker writes; wait rather than fail on a lock;
+    enforce foreign keys as the other backends do."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,371 @@
+"""``pdf_webhook_deliveries`` and ``pdf_webhook_attempts``: the webhook outbox and its log.
+
+A job's terminal transition owes one delivery per subscriber, written in the same
+transaction (:func:`owe_terminal_event`), with the exact body every attempt will
+send and a stable ``webhook_id``. A delivery is claimed before each attempt; the
+claim is a lease (``claimed_at``): a claim whose process died is taken again once
+the lease runs out. Every attempt leaves a row in ``pdf_webhook_attempts``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from ...timestamps import utcnow
+from .columns import MYSQL_OPTIONS, Timestamp, metadata
+from .subscribers import subscribers_of
+
+if TYPE_CHECKING:
+    from .jobs import JobRecord
+
+DELIVERY_STATES = ("pending", "sending", "delivered", "failed")
+OWED = ("pending", "sending")
+#: A delivery counts as due this much early: the scheduler that woke its attempt may
+#: run on another machine, whose clock may be a little ahead.
+CLOCK_SLACK = timedelta(seconds=1)
+
+pdf_webhook_deliveries = Table(
+    "pdf_webhook_deliveries",
+    metadata,
+    Column("webhook_id", String(255), primary_key=True),
+    Column("job_id", String(255), ForeignKey("pdf_job_results.job_id"), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("pdf_job_subscribers.id"), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("round_attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Timestamp),
+    Column("claimed_at", Timestamp),
+    Column("claim_token", String(64)),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    CheckConstraint(
+        "state IN (" + ", ".join(f"'{state}'" for state in DELIVERY_STATES) + ")", name="state"
+    ),
+    Index("idx_deliveries_job", "job_id"),
+    Index("idx_deliveries_subscriber", "subscriber_id", unique=True),
+    Index("idx_deliveries_due", "state", "next_attempt_at"),
+    **MYSQL_OPTIONS,
+)
+
+pdf_webhook_attempts = Table(
+    "pdf_webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "webhook_id",
+        String(255),
+        ForeignKey("pdf_webhook_deliveries.webhook_id"),
+        nullable=False,
+    ),
+    Column("attempted_at", Timestamp, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("http_status", Integer),
+    Column("error", Text),
+    Index("idx_attempts_webhook", "webhook_id"),
+    **MYSQL_OPTIONS,
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One owed (or settled) webhook event for one subscriber."""
+
+    webhook_id: str
+    job_id: str
+    subscriber_id: int
+    event: str
+    url: str
+    payload: str
+    state: str
+    attempts: int
+    round_attempts: int
+    created_at: datetime
+    updated_at: datetime
+    next_attempt_at: datetime | None = None
+    claimed_at: datetime | None = None
+    claim_token: str | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+    @property
+    def is_owed(self) -> bool:
+        return self.state in OWED
+
+    @property
+    def rq_job_id(self) -> str:
+        """The RQ job that makes the next attempt (one per attempt, so none overwrites
+        another that is still running)."""
+        return f"{self.webhook_id.replace('.', '_')}-{self.attempts}"
+
+    @classmethod
+    def from_row(cls, row: Any) -> Delivery:
+        return cls(**dict(row._mapping))
+
+
+@dataclass(frozen=True)
+class AttemptLog:
+    """What one attempt gave: an HTTP status, or an error before any answer."""
+
+    attempted_at: datetime
+    duration_ms: int
+    http_status: int | None
+    error: str | None
+
+
+_COLUMNS = [pdf_webhook_deliveries.c[f.name] for f in fields(Delivery)]
+_table = pdf_webhook_deliveries.c
+
+
+def new_webhook_id() -> str:
+    return "msg_" + uuid.uuid4().hex
+
+
+def owe_terminal_event(conn: Connection, record: JobRecord) -> list[Delivery]:
+    """Owe the finished job's event to each subscriber that has a URL for it.
+
+    Runs inside the transaction that recorded the outcome: both or neither.
+    """
+    from ...delivery.events import event_body
+
+    now = utcnow()
+    owed = []
+    for subscriber in subscribers_of(conn, record.job_id):
+        url = subscriber.url_for(record.status)
+        if url is None:
+            continue
+        delivery = Delivery(
+            webhook_id=new_webhook_id(),
+            job_id=record.job_id,
+            subscriber_id=subscriber.id,
+            event=record.status,
+            url=url,
+            payload=event_body(record, subscriber.metadata),
+            state="pending",
+            attempts=0,
+            round_attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        conn.execute(insert(pdf_webhook_deliveries).values(**_values(delivery)))
+        owed.append(delivery)
+    return owed
+
+
+def _values(delivery: Delivery) -> dict[str, Any]:
+    return {f.name: getattr(delivery, f.name) for f in fields(Delivery)}
+
+
+class DeliveryStore:
+    """Claims, attempts and replays of webhook deliveries."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self, webhook_id: str) -> Delivery | None:
+        rows = self._select((_table.webhook_id == webhook_id,))
+        return rows[0] if rows else None
+
+    def for_job(self, job_id: str) -> list[Delivery]:
+        return self._select((_table.job_id == job_id,), order=_table.subscriber_id)
+
+    def claim(self, webhook_id: str, *, lease: timedelta) -> Delivery | None:
+        """Take a due delivery for one attempt; None when it is not owed, not due, or held
+        by a live claim. The returned delivery carries the claim's token."""
+        now = utcnow()
+        token = secrets.token_hex(16)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(pdf_webhook_deliveries)
+                .where(_table.webhook_id == webhook_id)
+                .where(
+                    or_(
+                        and_(
+                            _table.state == "pending",
+                            or_(
+                                _table.next_attempt_at.is_(None),
+                                _table.next_attempt_at <= now + CLOCK_SLACK,
+                            ),
+                        ),
+                        and_(_table.state == "sending", _table.claimed_at < now - lease),
+                    )
+                )
+                .values(state="sending", claimed_at=now, claim_token=token, updated_at=now)
+            )
+            if result.rowcount != 1:
+                return None
+            row = conn.execute(select(*_COLUMNS).where(_table.webhook_id == webhook_id)).one()
+        return Delivery.from_row(row)
+
+    def finish_attempt(
+        self,
+        claimed: Delivery,
+        log: AttemptLog,
+        *,
+        state: str,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Log the attempt and settle the claim as ``delivered``, ``failed`` or ``pending``
+        (due again at ``next_attempt_at``). False if the claim had been taken over."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(pdf_webhook_attempts).values(
+                    webhook_id=claimed.webhook_id,
+                    attempted_at=log.attempted_at,
+                    duration_ms=log.duration_ms,
+                    http_status=log.http_status,
+                    error=log.error,
+                )
+            )
+            result = conn.execute(
+                update(pdf_webhook_deliveries)
+                .where(_table.webhook_id == claimed.webhook_id)
+                .where(_table.state == "sending")
+                .where(_table.claim_token == claimed.claim_token)
+                .values(
+                    state=state,
+                    attempts=_table.attempts + 1,
+                    round_attempts=_table.round_attempts + 1,
+                    last_status=log.http_status,
+                    last_error=log.error,
+                    next_attempt_at=next_attempt_at,
+                    delivered_at=now if state == "delivered" else _table.delivered_at,
+                    claimed_at=None,
+                    claim_token=None,
+                    updated_at=now,
+                )
+            )
+        return bool(result.rowcount == 1)
+
+    def release(self, claimed: Delivery) -> None:
+        """Give back a claim whose attempt got no answer to record (the process was
+        interrupted): the delivery is due again at once."""
+        self._reopen(
+            (_table.webhook_id == claimed.webhook_id, _table.claim_token == claimed.claim_token)
+        )
+
+    def release_expired(self, *, lease: timedelta) -> list[Delivery]:
+        """Reopen deliveries whose claimer died mid-attempt (its lease ran out)."""
+        expired = self._select(
+            (_table.state == "sending", _table.claimed_at < utcnow() - lease), limit=500
+        )
+        for delivery in expired:
+            self._reopen(
+                (
+                    _table.webhook_id == delivery.webhook_id,
+                    _table.claim_token == delivery.claim_token,
+                )
+            )
+        return [d for d in self._select_ids(d.webhook_id for d in expired) if d.state == "pending"]
+
+    def overdue(self, *, due_before: datetime) -> list[Delivery]:
+        """Pending deliveries that should have been attempted by ``due_before``."""
+        return self._select(
+            (_table.state == "pending", _table.next_attempt_at < due_before), limit=500
+        )
+
+    def find(
+        self,
+        *,
+        job_id: str | None = None,
+        states: Iterable[str] = (),
+        since: datetime | None = None,
+    ) -> list[Delivery]:
+        """Deliveries by job, state and creation time (what replay selects)."""
+        conditions: list[Any] = []
+        if job_id is not None:
+            conditions.append(_table.job_id == job_id)
+        if states:
+            conditions.append(_table.state.in_(list(states)))
+        if since is not None:
+            conditions.append(_table.created_at >= since)
+        return self._select(conditions, order=_table.created_at)
+
+    def replay(self, webhook_ids: Iterable[str]) -> list[Delivery]:
+        """Owe these events again, due now, with a fresh retry schedule; one in flight
+        (``sending``) is left to its attempt."""
+        ids = list(webhook_ids)
+        if not ids:
+            return []
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pdf_webhook_deliveries)
+                .where(_table.webhook_id.in_(ids))
+                .where(_table.state != "sending")
+                .values(state="pending", next_attempt_at=now, round_attempts=0, updated_at=now)
+            )
+        return [d for d in self._select_ids(ids) if d.state == "pending"]
+
+    def attempts_of(self, webhook_id: str) -> list[AttemptLog]:
+        query = (
+            select(
+                pdf_webhook_attempts.c.attempted_at,
+                pdf_webhook_attempts.c.duration_ms,
+                pdf_webhook_attempts.c.http_status,
+                pdf_webhook_attempts.c.error,
+            )
+            .where(pdf_webhook_attempts.c.webhook_id == webhook_id)
+            .order_by(pdf_webhook_attempts.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [AttemptLog(**dict(row._mapping)) for row in conn.execute(query)]
+
+    def _reopen(self, conditions: Sequence[Any]) -> None:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pdf_webhook_deliveries)
+                .where(_table.state == "sending", *conditions)
+                .values(
+                    state="pending",
+                    next_attempt_at=now,
+                    claimed_at=None,
+                    claim_token=None,
+                    updated_at=now,
+                )
+            )
+
+    def _select_ids(self, webhook_ids: Iterable[str]) -> list[Delivery]:
+        ids = list(webhook_ids)
+        return self._select((_table.webhook_id.in_(ids),)) if ids else []
+
+    def _select(
+        self, conditions: Sequence[Any], *, order: Any = None, limit: int | None = None
+    ) -> list[Delivery]:
+        query = select(*_COLUMNS).where(*conditions).order_by(_table.next_attempt_at if order is None else order)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [Delivery.from_row(row) for row in conn.execute(query)]

@@ -1,0 +1,332 @@
+"""``pdf_job_results``: the durable record of every accepted job (SQLAlchemy Core).
+
+The row is written when a job is accepted, before it reaches Redis, so a job
+outlives a Redis loss. Status changes are conditional updates: only the caller
+that moves a job out of a non-terminal state wins, and that same transaction
+owes the job's webhook events (an outbox, :mod:`.deliveries`), so an outcome is
+never recorded without its announcements. ``rq_job_id`` names the RQ job of the
+current run: a run that is no longer current may still finish the job (its
+result is as good as any), but never starts or steers it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from ...timestamps import utcnow
+from .columns import MYSQL_OPTIONS, Timestamp, metadata, utc_now_default
+from .deliveries import Delivery, owe_terminal_event
+from .subscribers import SubscriberRequest, add_subscriber, pdf_job_subscribers
+
+STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
+ACTIVE = ("queued", "processing")
+TERMINAL = ("completed", "failed", "cancelled")
+
+pdf_job_results = Table(
+    "pdf_job_results",
+    metadata,
+    Column("job_id", String(255), primary_key=True),
+    Column("code", String(255), nullable=False),
+    Column("product_id", String(255), nullable=False),
+    Column("google_drive_link", Text),
+    Column("status", String(16), nullable=False, server_default="queued"),
+    Column("error_message", Text),
+    Column("created_at", Timestamp, nullable=False, server_default=utc_now_default()),
+    Column("completed_at", Timestamp),
+    Column("retry_count", Integer, nullable=False, server_default="0"),
+    Column("priority", String(8), nullable=False, server_default="normal"),
+    Column("stage", String(16), nullable=False, server_default="queued"),
+    Column("started_at", Timestamp),
+    Column("updated_at", Timestamp),
+    Column("error_code", String(64)),
+    Column("pdf_url", Text),
+    Column("storage_key", Text),
+    Column("rq_job_id", String(255)),
+    Column("enqueued_at", Timestamp),
+    Column("mirror_pending", Boolean, nullable=False, server_default="0"),
+    CheckConstraint(
+        "status IN (" + ", ".join(f"'{status}'" for status in STATUSES) + ")", name="status"
+    ),
+    Index("idx_code_product", "code", "product_id"),
+    Index("idx_status", "status"),
+    Index("idx_created_at", "created_at"),
+    **MYSQL_OPTIONS,
+)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One row of ``pdf_job_results``, with timestamps in UTC."""
+
+    job_id: str
+    code: str
+    product_id: str
+    status: str
+    stage: str
+    priority: str
+    created_at: datetime
+    retry_count: int
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    updated_at: datetime | None = None
+    error_message: str | None = None
+    error_code: str | None = None
+    google_drive_link: str | None = None
+    pdf_url: str | None = None
+    storage_key: str | None = None
+    rq_job_id: str | None = None
+    enqueued_at: datetime | None = None
+    mirror_pending: bool = False
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def pdf_filename(self) -> str:
+        """A readable file name for the PDF: ``<code>-<productId>.pdf``, made safe."""
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.code}-{self.product_id}").strip("._")
+        return f"{stem or self.job_id}.pdf"
+
+    @classmethod
+    def from_row(cls, row: Any) -> JobRecord:
+        return cls(**dict(row._mapping))
+
+
+_COLUMNS = [pdf_job_results.c[f.name] for f in fields(JobRecord)]
+
+
+class JobStore:
+    """Reads and conditional writes of ``pdf_job_results``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def insert_queued(
+        self,
+        *,
+        job_id: str,
+        code: str,
+        product_id: str,
+        priority: str,
+        subscriber: SubscriberRequest | None,
+    ) -> JobRecord:
+        """Record an accepted job and who waits for it; built from what was written."""
+        now = utcnow()
+        record = JobRecord(
+            job_id=job_id,
+            code=code,
+            product_id=product_id,
+            status="queued",
+            stage="queued",
+            priority=priority,
+            created_at=now,
+            updated_at=now,
+            retry_count=0,
+            rq_job_id=job_id,
+        )
+        values = {f.name: getattr(record, f.name) for f in fields(JobRecord)}
+        with self.engine.begin() as conn:
+            conn.execute(insert(pdf_job_results).values(**values))
+            if subscriber is not None:
+                add_subscriber(conn, job_id, subscriber, now)
+        return record
+
+    def mark_enqueued(self, job_id: str) -> None:
+        """The job reached Redis: from now on the reconciler may bring it back if lost."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pdf_job_results)
+                .where(pdf_job_results.c.job_id == job_id)
+                .where(pdf_job_results.c.enqueued_at.is_(None))
+                .values(enqueued_at=utcnow())
+            )
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_COLUMNS).where(pdf_job_results.c.job_id == job_id)).first()
+        return JobRecord.from_row(row) if row else None
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job that never reached the queue (its submit answered 503)."""
+        with self.engine.begin() as conn:
+            conn.execute(pdf_job_subscribers.delete().where(pdf_job_subscribers.c.job_id == job_id))
+            conn.execute(pdf_job_results.delete().where(pdf_job_results.c.job_id == job_id))
+
+    def start_attempt(self, job_id: str, rq_job_id: str) -> bool:
+        """Mark the job processing; False unless it is active and ``rq_job_id`` is its run."""
+        now = utcnow()
+        return self._update(
+            job_id,
+            run=rq_job_id,
+            status="processing",
+            stage="loading",
+            started_at=func.coalesce(pdf_job_results.c.started_at, literal(now, Timestamp())),
+            enqueued_at=func.coalesce(pdf_job_results.c.enqueued_at, literal(now, Timestamp())),
+            updated_at=now,
+        )
+
+    def set_stage(self, job_id: str, rq_job_id: str, stage: str) -> None:
+        self._update(job_id, run=rq_job_id, stage=stage, updated_at=utcnow())
+
+    def schedule_retry(
+        self,
+        job_id: str,
+        *,
+        from_run: str,
+        next_run: str,
+        error_message: str,
+        error_code: str,
+    ) -> bool:
+        """The run ``from_run`` failed and another will follow: back to ``queued``, one
+        more retry counted, the reason kept. False when the job moved on meanwhile."""
+        return self._update(
+            job_id,
+            run=from_run,
+            status="queued",
+            stage="queued",
+            retry_count=pdf_job_results.c.retry_count + 1,
+            rq_job_id=next_run,
+            error_message=error_message,
+            error_code=error_code,
+            updated_at=utcnow(),
+        )
+
+    def requeue(self, job_id: str, *, run: str) -> bool:
+        """A queued job whose run Redis lost is about to be queued again under the same run
+        (no attempt was made, none is counted). False when the job moved on meanwhile."""
+        return self._update(job_id, run=run, statuses=("queued",), updated_at=utcnow())
+
+    def complete(
+        self, job_id: str, *, pdf_url: str, google_drive_link: str | None, storage_key: str
+    ) -> list[Delivery] | None:
+        """Move the job to ``completed`` and owe its success event to every subscriber.
+
+        Returns the deliveries owed, or None when another run got there first.
+        """
+        now = utcnow()
+        return self._finish(
+            job_id,
+            status="completed",
+            stage="done",
+            pdf_url=pdf_url,
+            google_drive_link=google_drive_link,
+            storage_key=storage_key,
+            error_message=None,
+            error_code=None,
+            completed_at=now,
+            updated_at=now,
+            mirror_pending=True,
+        )
+
+    def fail(
+        self, job_id: str, *, status: str, error_message: str, error_code: str
+    ) -> list[Delivery] | None:
+        """Move the job to ``failed`` or ``cancelled`` and owe its failure event.
+
+        Returns the deliveries owed, or None when another run got there first.
+        """
+        if status not in ("failed", "cancelled"):
+            raise ValueError(f"a job fails as 'failed' or 'cancelled', not {status!r}")
+        now = utcnow()
+        return self._finish(
+            job_id,
+            status=status,
+            stage="done",
+            error_message=error_message,
+            error_code=error_code,
+            completed_at=now,
+            updated_at=now,
+            mirror_pending=True,
+        )
+
+    def mirrored(self, job_id: str, status: str) -> None:
+        """The report document now shows the job's terminal ``status``."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pdf_job_results)
+                .where(pdf_job_results.c.job_id == job_id)
+                .where(pdf_job_results.c.status == status)
+                .values(mirror_pending=False)
+            )
+
+    def active(self, *, idle_before: datetime, limit: int = 500) -> list[JobRecord]:
+        """Queued or processing jobs untouched since ``idle_before`` (the reconciler's round)."""
+        return self._select(
+            (pdf_job_results.c.status.in_(ACTIVE), pdf_job_results.c.updated_at < idle_before),
+            limit,
+        )
+
+    def mirror_lagging(self, *, idle_before: datetime, limit: int = 500) -> list[JobRecord]:
+        """Finished jobs whose report document may not show their outcome yet."""
+        return self._select(
+            (
+                pdf_job_results.c.mirror_pending.is_(True),
+                pdf_job_results.c.updated_at < idle_before,
+            ),
+            limit,
+        )
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
+    def _select(self, conditions: Sequence[Any], limit: int) -> list[JobRecord]:
+        query = (
+            select(*_COLUMNS).where(*conditions).order_by(pdf_job_results.c.updated_at).limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [JobRecord.from_row(row) for row in conn.execute(query)]
+
+    def _update(
+        self, job_id: str, *, run: str, statuses: Sequence[str] = ACTIVE, **values: Any
+    ) -> bool:
+        """Change an active job's row, provided ``run`` is still its current run."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(pdf_job_results)
+                .where(pdf_job_results.c.job_id == job_id)
+                .where(pdf_job_results.c.status.in_(statuses))
+                .where(pdf_job_results.c.rq_job_id == run)
+                .values(**values)
+            )
+        return bool(result.rowcount == 1)
+
+    def _finish(self, job_id: str, **values: Any) -> list[Delivery] | None:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(pdf_job_results)
+                .where(pdf_job_results.c.job_id == job_id)
+                .where(pdf_job_results.c.status.in_(ACTIVE))
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                return None
+            return owe_terminal_event(conn, _read(conn, job_id))
+
+
+def _read(conn: Connection, job_id: str) -> JobRecord:
+    row = conn.execute(select(*_COLUMNS).where(pdf_job_results.c.job_id == job_id)).one()
+    return JobRecord.from_row(row)

@@ -1,0 +1,96 @@
+"""``pdf_job_subscribers``: who waits for a job's outcome, and where to tell them.
+
+A job has one subscriber per submit that asked for a callback: the first when it
+is accepted, more when later submits for the same report join it instead of
+rendering it again. Each subscriber gets the terminal event with its own
+``metadata`` and its own ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+)
+
+from .columns import MYSQL_OPTIONS, Timestamp, metadata
+
+pdf_job_subscribers = Table(
+    "pdf_job_subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(255), ForeignKey("pdf_job_results.job_id"), nullable=False),
+    Column("callback_url", Text),
+    Column("failure_callback_url", Text),
+    Column("metadata_json", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Index("idx_subscribers_job", "job_id"),
+    **MYSQL_OPTIONS,
+)
+
+
+@dataclass(frozen=True)
+class SubscriberRequest:
+    """What a submit asks for: where success and failure go, and what to echo back."""
+
+    callback_url: str | None
+    failure_callback_url: str | None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """One row of ``pdf_job_subscribers``."""
+
+    id: int
+    job_id: str
+    callback_url: str | None
+    failure_callback_url: str | None
+    metadata: dict[str, Any] | None
+    created_at: datetime
+
+    def url_for(self, status: str) -> str | None:
+        """Success goes to the callback; failure and cancellation to the failure callback."""
+        return self.callback_url if status == "completed" else self.failure_callback_url
+
+    @classmethod
+    def from_row(cls, row: Any) -> Subscriber:
+        data = dict(row._mapping)
+        raw = data.pop("metadata_json")
+        return cls(**data, metadata=json.loads(raw) if raw else None)
+
+
+def add_subscriber(
+    conn: Connection, job_id: str, request: SubscriberRequest, now: datetime
+) -> None:
+    conn.execute(
+        insert(pdf_job_subscribers).values(
+            job_id=job_id,
+            callback_url=request.callback_url,
+            failure_callback_url=request.failure_callback_url,
+            metadata_json=json.dumps(request.metadata) if request.metadata is not None else None,
+            created_at=now,
+        )
+    )
+
+
+def subscribers_of(conn: Connection, job_id: str) -> list[Subscriber]:
+    rows = conn.execute(
+        select(pdf_job_subscribers)
+        .where(pdf_job_subscribers.c.job_id == job_id)
+        .order_by(pdf_job_subscribers.c.id)
+    )
+    return [Subscriber.from_row(row) for row in rows]

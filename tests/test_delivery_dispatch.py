@@ -1,0 +1,161 @@
+"""One delivery attempt at a time, against a real receiver: claim, POST, log, reschedule."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import update
+
+from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.delivery.dispatch import attempt_delivery
+from flask_pdfqueue.delivery.replay import replay
+from flask_pdfqueue.delivery.sender import WebhookSender
+from flask_pdfqueue.records.sql import Delivery
+from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
+from flask_pdfqueue.timestamps import utcnow
+from tests.factories import isolated_state, processing_job
+from tests.integration.helpers import callback_paths, verified
+from tests.receiver import WebhookReceiver
+from tests.servers import RunningServer
+
+
+@pytest.fixture
+def state(
+    stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
+) -> Iterator[PDFQueueState]:
+    yield from isolated_state(
+        stack_settings,
+        redis_server,
+        tmp_path,
+        redis_db=10,
+        PDFQUEUE_WEBHOOK_RETRY_SCHEDULE="30,60",
+    )
+
+
+def _owed(state: PDFQueueState, receiver: WebhookReceiver) -> tuple[Delivery, str]:
+    ok_path, _ = callback_paths()
+    job_id = processing_job(state, callback=receiver.url_for(ok_path), metadata={"run": 7})
+    owed = state.jobs.complete(
+        job_id, pdf_url="http://x/p", google_drive_link=None, storage_key="k"
+    )
+    assert owed is not None
+    return owed[0], ok_path
+
+
+def test_a_delivered_event_is_logged_and_settled(
+    state: PDFQueueState, receiver: WebhookReceiver
+) -> None:
+    delivery, path = _owed(state, receiver)
+    assert attempt_delivery(state, delivery.webhook_id) is not None
+    [hook] = receiver.requests(path)
+    assert hook.headers["webhook-id"] == delivery.webhook_id
+    assert hook.body == delivery.payload.encode()
+    assert verified(hook, state.settings.webhook_secret)["metadata"] == {"run": 7}
+    settled = state.deliveries.get(delivery.webhook_id)
+    assert settled is not None
+    assert (settled.state, settled.attempts, settled.last_status) == ("delivered", 1, 200)
+    assert settled.delivered_at is not None
+    assert attempt_delivery(state, delivery.webhook_id) is None  # nothing owed any more
+    assert len(receiver.requests(path)) == 1
+
+
+def test_a_retryable_answer_schedules_the_next_attempt(
+    state: PDFQueueState, receiver: WebhookReceiver
+) -> None:
+    delivery, path = _owed(state, receiver)
+    receiver.respond(path, 502)
+    before = utcnow()
+    attempt_delivery(state, delivery.webhook_id)
+    pending = state.deliveries.get(delivery.webhook_id)
+    assert pending is not None
+    assert (pending.state, pending.attempts, pending.last_status) == ("pending", 1, 502)
+    assert pending.last_error is not None and pending.last_error.startswith("HTTP 502")
+    first_wait = state.settings.webhook_retry_schedule[0]
+    assert pending.next_attempt_at is not None
+    assert before + timedelta(seconds=first_wait * 0.79) <= pending.next_attempt_at
+    assert pending.next_attempt_at <= utcnow() + timedelta(seconds=first_wait * 1.21)
+    scheduled = state.queue.webhooks.scheduled_job_registry.get_job_ids()
+    assert scheduled == [pending.rq_job_id] != [delivery.rq_job_id]
+    assert attempt_delivery(state, delivery.webhook_id) is None  # not due yet
+
+
+def test_a_final_answer_gives_up_without_scheduling(
+    state: PDFQueueState, receiver: WebhookReceiver
+) -> None:
+    delivery, path = _owed(state, receiver)
+    receiver.respond(path, (409, {}, b'{"message":"Execution 7 has finished already"}'))
+    attempt_delivery(state, delivery.webhook_id)
+    failed = state.deliveries.get(delivery.webhook_id)
+    assert failed is not None
+    assert (failed.state, failed.attempts, failed.last_status) == ("failed", 1, 409)
+    assert "has finished already" in (failed.last_error or "")
+    assert state.queue.webhooks.scheduled_job_registry.get_job_ids() == []
+
+
+def test_the_schedule_used_up_is_a_failure(state: PDFQueueState, receiver: WebhookReceiver) -> None:
+    delivery, path = _owed(state, receiver)
+    schedule = state.settings.webhook_retry_schedule
+    receiver.respond(path, *([503] * (len(schedule) + 1)))
+    for _ in range(len(schedule) + 1):
+        owed = state.deliveries.get(delivery.webhook_id)
+        assert owed is not None and owed.state == "pending"
+        _make_due(state, owed)
+        attempt_delivery(state, delivery.webhook_id)
+    failed = state.deliveries.get(delivery.webhook_id)
+    assert failed is not None
+    assert (failed.state, failed.attempts) == ("failed", len(schedule) + 1)
+    assert [e.http_status for e in state.deliveries.attempts_of(delivery.webhook_id)] == [503] * (
+        len(schedule) + 1
+    )
+    # A replay starts a fresh round: same id, same body.
+    [again] = replay(state, [failed])
+    assert (again.state, again.round_attempts, again.attempts) == ("pending", 0, len(schedule) + 1)
+    attempt_delivery(state, delivery.webhook_id)
+    hooks = receiver.requests(path)
+    assert len({h.headers["webhook-id"] for h in hooks}) == 1
+    assert len({h.body for h in hooks}) == 1
+    assert state.deliveries.get(delivery.webhook_id).state == "delivered"  # type: ignore[union-attr]
+
+
+def _make_due(state: PDFQueueState, delivery: Delivery) -> None:
+    with state.jobs.engine.begin() as conn:
+        conn.execute(
+            update(pdf_webhook_deliveries)
+            .where(pdf_webhook_deliveries.c.webhook_id == delivery.webhook_id)
+            .values(next_attempt_at=utcnow())
+        )
+
+
+class _InterruptedSender:
+    """A POST that never returns an answer, as when the attempt is stopped mid-way."""
+
+    def deliver(self, url: str, webhook_id: str, body: bytes) -> Any:
+        raise TimeoutError("stopped while posting")
+
+
+def test_an_interrupted_attempt_leaves_the_event_owed(
+    state: PDFQueueState, receiver: WebhookReceiver
+) -> None:
+    delivery, _ = _owed(state, receiver)
+    interrupted = dataclasses.replace(state, webhooks=cast(WebhookSender, _InterruptedSender()))
+    with pytest.raises(TimeoutError):
+        attempt_delivery(interrupted, delivery.webhook_id)
+    owed = state.deliveries.get(delivery.webhook_id)
+    assert owed is not None
+    assert (owed.state, owed.attempts, owed.claim_token) == ("pending", 0, None)
+    assert state.deliveries.attempts_of(delivery.webhook_id) == []
+
+
+def test_the_stored_body_is_what_goes_out(state: PDFQueueState, receiver: WebhookReceiver) -> None:
+    delivery, path = _owed(state, receiver)
+    attempt_delivery(state, delivery.webhook_id)
+    [hook] = receiver.requests(path)
+    body = json.loads(hook.body)
+    assert body["status"] == "completed"
+    assert body["pdf_url"] == "http://x/p"

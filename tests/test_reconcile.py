@@ -1,0 +1,189 @@
+"""The reconciler against the real servers: what Redis lost comes back, once.
+
+Each test builds the state a crash leaves behind (a run Redis no longer has, a
+claim whose process died, a mirror MongoDB never got), runs one round, and reads
+the outcome back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.queueing import run_id
+from flask_pdfqueue.reconcile import LOCK_KEY, reconcile, reconcile_if_due
+from flask_pdfqueue.records.sql import pdf_job_results
+from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
+from flask_pdfqueue.timestamps import utcnow
+from tests.conftest import RETRIES
+from tests.factories import isolated_state, make_idle, processing_job, queued_job
+from tests.servers import RunningServer
+
+
+@pytest.fixture
+def state(
+    stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
+) -> Iterator[PDFQueueState]:
+    yield from isolated_state(stack_settings, redis_server, tmp_path, redis_db=13)
+
+
+def test_a_queued_job_redis_lost_is_queued_again_without_counting_a_retry(
+    state: PDFQueueState,
+) -> None:
+    job_id = queued_job(state, enqueue=True)
+    state.redis.flushdb()  # Redis restarted empty
+    make_idle(state, job_id)
+
+    report = reconcile(state)
+
+    assert report.jobs_requeued == 1
+    assert state.queue.holds(job_id)
+    assert state.queue.queues["normal"].get_job_ids() == [job_id]
+    record = state.jobs.get(job_id)
+    assert record is not None
+    assert (record.status, record.retry_count, record.rq_job_id) == ("queued", 0, job_id)
+    assert reconcile(state).jobs_requeued == 0  # touched just now: in someone's hands
+
+
+def test_a_job_still_in_redis_is_left_alone(state: PDFQueueState) -> None:
+    job_id = queued_job(state, enqueue=True)
+    make_idle(state, job_id)
+    report = reconcile(state)
+    assert (report.jobs_requeued, report.runs_lost) == (0, 0)
+    assert state.queue.queues["normal"].get_job_ids() == [job_id]
+
+
+def test_a_job_whose_submit_answered_503_is_never_run(state: PDFQueueState) -> None:
+    job_id = queued_job(state)
+    with state.jobs.engine.begin() as conn:
+        conn.execute(
+            update(pdf_job_results)
+            .where(pdf_job_results.c.job_id == job_id)
+            .values(enqueued_at=None)
+        )
+    make_idle(state, job_id)
+    assert reconcile(state).jobs_requeued == 0
+    assert not state.queue.holds(job_id)
+
+
+def test_a_lost_run_is_retried_while_retries_remain(state: PDFQueueState) -> None:
+    job_id = processing_job(state)  # its worker parent died and Redis forgot the run
+    make_idle(state, job_id)
+
+    assert reconcile(state).runs_lost == 1
+
+    record = state.jobs.get(job_id)
+    assert record is not None
+    assert (record.status, record.retry_count, record.error_code) == ("queued", 1, "worker_lost")
+    assert state.queue.holds(run_id(job_id, 2))
+
+
+def test_a_lost_run_on_the_last_attempt_fails_the_job_and_announces_it(
+    state: PDFQueueState,
+) -> None:
+    job_id = processing_job(state)
+    with state.jobs.engine.begin() as conn:
+        conn.execute(
+            update(pdf_job_results)
+            .where(pdf_job_results.c.job_id == job_id)
+            .values(retry_count=RETRIES)
+        )
+    make_idle(state, job_id)
+
+    reconcile(state)
+
+    record = state.jobs.get(job_id)
+    assert record is not None
+    assert (record.status, record.error_code, record.retry_count) == (
+        "failed",
+        "worker_lost",
+        RETRIES,
+    )
+    [delivery] = state.deliveries.for_job(job_id)
+    assert json.loads(delivery.payload)["error_code"] == "worker_lost"
+    assert state.queue.holds(delivery.rq_job_id)
+
+
+def _finished_with_owed_delivery(state: PDFQueueState) -> str:
+    job_id = processing_job(state)
+    owed = state.jobs.complete(job_id, pdf_url="u", google_drive_link=None, storage_key="k")
+    assert owed is not None and len(owed) == 1
+    return owed[0].webhook_id
+
+
+def test_an_owed_delivery_with_no_delivery_job_is_queued(state: PDFQueueState) -> None:
+    webhook_id = _finished_with_owed_delivery(state)  # Redis never got its job
+    with state.jobs.engine.begin() as conn:
+        conn.execute(
+            update(pdf_webhook_deliveries)
+            .where(pdf_webhook_deliveries.c.webhook_id == webhook_id)
+            .values(next_attempt_at=utcnow() - timedelta(minutes=5))
+        )
+
+    report = reconcile(state)
+
+    assert report.deliveries_queued == 1
+    delivery = state.deliveries.get(webhook_id)
+    assert delivery is not None
+    assert state.queue.webhooks.get_job_ids() == [delivery.rq_job_id]
+    assert reconcile(state).deliveries_queued == 0  # it has a delivery job now
+
+
+def test_a_claim_whose_process_died_is_released_and_queued(state: PDFQueueState) -> None:
+    webhook_id = _finished_with_owed_delivery(state)
+    claimed = state.deliveries.claim(webhook_id, lease=state.settings.webhook_lease)
+    assert claimed is not None
+    with state.jobs.engine.begin() as conn:
+        conn.execute(
+            update(pdf_webhook_deliveries)
+            .where(pdf_webhook_deliveries.c.webhook_id == webhook_id)
+            .values(claimed_at=utcnow() - state.settings.webhook_lease - timedelta(seconds=1))
+        )
+
+    report = reconcile(state)
+
+    assert report.claims_released == 1
+    delivery = state.deliveries.get(webhook_id)
+    assert delivery is not None
+    assert (delivery.state, delivery.claim_token, delivery.attempts) == ("pending", None, 0)
+    assert state.queue.holds(delivery.rq_job_id)
+
+
+def test_a_live_claim_is_left_to_its_attempt(state: PDFQueueState) -> None:
+    webhook_id = _finished_with_owed_delivery(state)
+    assert state.deliveries.claim(webhook_id, lease=state.settings.webhook_lease)
+    assert reconcile(state).claims_released == 0
+    assert state.deliveries.get(webhook_id).state == "sending"  # type: ignore[union-attr]
+
+
+def test_a_report_document_that_missed_the_outcome_gets_it(state: PDFQueueState) -> None:
+    job_id = processing_job(state)
+    state.jobs.complete(job_id, pdf_url="http://x/pdf", google_drive_link=None, storage_key="k")
+    make_idle(state, job_id)  # MongoDB was down when the job finished
+    record = state.jobs.get(job_id)
+    assert record is not None and record.mirror_pending
+
+    assert reconcile(state).mirrors_written == 1
+
+    document = state.documents.collection.find_one({"code": "DEMO-001"})
+    assert document is not None
+    generation = document["pdf_generation"]
+    assert (generation["job_id"], generation["status"], generation["pdf_url"]) == (
+        job_id,
+        "completed",
+        "http://x/pdf",
+    )
+    assert not state.jobs.get(job_id).mirror_pending  # type: ignore[union-attr]
+
+
+def test_one_round_per_interval_across_workers(state: PDFQueueState) -> None:
+    assert reconcile_if_due(state, "worker-a") is not None
+    assert reconcile_if_due(state, "worker-b") is None
+    ttl = state.redis.ttl(LOCK_KEY)
+    assert 0 < ttl <= state.settings.reconcile_interval

@@ -1,0 +1,112 @@
+"""The worker's own upkeep against a real Redis: registrations Redis forgot, scheduler
+locks of dead schedulers, liveness by heartbeat, the reconciler in maintenance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rq import Worker
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.utils import utcformat
+
+from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.attempts import on_horse_killed
+from flask_pdfqueue.reconcile import LOCK_KEY
+from flask_pdfqueue.rq_worker import (
+    MAINTENANCE_SECONDS,
+    WORKER_TTL,
+    PDFWorker,
+    clear_dead_scheduler_lock,
+    live_workers,
+    scheduler_alive,
+)
+from tests.factories import isolated_state, make_idle, queued_job
+from tests.servers import RunningServer
+
+QUEUE = "pdf-normal"
+
+
+@pytest.fixture
+def state(
+    stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
+) -> Iterator[PDFQueueState]:
+    yield from isolated_state(stack_settings, redis_server, tmp_path, redis_db=14)
+
+
+def _scheduler(state: PDFQueueState, name: str, heartbeat: datetime | None) -> None:
+    """A scheduler lock on QUEUE held by ``name``, last heard from at ``heartbeat``."""
+    state.redis.set(RQScheduler.get_locking_key(QUEUE), name, ex=61)
+    if heartbeat is not None:
+        state.redis.hset(SCHEDULER_KEY_TEMPLATE % name, "last_heartbeat", utcformat(heartbeat))
+
+
+def test_a_dead_schedulers_lock_is_cleared_and_a_live_ones_kept(state: PDFQueueState) -> None:
+    now = datetime.now(UTC)
+    _scheduler(state, "alive", now - timedelta(seconds=2))
+    assert scheduler_alive(state.redis, QUEUE, now)
+    assert not clear_dead_scheduler_lock(state.redis, QUEUE)
+    assert state.redis.exists(RQScheduler.get_locking_key(QUEUE))
+
+    _scheduler(state, "killed", now - timedelta(seconds=40))  # kill -9: lock outlives it
+    assert not scheduler_alive(state.redis, QUEUE, now)
+    assert clear_dead_scheduler_lock(state.redis, QUEUE)
+    assert not state.redis.exists(RQScheduler.get_locking_key(QUEUE))
+
+    _scheduler(state, "vanished", None)  # its hash expired before the lock did
+    assert not scheduler_alive(state.redis, QUEUE, now)
+    assert clear_dead_scheduler_lock(state.redis, QUEUE)
+    assert not clear_dead_scheduler_lock(state.redis, QUEUE)  # nothing left to clear
+
+
+def test_only_workers_that_heartbeat_count_as_live(state: PDFQueueState) -> None:
+    queues = state.queue.ordered
+    fresh = Worker(queues, connection=state.redis, name="fresh")
+    stale = Worker(queues, connection=state.redis, name="stale")
+    for worker in (fresh, stale):
+        worker.register_birth()  # type: ignore[no-untyped-call]
+    # A worker killed with SIGKILL leaves its registration; its heartbeat stops.
+    state.redis.hset(
+        stale.key, "last_heartbeat", utcformat(datetime.now(UTC) - timedelta(minutes=5))
+    )
+    assert Worker.count(connection=state.redis) == 2
+    assert live_workers(state.redis, QUEUE, datetime.now(UTC)) == 1
+    assert live_workers(state.redis, state.queue.webhooks.name, datetime.now(UTC)) == 0
+
+
+def test_maintenance_registers_the_worker_again_after_redis_was_flushed(
+    state: PDFQueueState,
+) -> None:
+    worker = PDFWorker(state.queue.ordered, connection=state.redis, name="survivor")
+    worker.register_birth()  # type: ignore[no-untyped-call]
+    state.redis.flushdb()  # a new, empty Redis
+    worker.heartbeat()  # what the worker keeps doing: it does not bring the registration back
+    assert Worker.count(connection=state.redis) == 0
+
+    worker.run_maintenance_tasks()
+
+    assert [w.name for w in Worker.all(connection=state.redis)] == ["survivor"]
+    assert live_workers(state.redis, QUEUE, datetime.now(UTC)) == 1
+
+
+def test_maintenance_runs_the_reconciler_once_per_interval(state: PDFQueueState) -> None:
+    job_id = queued_job(state, enqueue=True)
+    state.redis.flushdb()
+    make_idle(state, job_id)
+    worker = PDFWorker(state.queue.ordered, connection=state.redis, name="upkeep")
+    worker.register_birth()  # type: ignore[no-untyped-call]
+
+    worker.run_maintenance_tasks()
+
+    assert state.queue.holds(job_id)  # brought back by the reconciler
+    assert state.redis.get(LOCK_KEY) == b"upkeep"
+
+
+def test_worker_settings_keep_recovery_within_a_minute(state: PDFQueueState) -> None:
+    worker = PDFWorker(state.queue.ordered, connection=state.redis, name="settings")
+    assert worker.maintenance_interval == MAINTENANCE_SECONDS <= 30
+    assert worker.worker_ttl == WORKER_TTL
+    assert worker.dequeue_timeout + MAINTENANCE_SECONDS < 60
+    assert worker._work_horse_killed_handler is on_horse_killed
