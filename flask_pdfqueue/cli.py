@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 import click
 from flask.cli import AppGroup
 
+from .attempts import on_horse_killed
+from .delivery.dispatch import on_delivery_horse_killed
 from .extension import current_pdfqueue
 from .rq_worker import PDFWorker
 from .timestamps import iso_utc, utcnow
@@ -44,7 +46,12 @@ def worker_command(
         )
     if preload:
         state.renderer.preload()
-    worker = PDFWorker(state.queue.ordered, connection=state.redis, name=name)
+    worker = PDFWorker(
+        state.queue.ordered,
+        connection=state.redis,
+        name=name,
+        work_horse_killed_handler=on_horse_killed,
+    )
     worker.work(
         burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level=logging_level.upper()
     )
@@ -60,7 +67,12 @@ def delivery_worker_command(burst: bool, name: str | None, logging_level: str) -
     Kept apart from the render workers, so a slow or dead receiver never holds one.
     """
     state = current_pdfqueue()
-    worker = PDFWorker([state.queue.webhooks], connection=state.redis, name=name)
+    worker = PDFWorker(
+        [state.queue.webhooks],
+        connection=state.redis,
+        name=name,
+        work_horse_killed_handler=on_delivery_horse_killed,
+    )
     worker.work(burst=burst, with_scheduler=True, logging_level=logging_level.upper())
 
 
@@ -138,13 +150,51 @@ def _since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
-@pdfqueue_cli.command("init-db")
-def init_db_command() -> None:
-    """Create the SQL tables (safe to run again)."""
-    from .records.sql import metadata
+@pdfqueue_cli.group("db")
+def db_cli() -> None:
+    """The SQL schema: migrate it, show its revision, print its DDL."""
 
-    metadata.create_all(current_pdfqueue().jobs.engine)
-    click.echo("tables ready")
+
+@db_cli.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Migrate up to this one.")
+def db_upgrade_command(revision: str) -> None:
+    """Create or migrate the SQL tables (safe to run again).
+
+    A database made before migrations existed is recognised and migrated too.
+    """
+    from .migrations import current, upgrade
+
+    engine = current_pdfqueue().jobs.engine
+    upgrade(engine, revision)
+    click.echo(f"schema at revision {current(engine)}")
+
+
+@db_cli.command("downgrade")
+@click.option("--revision", required=True, help="Migrate down to this one, e.g. 0001.")
+def db_downgrade_command(revision: str) -> None:
+    """Roll the SQL schema back, for running an older release (0001: before the outbox)."""
+    from .migrations import current, downgrade
+
+    engine = current_pdfqueue().jobs.engine
+    downgrade(engine, revision)
+    click.echo(f"schema at revision {current(engine)}")
+
+
+@db_cli.command("current")
+def db_current_command() -> None:
+    """Show the revision the database is at."""
+    from .migrations import current
+
+    click.echo(current(current_pdfqueue().jobs.engine) or "none (empty, or made before migrations)")
+
+
+@db_cli.command("sql", with_appcontext=False)
+@click.option("--dialect", type=click.Choice(["sqlite", "postgresql", "mysql"]), required=True)
+def db_sql_command(dialect: str) -> None:
+    """Print the DDL that creates the schema in an empty database (sql/<dialect>.sql)."""
+    from .migrations import offline_sql
+
+    click.echo(offline_sql(dialect), nl=False)
 
 
 @pdfqueue_cli.command("seed-demo")

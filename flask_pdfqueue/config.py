@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ PROFILES = ("development", "staging", "production")
 PRIORITIES = ("high", "normal", "low")
 STORAGE_BACKENDS = ("local",)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+_DOTTED_FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 class ConfigError(ValueError):
@@ -100,8 +102,11 @@ class Settings:
         """Refuse combinations that would fail later, with the fix in the message."""
         if self.profile not in PROFILES:
             raise ConfigError(f"PDFQUEUE_PROFILE must be one of {', '.join(PROFILES)}")
-        if self.storage not in STORAGE_BACKENDS:
-            raise ConfigError(f"PDFQUEUE_STORAGE must be one of {', '.join(STORAGE_BACKENDS)}")
+        if self.storage not in STORAGE_BACKENDS and not _DOTTED_FACTORY.fullmatch(self.storage):
+            raise ConfigError(
+                f"PDFQUEUE_STORAGE must be one of {', '.join(STORAGE_BACKENDS)}, "
+                "or package.module:factory for a backend of your own"
+            )
         if self.retry_attempts < 0:
             raise ConfigError("PDFQUEUE_RETRY_ATTEMPTS must be 0 or more")
         if self.retry_attempts and len(self.retry_intervals) != self.retry_attempts:

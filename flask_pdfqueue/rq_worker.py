@@ -1,8 +1,9 @@
 """The RQ worker class: RQ's forking worker, with what keeps a queue alive unattended.
 
-- A work horse that dies (OOM killer, ``kill -9``, the hard timeout) is reported to
-  :func:`~flask_pdfqueue.attempts.on_horse_killed` through RQ's documented
-  ``work_horse_killed_handler``.
+- A work horse that dies (OOM killer, ``kill -9``, the hard timeout) is reported
+  through RQ's documented ``work_horse_killed_handler``: a render run to
+  :func:`~flask_pdfqueue.attempts.on_horse_killed`, a delivery attempt to
+  :func:`~flask_pdfqueue.delivery.dispatch.on_delivery_horse_killed`.
 - Maintenance runs every :data:`MAINTENANCE_SECONDS` (RQ's default is ten minutes),
   and besides RQ's own tasks it: registers the worker again when Redis forgot it
   (flushed, or a new server); clears a scheduler lock whose owner stopped
@@ -21,7 +22,6 @@ from redis import Redis
 from rq import Worker, worker_registration
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 
-from .attempts import on_horse_killed
 from .extension import current_pdfqueue
 from .reconcile import reconcile_if_due
 
@@ -38,10 +38,12 @@ WORKER_SILENCE = timedelta(seconds=WORKER_TTL + 30)
 
 
 class PDFWorker(Worker):
-    """Runs inside the app context of ``flask pdfqueue worker`` (inherited by work horses)."""
+    """Runs inside the app context of ``flask pdfqueue worker`` (inherited by work horses).
+
+    Pass the ``work_horse_killed_handler`` that fits the queues it works.
+    """
 
     def __init__(self, queues: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("work_horse_killed_handler", on_horse_killed)
         kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
         kwargs.setdefault("worker_ttl", WORKER_TTL)
         super().__init__(queues, **kwargs)

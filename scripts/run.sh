@@ -54,7 +54,7 @@ bash scripts/stop.sh >/dev/null
 mkdir -p var/log var/run var/redis var/mongo
 touch var/secantusd.toml
 echo "$PDFQUEUE_STOP_WAIT" >var/run/stop-wait
-"${flask[@]}" pdfqueue init-db >/dev/null
+"${flask[@]}" pdfqueue db upgrade >/dev/null
 .venv/bin/supervisord -c supervisord.conf
 
 wait_for() {  # wait_for <what> <seconds> <command...>

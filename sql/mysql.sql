@@ -1,54 +1,130 @@
--- pdf_job_results for MariaDB (10.2 or newer) and MySQL (8.0.16 or newer; expression
--- defaults need 8.0.13).
+-- The flask-pdfqueue SQL schema for mysql, at revision 0002.
 --
--- The durable record of every accepted PDF job, written before the job reaches
--- Redis so a job survives a Redis loss. Same meaning as what
--- flask_pdfqueue.records.sql creates with metadata.create_all (checked by
--- tests/test_sql_schema.py against MariaDB). Safe to apply more than once.
---
--- Timestamps are DATETIME(6) holding UTC wall-clock time: a plain DATETIME
--- would drop the microseconds, and the default is UTC_TIMESTAMP(6) because
--- CURRENT_TIMESTAMP is the session's local time.
+-- Generated from the Alembic migrations in flask_pdfqueue/migrations by `make sql`
+-- (`flask pdfqueue db sql --dialect mysql` prints the same); do not edit.
+-- Applied to an empty database it gives the schema at head, including the
+-- alembic_version row, so `flask pdfqueue db upgrade` carries on from there.
+-- A database that already has the tables is migrated with `flask pdfqueue db upgrade`.
+-- For MariaDB 10.2 or newer and MySQL 8.0.16 or newer (CHECK constraints;
+-- expression defaults need 8.0.13). Timestamps are DATETIME(6) holding UTC.
 
-CREATE TABLE IF NOT EXISTS pdf_job_results (
-    -- identity and the report the job renders
-    job_id               VARCHAR(255) NOT NULL,
-    code                 VARCHAR(255) NOT NULL,
-    product_id           VARCHAR(255) NOT NULL,
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL, 
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
 
-    -- lifecycle
-    status               VARCHAR(16)  NOT NULL DEFAULT 'queued',
-    stage                VARCHAR(16)  NOT NULL DEFAULT 'queued',
-    priority             VARCHAR(8)   NOT NULL DEFAULT 'normal',
-    retry_count          INTEGER      NOT NULL DEFAULT 0,
-    created_at           DATETIME(6)  NOT NULL DEFAULT (UTC_TIMESTAMP(6)),
-    started_at           DATETIME(6),
-    updated_at           DATETIME(6),
-    completed_at         DATETIME(6),
+-- Running upgrade  -> 0001
 
-    -- outcome
-    google_drive_link    TEXT,
-    pdf_url              TEXT,
-    storage_key          TEXT,
-    error_message        TEXT,
-    error_code           VARCHAR(64),
+CREATE TABLE pdf_job_results (
+    job_id VARCHAR(255) NOT NULL, 
+    code VARCHAR(255) NOT NULL, 
+    product_id VARCHAR(255) NOT NULL, 
+    google_drive_link TEXT, 
+    status VARCHAR(16) NOT NULL DEFAULT 'queued', 
+    error_message TEXT, 
+    created_at DATETIME(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6)), 
+    completed_at DATETIME(6), 
+    retry_count INTEGER NOT NULL DEFAULT '0', 
+    priority VARCHAR(8) NOT NULL DEFAULT 'normal', 
+    stage VARCHAR(16) NOT NULL DEFAULT 'queued', 
+    started_at DATETIME(6), 
+    updated_at DATETIME(6), 
+    error_code VARCHAR(64), 
+    pdf_url TEXT, 
+    storage_key TEXT, 
+    callback_url TEXT, 
+    failure_callback_url TEXT, 
+    metadata_json TEXT, 
+    webhook_state VARCHAR(16), 
+    webhook_attempts INTEGER NOT NULL DEFAULT '0', 
+    webhook_last_status INTEGER, 
+    PRIMARY KEY (job_id), 
+    CONSTRAINT ck_pdf_job_results_status CHECK (status IN ('queued', 'processing', 'completed', 'failed', 'cancelled'))
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
-    -- caller's callbacks and the terminal webhook's delivery
-    callback_url         TEXT,
-    failure_callback_url TEXT,
-    metadata_json        TEXT,
-    webhook_state        VARCHAR(16),
-    webhook_attempts     INTEGER      NOT NULL DEFAULT 0,
-    webhook_last_status  INTEGER,
+CREATE INDEX idx_code_product ON pdf_job_results (code, product_id);
 
-    PRIMARY KEY (job_id),
-    -- Lookups by document, by state (reconciler, queue depth) and by age
-    -- (retention). Declared here rather than with CREATE INDEX IF NOT EXISTS,
-    -- which MySQL lacks.
-    KEY idx_code_product (code, product_id),
-    KEY idx_status (status),
-    KEY idx_created_at (created_at),
-    CONSTRAINT ck_pdf_job_results_status
-        CHECK (status IN ('queued', 'processing', 'completed', 'failed', 'cancelled'))
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+CREATE INDEX idx_status ON pdf_job_results (status);
+
+CREATE INDEX idx_created_at ON pdf_job_results (created_at);
+
+INSERT INTO alembic_version (version_num) VALUES ('0001');
+
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE pdf_job_subscribers (
+    id INTEGER NOT NULL AUTO_INCREMENT, 
+    job_id VARCHAR(255) NOT NULL, 
+    callback_url TEXT, 
+    failure_callback_url TEXT, 
+    metadata_json TEXT, 
+    created_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT fk_pdf_job_subscribers_job_id_pdf_job_results FOREIGN KEY(job_id) REFERENCES pdf_job_results (job_id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX idx_subscribers_job ON pdf_job_subscribers (job_id);
+
+CREATE TABLE pdf_webhook_deliveries (
+    webhook_id VARCHAR(255) NOT NULL, 
+    job_id VARCHAR(255) NOT NULL, 
+    subscriber_id INTEGER NOT NULL, 
+    event VARCHAR(16) NOT NULL, 
+    url TEXT NOT NULL, 
+    payload TEXT NOT NULL, 
+    state VARCHAR(16) NOT NULL DEFAULT 'pending', 
+    attempts INTEGER NOT NULL DEFAULT '0', 
+    round_attempts INTEGER NOT NULL DEFAULT '0', 
+    next_attempt_at DATETIME(6), 
+    claimed_at DATETIME(6), 
+    claim_token VARCHAR(64), 
+    last_status INTEGER, 
+    last_error TEXT, 
+    delivered_at DATETIME(6), 
+    created_at DATETIME(6) NOT NULL, 
+    updated_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (webhook_id), 
+    CONSTRAINT ck_pdf_webhook_deliveries_state CHECK (state IN ('pending', 'sending', 'delivered', 'failed')), 
+    CONSTRAINT fk_pdf_webhook_deliveries_job_id_pdf_job_results FOREIGN KEY(job_id) REFERENCES pdf_job_results (job_id), 
+    CONSTRAINT fk_pdf_webhook_deliveries_subscriber_id_pdf_job_subscribers FOREIGN KEY(subscriber_id) REFERENCES pdf_job_subscribers (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX idx_deliveries_job ON pdf_webhook_deliveries (job_id);
+
+CREATE UNIQUE INDEX idx_deliveries_subscriber ON pdf_webhook_deliveries (subscriber_id);
+
+CREATE INDEX idx_deliveries_due ON pdf_webhook_deliveries (state, next_attempt_at);
+
+CREATE TABLE pdf_webhook_attempts (
+    id INTEGER NOT NULL AUTO_INCREMENT, 
+    webhook_id VARCHAR(255) NOT NULL, 
+    attempted_at DATETIME(6) NOT NULL, 
+    duration_ms INTEGER NOT NULL, 
+    http_status INTEGER, 
+    error TEXT, 
+    PRIMARY KEY (id), 
+    CONSTRAINT fk_pdf_webhook_attempts_webhook_id_pdf_webhook_deliveries FOREIGN KEY(webhook_id) REFERENCES pdf_webhook_deliveries (webhook_id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX idx_attempts_webhook ON pdf_webhook_attempts (webhook_id);
+
+ALTER TABLE pdf_job_results DROP COLUMN callback_url;
+
+ALTER TABLE pdf_job_results DROP COLUMN failure_callback_url;
+
+ALTER TABLE pdf_job_results DROP COLUMN metadata_json;
+
+ALTER TABLE pdf_job_results DROP COLUMN webhook_state;
+
+ALTER TABLE pdf_job_results DROP COLUMN webhook_attempts;
+
+ALTER TABLE pdf_job_results DROP COLUMN webhook_last_status;
+
+ALTER TABLE pdf_job_results ADD COLUMN rq_job_id VARCHAR(255);
+
+ALTER TABLE pdf_job_results ADD COLUMN enqueued_at DATETIME(6);
+
+ALTER TABLE pdf_job_results ADD COLUMN mirror_pending BOOL NOT NULL DEFAULT '0';
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 

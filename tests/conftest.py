@@ -26,7 +26,7 @@ from rq import Worker
 from flask_pdfqueue import PDFQueue, PDFQueueState
 from flask_pdfqueue.config import new_webhook_secret
 from flask_pdfqueue.demo import seed_demo_documents
-from flask_pdfqueue.records.sql import metadata
+from flask_pdfqueue.migrations import upgrade
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis, start_secantus
 
@@ -111,7 +111,7 @@ def make_isolated_app(
     app = make_app(settings, home)
     state: PDFQueueState = app.extensions["pdfqueue"]
     state.redis.flushdb()
-    metadata.create_all(state.jobs.engine)
+    upgrade(state.jobs.engine)
     seed_demo_documents(state.documents.collection)
     return app
 
@@ -120,7 +120,7 @@ def make_isolated_app(
 def app(stack_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Flask:
     app = make_app(stack_settings, tmp_path_factory.mktemp("instance"))
     state: PDFQueueState = app.extensions["pdfqueue"]
-    metadata.create_all(state.jobs.engine)
+    upgrade(state.jobs.engine)
     state.documents.ensure_indexes()
     seed_demo_documents(state.documents.collection)
     return app

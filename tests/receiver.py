@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -82,6 +84,15 @@ class _Handler(BaseHTTPRequestHandler):
         request = Received(self.command, self.path, headers, self._read_body(), time.monotonic())
         receiver = self.server.receiver
         reply: Any = receiver._record(request)
+        outage = receiver.outage
+        if outage == "drop":  # the connection closes with no answer at all
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            receiver._answer(request, None)
+            return
+        if outage is not None:
+            reply = outage
         if isinstance(reply, tuple) and reply[0] == "delay":
             if receiver._closed.wait(float(reply[1])):
                 self.close_connection = True
@@ -94,6 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
             status = reply
         elif isinstance(reply, tuple):
             status, extra, body = reply
+        receiver._answer(request, status)
         with contextlib.suppress(OSError):  # the client may have given up (timeout tests)
             self.send_response(status)
             for name, value in extra.items():
@@ -111,6 +123,11 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False  # close() must not wait for a deliberately delayed answer
     receiver: WebhookReceiver
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (or a connection we dropped on purpose) is no error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class WebhookReceiver:
     """Records requests on http://127.0.0.1:<free port>; use as a context manager."""
@@ -120,6 +137,9 @@ class WebhookReceiver:
         self._closed = threading.Event()
         self._received: list[Received] = []
         self._script: dict[str, deque[Reply]] = {}
+        self._answers: list[tuple[Received, int | None]] = []
+        #: While set, every request gets this status, or (``"drop"``) no answer at all.
+        self.outage: int | str | None = None
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.receiver = self
         self.port: int = int(self._server.server_address[1])
@@ -160,6 +180,15 @@ class WebhookReceiver:
                 if queue:
                     return queue.popleft()
             return None
+
+    def _answer(self, request: Received, status: int | None) -> None:
+        with self._cond:
+            self._answers.append((request, status))
+
+    def answered(self, status_class: int = 2) -> list[Received]:
+        """Requests answered with a status of that class (2: 2xx), in arrival order."""
+        with self._cond:
+            return [r for r, s in self._answers if s is not None and s // 100 == status_class]
 
     def requests(self, path: str | None = None) -> list[Received]:
         """Requests so far, in arrival order; all of them, or those on path."""

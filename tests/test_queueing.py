@@ -16,8 +16,8 @@ import redis
 from rq import Worker
 from rq.job import Job, JobStatus
 
-from flask_pdfqueue.config import Settings
 from flask_pdfqueue.attempts import on_run_failed, on_run_stopped
+from flask_pdfqueue.config import Settings
 from flask_pdfqueue.queueing import (
     AVERAGE_KEY,
     AVERAGE_WEIGHT,

@@ -13,7 +13,6 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import utcformat
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.attempts import on_horse_killed
 from flask_pdfqueue.reconcile import LOCK_KEY
 from flask_pdfqueue.rq_worker import (
     MAINTENANCE_SECONDS,
@@ -109,4 +108,3 @@ def test_worker_settings_keep_recovery_within_a_minute(state: PDFQueueState) -> 
     assert worker.maintenance_interval == MAINTENANCE_SECONDS <= 30
     assert worker.worker_ttl == WORKER_TTL
     assert worker.dequeue_timeout + MAINTENANCE_SECONDS < 60
-    assert worker._work_horse_killed_handler is on_horse_killed

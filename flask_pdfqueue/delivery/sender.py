@@ -8,12 +8,14 @@ receiver asked us to wait (``Retry-After``).
 from __future__ import annotations
 
 import email.utils
+import http.client
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlunsplit
 
 import urllib3
+import urllib3.connection
 
 from .. import __version__
 from ..callbacks import CallbackRefused, UnresolvableHost, check_callback_url, resolve_for_delivery
@@ -23,6 +25,8 @@ from .signing import sign
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 #: n8n's answer to a resume URL whose execution was already resumed or timed out.
 N8N_FINISHED_MARKER = "has finished already"
+#: How much of a refusal's body is read (and kept as its reason).
+MAX_ANSWER_BYTES = 500
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,8 @@ class WebhookSender:
     ) -> None:
         self.secret = secret
         self.allowed_hosts = allowed_hosts
-        self.timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = timeout
 
     def deliver(self, url: str, webhook_id: str, body: bytes) -> DeliveryResult:
         try:
@@ -68,22 +73,24 @@ class WebhookSender:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(self.secret, webhook_id, timestamp, body),
         }
+        # The target goes out byte for byte (n8n's resume URL, signature included): a
+        # plain connection, since a connection pool would re-encode it.
         target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
         error = "no address to connect to"
         for address in addresses:  # e.g. localhost: ::1, then 127.0.0.1
-            pool = _pool_for(parts.scheme, address, parts.port, parts.hostname or "", self.timeout)
+            conn = _connection_for(parts.scheme, address, parts.port, parts.hostname or "", self)
             try:
-                response = pool.urlopen(
-                    "POST", target, body=body, headers=headers, redirect=False, retries=False
-                )
+                conn.connect()
+                conn.sock.settimeout(self.read_timeout)
+                conn.request("POST", target, body=body, headers=headers, preload_content=False)
+                return _result_of(conn.getresponse())
             except urllib3.exceptions.NewConnectionError as exc:
                 error = _describe(exc)
                 continue  # nothing was sent; the next address may answer
-            except urllib3.exceptions.HTTPError as exc:
+            except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
                 return DeliveryResult(False, None, retryable=True, error=_describe(exc))
             finally:
-                pool.close()
-            return _result_of(response)
+                conn.close()
         return DeliveryResult(False, None, retryable=True, error=error)
 
 
@@ -101,7 +108,7 @@ def _result_of(response: urllib3.BaseHTTPResponse) -> DeliveryResult:
     status = response.status
     if 200 <= status < 300:
         return DeliveryResult(True, status, retryable=False)
-    text = response.data[:500].decode("utf-8", "replace")
+    text = response.read(MAX_ANSWER_BYTES).decode("utf-8", "replace")
     if status == 409 and N8N_FINISHED_MARKER in text:
         return DeliveryResult(False, status, retryable=False, error=f"HTTP 409: {text}")
     retryable = status in RETRYABLE_STATUSES or status >= 500
@@ -119,7 +126,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -130,17 +137,16 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _pool_for(
-    scheme: str, address: str, port: int | None, hostname: str, timeout: urllib3.Timeout
-) -> urllib3.HTTPConnectionPool:
-    """A one-off pool connected to the pinned address, TLS still checked against the name."""
+def _connection_for(
+    scheme: str, address: str, port: int | None, hostname: str, sender: WebhookSender
+) -> urllib3.connection.HTTPConnection:
+    """A connection to the pinned address, TLS still checked against the host name."""
     if scheme == "https":
-        return urllib3.HTTPSConnectionPool(
+        return urllib3.connection.HTTPSConnection(
             address,
             port or 443,
-            timeout=timeout,
+            timeout=sender.connect_timeout,
             server_hostname=hostname,
             assert_hostname=hostname,
-            maxsize=1,
         )
-    return urllib3.HTTPConnectionPool(address, port or 80, timeout=timeout, maxsize=1)
+    return urllib3.connection.HTTPConnection(address, port or 80, timeout=sender.connect_timeout)

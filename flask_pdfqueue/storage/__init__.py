@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +29,13 @@ class Storage(Protocol):
 
 
 def create_storage(settings: Settings) -> Storage:
-    """The backend named by ``PDFQUEUE_STORAGE``."""
+    """The backend named by ``PDFQUEUE_STORAGE``: ``local``, or ``package.module:factory``,
+    a callable that takes the settings and returns a :class:`Storage` (your own backend)."""
+    if ":" in settings.storage:
+        module_name, _, attribute = settings.storage.partition(":")
+        factory = getattr(importlib.import_module(module_name), attribute)
+        storage: Storage = factory(settings)
+        return storage
     from .local import LocalStorage
 
     return LocalStorage(settings.resolved_storage_dir)

@@ -52,8 +52,10 @@ def kill_while_rendering(state: PDFQueueState, worker: WorkerProcess, job_id: st
     """Wait until a work horse renders the job's current run, then SIGKILL the horse."""
     runs_before = sql_row(state, job_id)["retry_count"]
     wait_until(
-        lambda: (row := sql_row(state, job_id))["stage"] == "rendering"
-        and row["retry_count"] == runs_before,
+        lambda: (
+            (row := sql_row(state, job_id))["stage"] == "rendering"
+            and row["retry_count"] == runs_before
+        ),
         timeout=60,
     )
     horse = worker.horse_pid()

@@ -199,11 +199,14 @@ class DeliveryStore:
     def for_job(self, job_id: str) -> list[Delivery]:
         return self._select((_table.job_id == job_id,), order=_table.subscriber_id)
 
-    def claim(self, webhook_id: str, *, lease: timedelta) -> Delivery | None:
+    def claim(
+        self, webhook_id: str, *, lease: timedelta, token: str | None = None
+    ) -> Delivery | None:
         """Take a due delivery for one attempt; None when it is not owed, not due, or held
-        by a live claim. The returned delivery carries the claim's token."""
+        by a live claim. The returned delivery carries the claim's ``token`` (the RQ job
+        making the attempt, so its death can release exactly its claim)."""
         now = utcnow()
-        token = secrets.token_hex(16)
+        token = token or secrets.token_hex(16)
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(pdf_webhook_deliveries)
@@ -274,6 +277,10 @@ class DeliveryStore:
         self._reopen(
             (_table.webhook_id == claimed.webhook_id, _table.claim_token == claimed.claim_token)
         )
+
+    def release_claim(self, token: str) -> None:
+        """Reopen whatever delivery the claim ``token`` holds (its process died)."""
+        self._reopen((_table.claim_token == token,))
 
     def release_expired(self, *, lease: timedelta) -> list[Delivery]:
         """Reopen deliveries whose claimer died mid-attempt (its lease ran out)."""
@@ -364,7 +371,11 @@ class DeliveryStore:
     def _select(
         self, conditions: Sequence[Any], *, order: Any = None, limit: int | None = None
     ) -> list[Delivery]:
-        query = select(*_COLUMNS).where(*conditions).order_by(_table.next_attempt_at if order is None else order)
+        query = (
+            select(*_COLUMNS)
+            .where(*conditions)
+            .order_by(_table.next_attempt_at if order is None else order)
+        )
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:

@@ -154,6 +154,26 @@ class JobStore:
                 add_subscriber(conn, job_id, subscriber, now)
         return record
 
+    def join(self, job_id: str, subscriber: SubscriberRequest) -> bool:
+        """Add a subscriber to a job that is still queued or running; False once it ended.
+
+        The job's row is locked first (a conditional update), so the subscriber is
+        either in place before the terminal transition reads the subscribers, or
+        refused after it: never added to a job whose events were already owed.
+        """
+        now = utcnow()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(pdf_job_results)
+                .where(pdf_job_results.c.job_id == job_id)
+                .where(pdf_job_results.c.status.in_(ACTIVE))
+                .values(updated_at=now)
+            )
+            if result.rowcount != 1:
+                return False
+            add_subscriber(conn, job_id, subscriber, now)
+        return True
+
     def mark_enqueued(self, job_id: str) -> None:
         """The job reached Redis: from now on the reconciler may bring it back if lost."""
         with self.engine.begin() as conn:
