@@ -32,7 +32,7 @@ MAINTENANCE_SECONDS = 15
 #: RQ's worker TTL: an idle worker heartbeats every TTL - 15 s, a dead one expires.
 WORKER_TTL = 40
 #: A scheduler heartbeats every second; one silent this long is dead.
-SCHEDULER_SILENCE = timedelta(seconds=15)
+SCHEDULER_SILENCE = timedelta(seconds=10)
 #: A worker heartbeats at least every 30 s (RQ's job monitoring interval while busy).
 WORKER_SILENCE = timedelta(seconds=WORKER_TTL + 30)
 
@@ -72,14 +72,16 @@ class PDFWorker(Worker):
 
 
 def scheduler_heartbeat(connection: Redis, queue_name: str) -> datetime | None:
-    """When the scheduler holding ``queue_name``'s lock last heartbeat (None: no owner)."""
+    """When the scheduler holding ``queue_name``'s lock last heartbeat; None when nobody
+    holds the lock. A lock just taken, whose scheduler process has not written its
+    own record yet, counts as a heartbeat now."""
     owner = connection.get(RQScheduler.get_locking_key(queue_name))
     if owner is None:
         return None
     name = owner.decode() if isinstance(owner, bytes) else str(owner)
     raw = connection.hget(SCHEDULER_KEY_TEMPLATE % name, "last_heartbeat")
     if raw is None:
-        return datetime.min.replace(tzinfo=UTC)  # a lock whose owner left no trace
+        return datetime.now(UTC)
     return _parse_rq_time(raw.decode() if isinstance(raw, bytes) else str(raw))
 
 

@@ -54,7 +54,11 @@ bash scripts/stop.sh >/dev/null
 mkdir -p var/log var/run var/redis var/mongo
 touch var/secantusd.toml
 echo "$PDFQUEUE_STOP_WAIT" >var/run/stop-wait
-"${flask[@]}" pdfqueue db upgrade >/dev/null
+if ! "${flask[@]}" pdfqueue db upgrade >var/log/db-upgrade.log 2>&1; then
+    cat var/log/db-upgrade.log >&2
+    echo "run: the database schema could not be upgraded (var/log/db-upgrade.log)" >&2
+    exit 1
+fi
 .venv/bin/supervisord -c supervisord.conf
 
 wait_for() {  # wait_for <what> <seconds> <command...>

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from rq import Worker
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.utils import utcformat
 from werkzeug.test import TestResponse
 
 from flask_pdfqueue import PDFQueueState
@@ -192,6 +198,11 @@ def test_accepted_job_is_recorded_before_any_worker_runs(
     record = state.jobs.get(body["job_id"])
     assert record is not None
     assert (record.status, record.priority, record.code) == ("queued", "low", "DEMO-002")
+    assert record.enqueued_at is not None  # Redis has it: the reconciler may bring it back
+    document = state.documents.collection.find_one({"code": "DEMO-002"})
+    assert document is not None
+    assert document["pdf_generation"]["job_id"] == body["job_id"]
+    assert document["pdf_generation"]["status"] == "queued"
     status = client.get(f"/api/jobs/{body['job_id']}", headers=auth).get_json()
     assert (status["status"], status["stage"], status["progress"]) == ("queued", "queued", 0)
     assert status["position_in_queue"] == body["position_in_queue"]
@@ -351,3 +362,46 @@ def test_the_api_needs_a_prefix_of_its_own() -> None:
     for prefix in ("", "/"):
         with pytest.raises(ValueError, match="url_prefix"):
             PDFQueue(url_prefix=prefix)
+
+
+def test_health_counts_only_schedulers_and_workers_that_heartbeat(
+    idle_app: Flask, auth: dict[str, str]
+) -> None:
+    state: PDFQueueState = idle_app.extensions["pdfqueue"]
+    client = idle_app.test_client()
+
+    def checks() -> dict[str, Any]:
+        body: dict[str, Any] = client.get("/api/health").get_json()["checks"]
+        return body
+
+    assert (checks()["scheduler"], checks()["workers"]) == (
+        {"ok": False},
+        {"ok": False, "count": 0},
+    )
+    now = datetime.now(UTC)
+    for queue in state.queue.all:  # a scheduler killed 20 s ago left its locks behind
+        state.redis.set(RQScheduler.get_locking_key(queue.name), "dead", ex=61)
+    state.redis.hset(
+        SCHEDULER_KEY_TEMPLATE % "dead", "last_heartbeat", utcformat(now - timedelta(seconds=20))
+    )
+    assert checks()["scheduler"] == {"ok": False}
+    state.redis.hset(SCHEDULER_KEY_TEMPLATE % "dead", "last_heartbeat", utcformat(now))
+    assert checks()["scheduler"] == {"ok": True}
+
+    worker = Worker(state.queue.ordered, connection=state.redis, name="alive")
+    worker.register_birth()  # type: ignore[no-untyped-call]
+    assert checks()["workers"] == {"ok": True, "count": 1}
+    state.redis.hset(worker.key, "last_heartbeat", utcformat(now - timedelta(minutes=5)))
+    assert checks()["workers"] == {"ok": False, "count": 0}  # killed: its key lingers
+
+
+def test_a_stalled_redis_costs_a_submit_seconds_and_a_503_not_a_hung_thread(
+    stack_settings: dict[str, str], auth: dict[str, str], tmp_path: Path
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as stalled:  # accepts, never answers
+        port = stalled.getsockname()[1]
+        app = broken_app(stack_settings, tmp_path, PDFQUEUE_REDIS_URL=f"redis://127.0.0.1:{port}/0")
+        started = time.monotonic()
+        response = app.test_client().post(SUBMIT, json=VALID, headers=auth)
+        assert error_of(response, 503)["code"] == "queue_unavailable"
+        assert time.monotonic() - started < 15
