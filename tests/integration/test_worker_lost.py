@@ -7,22 +7,33 @@ import signal
 import time
 
 import pytest
-from flask import Flask
+from flask.testing import FlaskClient
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.demo import demo_documents
-from tests.conftest import API_KEY, RETRIES, WorkerProcess
+from tests.conftest import RETRIES, WorkerProcess
 from tests.integration.helpers import (
     assert_one_webhook,
     callback_paths,
     pdf_generation,
     sql_row,
+    submit,
     verified,
     wait_until,
 )
 from tests.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
+
+
+def submit_slow(
+    client: FlaskClient, auth: dict[str, str], document: dict[str, object], callback: str
+) -> str:
+    accepted = submit(
+        client, auth, code=document["code"], productId=document["product_id"], callback=callback
+    )
+    job_id: str = accepted["job_id"]
+    return job_id
 
 
 def slow_report(state: PDFQueueState) -> dict[str, object]:
@@ -37,44 +48,34 @@ def slow_report(state: PDFQueueState) -> dict[str, object]:
     return document
 
 
-def submit_slow(app: Flask, document: dict[str, object], callback: str) -> str:
-    response = app.test_client().post(
-        "/api/reports/generate-async",
-        json={"code": document["code"], "productId": document["product_id"], "callback": callback},
-        headers={"X-API-Key": API_KEY},
-    )
-    assert response.status_code == 202
-    job_id: str = response.get_json()["job_id"]
-    return job_id
+def kill_while_rendering(
+    state: PDFQueueState, worker: WorkerProcess, job_id: str, *, retries_made: int = 0
+) -> None:
+    """Wait until a work horse renders the job after ``retries_made`` retries, then SIGKILL
+    the horse."""
 
+    def rendering() -> bool:
+        row = sql_row(state, job_id)
+        return bool(row["stage"] == "rendering" and row["retry_count"] == retries_made)
 
-def kill_while_rendering(state: PDFQueueState, worker: WorkerProcess, job_id: str) -> None:
-    """Wait until a work horse renders the job's current run, then SIGKILL the horse."""
-    runs_before = sql_row(state, job_id)["retry_count"]
-    wait_until(
-        lambda: (
-            (row := sql_row(state, job_id))["stage"] == "rendering"
-            and row["retry_count"] == runs_before
-        ),
-        timeout=60,
-    )
+    wait_until(rendering, timeout=60)
     horse = worker.horse_pid()
     assert horse is not None
     os.kill(horse, signal.SIGKILL)
 
 
 def test_killed_horse_on_every_attempt_fails_the_job_once(
-    app: Flask,
+    client: FlaskClient,
+    auth: dict[str, str],
     state: PDFQueueState,
     receiver: WebhookReceiver,
     worker: WorkerProcess,
 ) -> None:
     document = slow_report(state)
     ok_path, failed_path = callback_paths()
-    job_id = submit_slow(app, document, receiver.url_for(ok_path))
-    for attempt in range(RETRIES + 1):
-        wait_until(lambda: sql_row(state, job_id)["retry_count"] == attempt, timeout=60)  # noqa: B023
-        kill_while_rendering(state, worker, job_id)
+    job_id = submit_slow(client, auth, document, receiver.url_for(ok_path))
+    for retries_made in range(RETRIES + 1):
+        kill_while_rendering(state, worker, job_id, retries_made=retries_made)
 
     [hook] = receiver.wait_for(failed_path, timeout=60)
     payload = verified(hook, state.settings.webhook_secret)
@@ -97,14 +98,15 @@ def test_killed_horse_on_every_attempt_fails_the_job_once(
 
 
 def test_killed_horse_with_retries_left_is_retried_and_succeeds_once(
-    app: Flask,
+    client: FlaskClient,
+    auth: dict[str, str],
     state: PDFQueueState,
     receiver: WebhookReceiver,
     worker: WorkerProcess,
 ) -> None:
     document = slow_report(state)
     ok_path, failed_path = callback_paths()
-    job_id = submit_slow(app, document, receiver.url_for(ok_path))
+    job_id = submit_slow(client, auth, document, receiver.url_for(ok_path))
     # The retry renders an ordinary report, so it finishes quickly.
     wait_until(lambda: sql_row(state, job_id)["stage"] == "rendering", timeout=60)
     state.documents.collection.update_one(
