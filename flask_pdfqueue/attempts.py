@@ -67,8 +67,9 @@ class Attempt:
     run: str
     started: float = field(default_factory=time.monotonic)
 
-    def reached(self, stage: str) -> None:
-        record.record_stage(self.state, self.job, self.run, stage)
+    def reached(self, stage: str) -> bool:
+        """Record the stage; False when the run must stop here (the job was cancelled)."""
+        return record.record_stage(self.state, self.job, self.run, stage)
 
     def succeeded(self) -> None:
         try:
@@ -121,9 +122,9 @@ def settle_failed_run(state: PDFQueueState, job_id: str, run: str, failure: JobF
 
 def finish_failed(
     state: PDFQueueState, job_id: str, failure: JobFailure, *, status: str = "failed"
-) -> None:
-    """Record the job's failure (or cancellation) and announce it."""
-    log.error("job %s %s for good: %s", job_id, status, failure.message)
+) -> bool:
+    """Record the job's failure (or cancellation) and announce it; False when the job
+    had its outcome already."""
     owed = record.record_failed(
         state,
         job_id,
@@ -131,7 +132,10 @@ def finish_failed(
         error_message=failure.message,
         error_code=failure.error_code,
     )
+    if owed is not None:
+        log.error("job %s %s for good: %s", job_id, status, failure.message)
     notify.announce(state, owed)
+    return owed is not None
 
 
 def _retry(state: PDFQueueState, current: JobRecord, run: str, failure: JobFailure) -> None:

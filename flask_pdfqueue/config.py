@@ -1,9 +1,13 @@
 """The ``PDFQUEUE_*`` configuration namespace, read in one place.
 
-Every setting is a field of :class:`Settings`. Its value comes, in this order of
-precedence, from the environment variable of the same name, then ``app.config``,
-then the default below (the development profile's). Profiles in the repository's
-``config/`` folder set what differs between development, staging and production.
+Every setting is a field of :class:`Settings`. Its value comes from the ``app.config``
+key of the same name (a typed value, or a string as the environment would give it),
+else the default below (the development profile's), which :func:`set_defaults` puts
+into ``app.config``. The extension never reads the environment itself: the stand-alone
+service (``service.create_app``) copies ``PDFQUEUE_*`` variables into ``app.config``
+after the profile file, and an app that embeds the extension decides for itself.
+Profiles in the repository's ``config/`` folder set what differs between development,
+staging and production.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_type_hints
+
+from limits import parse_many
 
 from .rendering import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE
 
@@ -26,6 +32,7 @@ PROFILES = ("development", "staging", "production")
 PRIORITIES = ("high", "normal", "low")
 STORAGE_BACKENDS = ("local",)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+SYNC_TIMEOUT_MAX = 60
 _DOTTED_FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
@@ -64,6 +71,9 @@ class Settings:
     webhook_retry_schedule: tuple[int, ...] = (5, 30, 120, 600, 1800, 3600, 10800, 21600)
     delivery_workers: int = 1
     reconcile_interval: int = 60
+    batch_max: int = 100
+    sync_timeout: int = 55
+    rate_limit: str = "1200/minute"
     template_folder: str = ""
     template_map: tuple[tuple[str, str], ...] = ()
     default_template: str = DEFAULT_TEMPLATE
@@ -74,22 +84,22 @@ class Settings:
     instance_path: str = field(default="", metadata={"internal": True})
 
     @classmethod
-    def from_sources(
-        cls, config: Mapping[str, Any], environ: Mapping[str, str], *, instance_path: str
-    ) -> Settings:
-        """Build settings from ``app.config`` and the environment (environment wins)."""
+    def from_config(cls, config: Mapping[str, Any], *, instance_path: str) -> Settings:
+        """Build settings from the ``PDFQUEUE_*`` keys of ``config`` (``app.config``).
+
+        Values may be typed (``PDFQUEUE_WORKERS = 4``, a list of API keys) or strings
+        as the environment gives them (``"4"``, ``"k1,k2"``); a missing key keeps its
+        default. The environment is not read here: that is the app's choice.
+        """
         hints = get_type_hints(cls)
         values: dict[str, Any] = {"instance_path": instance_path}
         for f in fields(cls):
             if f.metadata.get("internal"):
                 continue
             key = PREFIX + f.name.upper()
-            if key in environ:
-                raw: Any = environ[key]
-            elif key in config:
-                raw = config[key]
-            else:
+            if key not in config:
                 continue
+            raw: Any = config[key]
             try:
                 values[f.name] = _convert(hints[f.name], raw)
             except (TypeError, ValueError) as exc:
@@ -117,15 +127,27 @@ class Settings:
         if any(i < 0 for i in self.retry_intervals):
             raise ConfigError("PDFQUEUE_RETRY_INTERVALS must not be negative")
         positive = ("job_timeout", "max_queue_size", "workers", "result_ttl", "failure_ttl")
-        for name in (*positive, "delivery_workers", "reconcile_interval"):
+        for name in (*positive, "delivery_workers", "reconcile_interval", "batch_max"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         if self.webhook_timeout <= 0 or self.webhook_connect_timeout <= 0:
             raise ConfigError(
                 "PDFQUEUE_WEBHOOK_TIMEOUT and PDFQUEUE_WEBHOOK_CONNECT_TIMEOUT must be positive"
             )
+        if not 0 < self.sync_timeout <= SYNC_TIMEOUT_MAX:
+            raise ConfigError(
+                f"PDFQUEUE_SYNC_TIMEOUT must be 1 to {SYNC_TIMEOUT_MAX} seconds: clients and "
+                "proxies give up on a request after a minute"
+            )
         if any(wait < 0 for wait in self.webhook_retry_schedule):
             raise ConfigError("PDFQUEUE_WEBHOOK_RETRY_SCHEDULE must not be negative")
+        try:  # Flask-Limiter would skip a limit it cannot parse, silently, on every request
+            parse_many(self.rate_limit)
+        except ValueError:
+            raise ConfigError(
+                "PDFQUEUE_RATE_LIMIT must be in Flask-Limiter's syntax, such as 1200/minute "
+                "or 20/second;1200/minute"
+            ) from None
         if self.profile == "production":
             missing = [
                 PREFIX + name.upper()
@@ -170,6 +192,25 @@ class Settings:
     def resolved_storage_dir(self) -> Path:
         """Where local storage keeps PDFs."""
         return Path(self.storage_dir or Path(self.instance_path) / "pdfs")
+
+
+def set_defaults(config: MutableMapping[str, Any]) -> None:
+    """Give every ``PDFQUEUE_*`` key ``config`` lacks its default (``config.setdefault``),
+    so ``app.config`` shows every setting in effect."""
+    for f in fields(Settings):
+        if not f.metadata.get("internal"):
+            config.setdefault(PREFIX + f.name.upper(), f.default)
+
+
+def from_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``PDFQUEUE_*`` variables of ``environ``, unchanged, for ``app.config.update``.
+
+    Plain strings on purpose, not ``app.config.from_prefixed_env``: that drops the
+    prefix and parses each value as JSON, so an API key of digits would become a number
+    and ``PDFQUEUE_RETRY_INTERVALS=10`` an int where a list is expected. :class:`Settings`
+    converts the strings.
+    """
+    return {key: value for key, value in environ.items() if key.startswith(PREFIX)}
 
 
 def _split(raw: Any) -> list[str]:

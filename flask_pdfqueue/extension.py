@@ -14,17 +14,20 @@ from flask import Flask, current_app
 from redis import Redis
 
 from .callbacks import CallbackRefused, check_callback_url
+from .completion import CompletionWaiter
 from .config import (
     ConfigError,
     Settings,
     load_or_create_secret,
     new_api_key,
     new_webhook_secret,
+    set_defaults,
 )
 from .delivery.sender import WebhookSender
 from .queueing import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import DeliveryStore, JobStore, make_engine
+from .records.sql.idempotency import IdempotencyStore
 from .storage import Storage, create_storage
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ class PDFQueueState:
     queue: JobQueue
     jobs: JobStore
     deliveries: DeliveryStore
+    idempotency: IdempotencyStore
     documents: ReportDocuments
     storage: Storage
     webhooks: WebhookSender
@@ -62,6 +66,13 @@ class PDFQueueState:
             context_builder=load_context_builder(self.settings.context_builder),
         )
 
+    @cached_property
+    def waiter(self) -> CompletionWaiter:
+        """Blocking waits for finished jobs, on a Redis pool of their own (legacy endpoint)."""
+        return CompletionWaiter(
+            self.settings.redis_url, longest_wait=float(self.settings.sync_timeout)
+        )
+
     def job_url(self, job_id: str) -> str:
         """The job's status URL under ``PDFQUEUE_PUBLIC_URL`` (never from a request's Host)."""
         return f"{self.settings.base_url}{self.url_prefix}/jobs/{job_id}"
@@ -75,6 +86,8 @@ class PDFQueueState:
         self.documents = self.documents.reopened()
 
     def close(self) -> None:
+        if "waiter" in self.__dict__:
+            self.waiter.close()
         self.jobs.engine.dispose()
         self.documents.close()
         self.redis.close()
@@ -95,14 +108,20 @@ class PDFQueue:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Read the ``PDFQUEUE_*`` settings, connect the backing services, mount the API."""
+        """Read the ``PDFQUEUE_*`` settings, connect the backing services, mount the API.
+
+        Settings come from ``app.config`` only (missing keys get their defaults there);
+        to let the environment override them, load it into ``app.config`` first, as
+        :func:`flask_pdfqueue.service.create_app` does.
+        """
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError(
                 "A PDFQueue is already registered on this app. Call init_app once per app "
                 "and reach the state through flask_pdfqueue.current_pdfqueue()."
             )
+        set_defaults(app.config)
         settings = _with_generated_secrets(
-            Settings.from_sources(app.config, os.environ, instance_path=app.instance_path)
+            Settings.from_config(app.config, instance_path=app.instance_path)
         )
         if settings.default_callback:
             try:
@@ -124,6 +143,7 @@ class PDFQueue:
             queue=JobQueue(redis, settings),
             jobs=JobStore(engine),
             deliveries=DeliveryStore(engine),
+            idempotency=IdempotencyStore(engine),
             documents=ReportDocuments(
                 settings.mongo_url,
                 database=settings.mongo_db,

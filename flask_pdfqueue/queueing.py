@@ -15,7 +15,9 @@ its count. RQ tells us about runs that died through the callbacks below.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis import Redis
 from rq import Callback, Queue, Worker
@@ -72,24 +74,46 @@ class JobQueue:
     def all(self) -> list[Queue]:
         return [*self.ordered, self.webhooks]
 
+    def _run_options(self, rq_job_id: str) -> dict[str, Any]:
+        return {
+            "job_id": rq_job_id,
+            "description": JOB_DESCRIPTION,
+            "result_ttl": self.settings.result_ttl,
+            "failure_ttl": self.settings.failure_ttl,
+            "on_failure": Callback(RUN_FAILED_CALLBACK),
+            "on_stopped": Callback(RUN_STOPPED_CALLBACK),
+        }
+
     def enqueue(
         self, job_id: str, priority: str, *, rq_job_id: str | None = None, delay: float = 0
     ) -> Job:
         """Queue one run of ``job_id`` (the first unless ``rq_job_id`` names another), after
         ``delay`` seconds if given (RQ's scheduler then moves it to the queue)."""
         queue = self.queues[priority]
-        options = {
-            "job_id": rq_job_id or job_id,
-            "description": JOB_DESCRIPTION,
-            "job_timeout": self.settings.job_timeout,
-            "result_ttl": self.settings.result_ttl,
-            "failure_ttl": self.settings.failure_ttl,
-            "on_failure": Callback(RUN_FAILED_CALLBACK),
-            "on_stopped": Callback(RUN_STOPPED_CALLBACK),
-        }
+        options = self._run_options(rq_job_id or job_id)
+        timeout = self.settings.job_timeout
         if delay > 0:
-            return queue.enqueue_in(timedelta(seconds=delay), JOB_FUNCTION, job_id, **options)
-        return queue.enqueue(JOB_FUNCTION, job_id, **options)
+            scheduled: Job = queue.enqueue_in(
+                timedelta(seconds=delay), JOB_FUNCTION, job_id, job_timeout=timeout, **options
+            )
+            return scheduled
+        return queue.enqueue(JOB_FUNCTION, job_id, job_timeout=timeout, **options)
+
+    def enqueue_many(self, jobs: Sequence[tuple[str, str]]) -> None:
+        """Queue the first runs of ``(job_id, priority)`` pairs in one round trip."""
+        by_priority: dict[str, list[Any]] = {}
+        for job_id, priority in jobs:
+            data = Queue.prepare_data(
+                JOB_FUNCTION,
+                args=(job_id,),
+                timeout=self.settings.job_timeout,
+                **self._run_options(job_id),
+            )
+            by_priority.setdefault(priority, []).append(data)
+        with self.connection.pipeline() as pipe:
+            for priority, datas in by_priority.items():
+                self.queues[priority].enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
 
     def enqueue_delivery(self, delivery: Delivery, *, at: datetime | None = None) -> Job:
         """Queue the next attempt of ``delivery``, at once or at ``at``."""
@@ -125,22 +149,35 @@ class JobQueue:
                 pipe.llen(queue.key)
             return sum(int(n) for n in pipe.execute())
 
-    def position(self, job_id: str, priority: str) -> int | None:
+    def position(self, rq_job_id: str, priority: str) -> int | None:
         """How many jobs run before this one, or None when it is no longer waiting."""
-        ahead = 0
-        for name in PRIORITIES:
-            queue = self.queues[name]
-            if name == priority:
-                index = queue.get_job_position(job_id)
-                return None if index is None else ahead + index
-            ahead += queue.count
-        return None
+        return self.positions([(rq_job_id, priority)])[0]
+
+    def positions(self, runs: Sequence[tuple[str, str]]) -> list[int | None]:
+        """:meth:`position` of each ``(rq_job_id, priority)``, in one round trip."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            for name in PRIORITIES:
+                pipe.llen(self.queues[name].key)
+            for rq_job_id, priority in runs:
+                pipe.lpos(self.queues[priority].key, rq_job_id)
+            answers = pipe.execute()
+        lengths = dict(zip(PRIORITIES, answers[: len(PRIORITIES)], strict=True))
+        result: list[int | None] = []
+        for (_, priority), index in zip(runs, answers[len(PRIORITIES) :], strict=True):
+            ahead = sum(int(lengths[p]) for p in PRIORITIES[: PRIORITIES.index(priority)])
+            result.append(None if index is None else ahead + int(index))
+        return result
 
     def estimate(self, position: int) -> datetime:
         """Now + (position + 1) x average job duration / live workers."""
+        return self.estimates([position])[0]
+
+    def estimates(self, positions: Sequence[int]) -> list[datetime]:
+        """:meth:`estimate` for each position, reading workers and the average once."""
         workers = max(1, Worker.count(connection=self.connection, queue=self.ordered[0]))
-        seconds = (position + 1) * self.average_job_seconds() / workers
-        return utcnow() + timedelta(seconds=seconds)
+        average = self.average_job_seconds()
+        now = utcnow()
+        return [now + timedelta(seconds=(p + 1) * average / workers) for p in positions]
 
     def average_job_seconds(self) -> float:
         raw = self.connection.get(AVERAGE_KEY)

@@ -3,7 +3,10 @@
 ``gunicorn 'flask_pdfqueue.service:create_app()'`` and ``flask --app
 flask_pdfqueue.service pdfqueue worker`` use it. The profile file comes from the
 ``config/`` folder of ``PDFQUEUE_HOME`` (default: the current directory), and
-generated secrets, SQLite and PDFs live in its ``var/`` folder.
+generated secrets, SQLite and PDFs live in its ``var/`` folder. Every ``PDFQUEUE_*``
+environment variable is loaded into ``app.config`` after the profile file, so the
+environment wins. The app is the API and nothing else: every error, on any path,
+answers in the JSON envelope.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import PROFILES, ConfigError
+from .api.envelope import register_app_error_handlers
+from .config import PROFILES, ConfigError, from_environ
 from .extension import PDFQueue
 
 
@@ -27,10 +31,12 @@ def create_app(profile: str | None = None) -> Flask:
     profile_file = home / "config" / f"{profile}.py"
     if profile_file.is_file():
         app.config.from_pyfile(str(profile_file))
+    app.config.update(from_environ(os.environ))
     app.config["PDFQUEUE_PROFILE"] = profile
     logging.basicConfig(
         level=os.environ.get("PDFQUEUE_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     PDFQueue(app)
+    register_app_error_handlers(app)
     return app

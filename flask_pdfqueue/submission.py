@@ -1,20 +1,27 @@
-"""Accepting a job: record it, then queue it, and say where it stands.
+"""Accepting jobs: join the report's running job, or record a new one and queue it.
 
-The SQL row is written before the job reaches Redis, so an accepted job is never
-only in Redis. If Redis refuses the job, the row is removed again and the caller
-gets a 503: nothing is accepted that is not queued. Once Redis has it, the row
-says so (``enqueued_at``): only such jobs are ever brought back by the reconciler.
+A submit for a report (``code`` + ``productId``) whose job is queued or running
+joins that job: its callbacks become one more subscriber, so every caller hears
+the outcome once and the PDF is rendered once. The report's ``dedupe_key`` is
+unique among active jobs, so two submits racing for one report make one job.
+
+A new job's SQL row is written before the job reaches Redis, so an accepted job
+is never only in Redis. If Redis refuses the job, the row is removed again and
+the caller gets a 503: nothing is accepted that is not queued. Once Redis has
+it, the row says so (``enqueued_at``): only such jobs are ever brought back by
+the reconciler. A batch is recorded item by item and queued in one round trip.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .callbacks import CallbackRefused, check_callback_url, failure_callback_for
 from .extension import PDFQueueState
@@ -26,6 +33,8 @@ log = logging.getLogger(__name__)
 #: How long a submit may spend writing ``queued`` into the report document (best effort:
 #: the worker writes ``processing`` moments later anyway).
 SUBMIT_MIRROR_SECONDS = 0.5
+#: Tries at "join the active job, else create one" when other submits race for the report.
+JOIN_TRIES = 5
 
 
 class SubmitRejected(Exception):
@@ -39,12 +48,25 @@ class SubmitRejected(Exception):
 
 
 @dataclass(frozen=True)
+class JobRequest:
+    """One job as a client asked for it."""
+
+    code: str
+    product_id: str
+    priority: str = "normal"
+    callback: str | None = None
+    failure_callback: str | None = None
+    metadata: dict[str, object] | None = None
+
+
+@dataclass(frozen=True)
 class Accepted:
-    """A queued job and where it stands."""
+    """A queued job and where it stands; ``deduplicated`` when the submit joined it."""
 
     record: JobRecord
     position: int | None
     estimated_completion: datetime | None
+    deduplicated: bool = False
 
 
 def new_job_id() -> str:
@@ -52,19 +74,52 @@ def new_job_id() -> str:
     return "pdf_" + uuid.uuid4().hex
 
 
-def submit(
-    state: PDFQueueState,
-    *,
-    code: str,
-    product_id: str,
-    priority: str = "normal",
-    callback: str | None = None,
-    failure_callback: str | None = None,
-    metadata: dict[str, object] | None = None,
-) -> Accepted:
-    """Accept one job, or raise :class:`SubmitRejected`."""
+def submit(state: PDFQueueState, request: JobRequest) -> Accepted:
+    """Accept one job (or join the report's active one), or raise :class:`SubmitRejected`."""
+    [outcome] = submit_many(state, [request])
+    if isinstance(outcome, SubmitRejected):
+        raise outcome
+    return outcome
+
+
+def submit_many(
+    state: PDFQueueState, requests: Sequence[JobRequest]
+) -> list[Accepted | SubmitRejected]:
+    """Accept each job or say why not, in order; the new ones are queued together."""
+    outcomes: list[Accepted | SubmitRejected | JobRecord] = []
+    try:
+        room = state.settings.max_queue_size - state.queue.waiting()
+    except RedisError as exc:
+        raise _queue_unavailable(exc) from None
+    for request in requests:
+        try:
+            subscriber = _subscriber(state, request)
+            joined = _join_active(state, request, subscriber)
+            if joined is not None:
+                outcomes.append(joined)
+                continue
+            if room <= 0:
+                raise SubmitRejected(
+                    "queue_full",
+                    f"The queue holds {state.settings.max_queue_size} jobs already; "
+                    "try again later.",
+                )
+            created = _record_new(state, request, subscriber)
+            if isinstance(created, Accepted):  # another submit created it: joined
+                outcomes.append(created)
+                continue
+            room -= 1
+            outcomes.append(created)
+        except SubmitRejected as rejected:
+            outcomes.append(rejected)
+    return _queue_new(state, outcomes)
+
+
+def _subscriber(state: PDFQueueState, request: JobRequest) -> SubscriberRequest | None:
+    """Who hears the outcome: the callbacks, vetted against the allow-list."""
     settings = state.settings
-    callback = callback or settings.default_callback or None
+    callback = request.callback or settings.default_callback or None
+    failure_callback = request.failure_callback
     if failure_callback is None and callback is not None:
         failure_callback = failure_callback_for(callback)
     for name, url in (("callback", callback), ("failure_callback", failure_callback)):
@@ -73,42 +128,82 @@ def submit(
                 check_callback_url(url, settings.callback_allowed_hosts)
             except CallbackRefused as exc:
                 raise SubmitRejected("invalid_fields", str(exc), field=name) from None
+    if callback is None and failure_callback is None:
+        return None
+    return SubscriberRequest(callback, failure_callback, request.metadata)
 
-    try:
-        if state.queue.waiting() >= settings.max_queue_size:
-            raise SubmitRejected(
-                "queue_full",
-                f"The queue holds {settings.max_queue_size} jobs already; try again later.",
+
+def _join_active(
+    state: PDFQueueState, request: JobRequest, subscriber: SubscriberRequest | None
+) -> Accepted | None:
+    active = state.jobs.active_for(request.code, request.product_id)
+    if active is None or not state.jobs.join(active.job_id, subscriber):
+        return None
+    log.info("submit for job %s's report joined it", active.job_id)
+    position, estimate = _where(state, [active])[0]
+    return Accepted(active, position, estimate, deduplicated=True)
+
+
+def _record_new(
+    state: PDFQueueState, request: JobRequest, subscriber: SubscriberRequest | None
+) -> JobRecord | Accepted:
+    """A new job's row; or, when another submit made the report's job first, that job
+    joined."""
+    for _ in range(JOIN_TRIES):
+        try:
+            return state.jobs.insert_queued(
+                job_id=new_job_id(),
+                code=request.code,
+                product_id=request.product_id,
+                priority=request.priority,
+                subscriber=subscriber,
             )
-    except RedisError as exc:
-        raise _queue_unavailable(exc) from None
-
-    job_id = new_job_id()
-    subscriber = None
-    if callback is not None or failure_callback is not None:
-        subscriber = SubscriberRequest(callback, failure_callback, metadata)
-    record = state.jobs.insert_queued(
-        job_id=job_id, code=code, product_id=product_id, priority=priority, subscriber=subscriber
+        except IntegrityError:  # the report's job exists now: join it
+            joined = _join_active(state, request, subscriber)
+            if joined is not None:
+                return joined
+    raise SubmitRejected(
+        "conflict", "The report's job changed too often while joining it; try again."
     )
-    try:
-        state.queue.enqueue(job_id, priority)
-    except RedisError as exc:
-        state.jobs.delete(job_id)
-        raise _queue_unavailable(exc) from None
-    try:
-        state.jobs.mark_enqueued(job_id)
-    except SQLAlchemyError as exc:  # queued all the same: its first run sets enqueued_at
-        log.warning("job %s: enqueued_at not recorded: %s", job_id, type(exc).__name__)
-    note_in_report(state, record, within=SUBMIT_MIRROR_SECONDS, status="queued", retry_count=0)
-    log.info("accepted job %s (priority %s)", job_id, priority)
 
+
+def _queue_new(
+    state: PDFQueueState, outcomes: list[Accepted | SubmitRejected | JobRecord]
+) -> list[Accepted | SubmitRejected]:
+    """Queue the new jobs in one round trip and tell where each stands."""
+    created = [o for o in outcomes if isinstance(o, JobRecord)]
+    if not created:
+        return [o for o in outcomes if not isinstance(o, JobRecord)]
     try:
-        # None: a worker took the job already, so nothing is ahead of it.
-        position = state.queue.position(job_id, priority) or 0
-        estimate: datetime | None = state.queue.estimate(position)
-    except RedisError:  # the job is queued; an answer without a position is still true
-        position, estimate = None, None
-    return Accepted(record=record, position=position, estimated_completion=estimate)
+        state.queue.enqueue_many([(r.job_id, r.priority) for r in created])
+    except RedisError as exc:
+        for record in created:
+            state.jobs.delete(record.job_id)
+        refused = _queue_unavailable(exc)
+        return [refused if isinstance(o, JobRecord) else o for o in outcomes]
+    try:
+        state.jobs.mark_enqueued([r.job_id for r in created])
+    except SQLAlchemyError as exc:  # queued all the same: their first run sets enqueued_at
+        log.warning("enqueued_at not recorded for %d job(s): %s", len(created), exc)
+    for record in created:
+        note_in_report(state, record, within=SUBMIT_MIRROR_SECONDS, status="queued", retry_count=0)
+        log.info("accepted job %s (priority %s)", record.job_id, record.priority)
+    where = iter(_where(state, created))
+    return [Accepted(o, *next(where)) if isinstance(o, JobRecord) else o for o in outcomes]
+
+
+def _where(
+    state: PDFQueueState, records: Sequence[JobRecord]
+) -> list[tuple[int | None, datetime | None]]:
+    """Position and estimate of each job; without them when Redis does not say (the jobs
+    are queued all the same)."""
+    try:
+        positions = state.queue.positions([(r.rq_job_id or r.job_id, r.priority) for r in records])
+        # None: a worker took the job already (or it waits for a retry): nothing is ahead.
+        ahead = [p or 0 for p in positions]
+        return list(zip(ahead, state.queue.estimates(ahead), strict=True))
+    except RedisError:
+        return [(None, None)] * len(records)
 
 
 def _queue_unavailable(exc: RedisError) -> SubmitRejected:

@@ -1,4 +1,4 @@
--- The flask-pdfqueue SQL schema for mysql, at revision 0002.
+-- The flask-pdfqueue SQL schema for mysql, at revision 0003.
 --
 -- Generated from the Alembic migrations in flask_pdfqueue/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect mysql` prints the same); do not edit.
@@ -127,4 +127,24 @@ ALTER TABLE pdf_job_results ADD COLUMN enqueued_at DATETIME(6);
 ALTER TABLE pdf_job_results ADD COLUMN mirror_pending BOOL NOT NULL DEFAULT '0';
 
 UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
+-- Running upgrade 0002 -> 0003
+
+ALTER TABLE pdf_job_results ADD COLUMN dedupe_key VARCHAR(64);
+
+CREATE UNIQUE INDEX uq_pdf_job_results_dedupe_key ON pdf_job_results (dedupe_key);
+
+CREATE TABLE pdf_idempotency_keys (
+    client VARCHAR(64) NOT NULL, 
+    idempotency_key VARCHAR(255) NOT NULL, 
+    request_hash VARCHAR(64) NOT NULL, 
+    status_code INTEGER, 
+    response TEXT, 
+    created_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (client, idempotency_key)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX idx_idempotency_created_at ON pdf_idempotency_keys (created_at);
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 

@@ -61,7 +61,7 @@ def queued_job(
     )
     if enqueue:
         state.queue.enqueue(job_id, "normal")
-    state.jobs.mark_enqueued(job_id)
+    state.jobs.mark_enqueued([job_id])
     return job_id
 
 

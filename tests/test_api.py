@@ -253,16 +253,23 @@ def test_unknown_paths_need_a_key_first(client: FlaskClient, auth: dict[str, str
 
 
 def test_full_queue_is_503_with_retry_after(
-    stack_settings: dict[str, str], idle_app: Flask, auth: dict[str, str], tmp_path: Path
+    stack_settings: dict[str, str],
+    redis_server: RunningServer,
+    auth: dict[str, str],
+    tmp_path: Path,
 ) -> None:
-    state: PDFQueueState = idle_app.extensions["pdfqueue"]
-    settings = {**stack_settings, "PDFQUEUE_REDIS_URL": state.settings.redis_url}
-    app = make_app({**settings, "PDFQUEUE_MAX_QUEUE_SIZE": "1"}, tmp_path / "full")
+    settings = {**stack_settings, "PDFQUEUE_MAX_QUEUE_SIZE": "1"}
+    app = make_isolated_app(settings, redis_server, tmp_path, redis_db=9)
     client = app.test_client()
     assert client.post(SUBMIT, json=VALID, headers=auth).status_code == 202
-    response = client.post(SUBMIT, json=VALID, headers=auth)
+    other_report = {**VALID, "code": "DEMO-003"}
+    response = client.post(SUBMIT, json=other_report, headers=auth)
     assert error_of(response, 503)["code"] == "queue_full"
     assert response.headers["Retry-After"].isdigit()
+    # Joining the report already queued adds no job: it is answered even now.
+    joined = client.post(SUBMIT, json=VALID, headers=auth)
+    assert (joined.status_code, joined.get_json()["deduplicated"]) == (200, True)
+    app.extensions["pdfqueue"].close()
 
 
 def test_unreachable_redis_refuses_submits_with_503_and_records_nothing(

@@ -149,10 +149,9 @@ def test_a_job_without_callbacks_ends_without_deliveries(state: PDFQueueState) -
 
 
 def test_rq_callbacks_settle_the_run_they_report(state: PDFQueueState) -> None:
-    stopped = processing_job(state)
-    abandoned = processing_job(state)
-    killed = processing_job(state)
-    raised = processing_job(state)
+    stopped, abandoned, killed, raised = (
+        processing_job(state, code=f"DEMO-00{n}") for n in range(1, 5)
+    )
     queue = state.queue.queues["normal"]
     for job_id in (stopped, abandoned, killed, raised):
         queue.enqueue("workers.pdf_worker.generate_pdf_job", job_id, job_id=job_id)

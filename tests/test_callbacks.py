@@ -80,3 +80,78 @@ def test_resolution_refuses_names_that_point_at_refused_addresses() -> None:
 def test_loopback_is_a_receiver_like_any_other(url: str) -> None:
     host = urlsplit(url).hostname or ""
     assert check_callback_url(url, [host]).hostname == host
+
+
+#: Cloud metadata services, spelled every way a URL or a resolver accepts them.
+METADATA_HOSTS = [
+    "169.254.169.254",
+    "169.254.170.2",  # ECS task metadata: all of 169.254/16 is link-local
+    "[::ffff:169.254.169.254]",
+    "[::ffff:a9fe:a9fe]",
+    "[64:ff9b::a9fe:a9fe]",
+    "[64:ff9b::169.254.169.254]",
+    "[2002:a9fe:a9fe::1]",
+    "100.100.100.200",
+    "[64:ff9b::6464:64c8]",  # Alibaba's, through NAT64
+    "[fd00:ec2::254]",
+    "2852039166",
+    "0251.0376.0251.0376",
+    "0xa9fea9fe",
+    "0xA9FEA9FE",
+    "169.254.43518",
+]
+
+
+@pytest.mark.parametrize("host", METADATA_HOSTS)
+def test_metadata_addresses_are_refused_in_every_spelling_whatever_the_allow_list(
+    host: str,
+) -> None:
+    url = f"http://{host}/latest/meta-data"
+    allowed = [urlsplit(url).hostname or "", ".internal", "169.254.169.254"]
+    with pytest.raises(CallbackRefused, match="never a webhook receiver"):
+        check_callback_url(url, allowed)
+    with pytest.raises(CallbackRefused, match="never a webhook receiver"):  # fully qualified
+        check_callback_url(url.replace(f"{host}/", f"{host}./"), allowed)
+
+
+@pytest.mark.parametrize("host", METADATA_HOSTS)
+def test_metadata_addresses_are_refused_after_resolution(host: str) -> None:
+    # getaddrinfo reads every one of these spellings itself: this is what delivery sees.
+    with pytest.raises(CallbackRefused, match="resolves to a refused address"):
+        resolve_for_delivery(urlsplit(f"http://{host}:80/hook"))
+
+
+@pytest.mark.parametrize(
+    ("host", "canonical"),
+    [("127.1", "127.0.0.1"), ("2130706433", "127.0.0.1"), ("0x7f.0.0.1", "127.0.0.1")],
+)
+def test_unusual_spellings_of_allowed_addresses_are_refused_with_the_usual_one(
+    host: str, canonical: str
+) -> None:
+    with pytest.raises(CallbackRefused, match=f"stands for the address {canonical}"):
+        check_callback_url(f"http://{host}:5678/hook", [host, canonical])
+
+
+def test_numbers_that_are_no_address_are_refused() -> None:
+    with pytest.raises(CallbackRefused, match="neither a name nor an IPv4 address"):
+        check_callback_url("http://99999999999/hook", ["99999999999"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5678/webhook/x",
+        "http://[::1]:5678/webhook/x",
+        "http://[::ffff:127.0.0.1]:5678/webhook/x",
+        "http://localhost:5678/webhook/x",
+        "http://[64:ff9b::808:808]/webhook/x",  # NAT64 to a public address
+    ],
+)
+def test_loopback_and_ordinary_addresses_stay_allowed_on_the_allow_list(url: str) -> None:
+    parts = check_callback_url(url, [urlsplit(url).hostname or ""])
+    assert resolve_for_delivery(parts)
+
+
+def test_a_translator_never_leads_to_this_hosts_loopback() -> None:
+    with pytest.raises(CallbackRefused, match="never a webhook receiver"):
+        check_callback_url("http://[64:ff9b::7f00:1]/hook", ["64:ff9b::7f00:1"])

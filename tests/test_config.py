@@ -1,4 +1,4 @@
-"""The PDFQUEUE_* namespace: precedence, parsing, validation, generated secrets."""
+"""The PDFQUEUE_* namespace: where values come from, parsing, validation, generated secrets."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ import pytest
 from flask import Flask
 
 from flask_pdfqueue import ConfigError, PDFQueue, Settings, current_pdfqueue
+from flask_pdfqueue.service import create_app
 
 
-def settings(
-    config: dict[str, object] | None = None, env: dict[str, str] | None = None
-) -> Settings:
-    return Settings.from_sources(config or {}, env or {}, instance_path="/srv/instance")
+def settings(config: dict[str, object] | None = None) -> Settings:
+    return Settings.from_config(config or {}, instance_path="/srv/instance")
 
 
 def test_defaults_are_the_development_profile() -> None:
@@ -27,17 +26,14 @@ def test_defaults_are_the_development_profile() -> None:
     assert (s.reconcile_interval, s.delivery_workers) == (60, 1)
 
 
-def test_environment_overrides_app_config_which_overrides_defaults() -> None:
-    s = settings(
-        {"PDFQUEUE_WORKERS": 4, "PDFQUEUE_JOB_TIMEOUT": 100},
-        {"PDFQUEUE_WORKERS": "7"},
-    )
-    assert (s.workers, s.job_timeout) == (7, 100)
+def test_app_config_overrides_defaults_with_typed_values_or_strings() -> None:
+    s = settings({"PDFQUEUE_WORKERS": 4, "PDFQUEUE_JOB_TIMEOUT": "100"})
+    assert (s.workers, s.job_timeout, s.max_queue_size) == (4, 100, 100)
 
 
 def test_lists_bools_and_maps_parse_from_strings() -> None:
     s = settings(
-        env={
+        {
             "PDFQUEUE_API_KEYS": "k1, k2,",
             "PDFQUEUE_RETRY_ATTEMPTS": "2",
             "PDFQUEUE_RETRY_INTERVALS": "5,30",
@@ -66,16 +62,18 @@ def test_lists_bools_and_maps_parse_from_strings() -> None:
         ({"PDFQUEUE_WEBHOOK_RETRY_SCHEDULE": "5,-1"}, "must not be negative"),
         ({"PDFQUEUE_RECONCILE_INTERVAL": "0"}, "PDFQUEUE_RECONCILE_INTERVAL must be positive"),
         ({"PDFQUEUE_WEBHOOK_TIMEOUT": "0"}, "must be positive"),
+        ({"PDFQUEUE_RATE_LIMIT": "lots"}, "PDFQUEUE_RATE_LIMIT must be in Flask-Limiter's"),
+        ({"PDFQUEUE_RATE_LIMIT": ""}, "such as 1200/minute"),
     ],
 )
 def test_invalid_values_are_refused_with_the_fix(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        settings(env=env)
+        settings(dict(env))
 
 
 def test_production_refuses_to_start_without_its_secrets() -> None:
     with pytest.raises(ConfigError) as info:
-        settings(env={"PDFQUEUE_PROFILE": "production"})
+        settings({"PDFQUEUE_PROFILE": "production"})
     for key in (
         "PDFQUEUE_API_KEYS",
         "PDFQUEUE_WEBHOOK_SECRET",
@@ -84,7 +82,7 @@ def test_production_refuses_to_start_without_its_secrets() -> None:
     ):
         assert key in str(info.value)
     ok = settings(
-        env={
+        {
             "PDFQUEUE_PROFILE": "production",
             "PDFQUEUE_API_KEYS": "k",
             "PDFQUEUE_WEBHOOK_SECRET": "whsec_c2VjcmV0",
@@ -149,3 +147,69 @@ def test_a_default_callback_outside_the_allow_list_is_refused_at_start(tmp_path:
     )
     with pytest.raises(ConfigError, match="PDFQUEUE_DEFAULT_CALLBACK is refused"):
         PDFQueue(app)
+
+
+#: Values a shell would export (strings), all different from the defaults.
+ENVIRONMENT = {
+    "PDFQUEUE_WORKERS": "7",
+    "PDFQUEUE_API_KEYS": "123456,k2",  # digits stay a key, not a number
+    "PDFQUEUE_RETRY_ATTEMPTS": "1",
+    "PDFQUEUE_RETRY_INTERVALS": "10",  # one value stays a list
+    "PDFQUEUE_HEALTH_PUBLIC": "false",
+    "PDFQUEUE_RATE_LIMIT": "5/second",
+}
+
+
+def test_an_app_is_configured_through_app_config_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)  # an embedding app's environment does not leak in
+    app = _app(tmp_path, PDFQUEUE_API_KEYS=["a", "b"], PDFQUEUE_JOB_TIMEOUT=120)
+    PDFQueue(app)
+    with app.app_context():
+        s = current_pdfqueue().settings
+    assert (s.api_keys, s.job_timeout) == (("a", "b"), 120)
+    assert (s.workers, s.retry_attempts, s.health_public) == (2, 3, True)
+    assert s.rate_limit == "1200/minute"
+    # Every setting in effect shows in app.config: given ones as given, defaults filled in.
+    assert app.config["PDFQUEUE_API_KEYS"] == ["a", "b"]
+    assert (app.config["PDFQUEUE_WORKERS"], app.config["PDFQUEUE_RATE_LIMIT"]) == (
+        2,
+        "1200/minute",
+    )
+
+
+def test_the_service_loads_the_environment_over_its_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "staging.py").write_text(
+        "PDFQUEUE_WORKERS = 3\nPDFQUEUE_JOB_TIMEOUT = 400\n"
+    )
+    monkeypatch.setenv("PDFQUEUE_HOME", str(tmp_path))
+    monkeypatch.setenv("PDFQUEUE_PROFILE", "staging")
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    app = create_app()
+    with app.app_context():
+        s = current_pdfqueue().settings
+        current_pdfqueue().close()
+    assert s.profile == "staging"
+    assert s.job_timeout == 400  # from the profile
+    assert s.workers == 7  # the environment wins over the profile
+    assert s.api_keys == ("123456", "k2")
+    assert (s.retry_attempts, s.retry_intervals) == (1, (10,))
+    assert (s.health_public, s.rate_limit) == (False, "5/second")
+    assert app.config["PDFQUEUE_WORKERS"] == "7"
+
+
+def test_the_services_profile_argument_wins_over_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PDFQUEUE_HOME", str(tmp_path))
+    monkeypatch.setenv("PDFQUEUE_PROFILE", "staging")
+    app = create_app("development")
+    with app.app_context():
+        assert current_pdfqueue().settings.profile == "development"
+        current_pdfqueue().close()

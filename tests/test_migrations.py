@@ -33,12 +33,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnClause
 
-from flask_pdfqueue.migrations import BASELINE, current, downgrade, offline_sql, upgrade
+from flask_pdfqueue.migrations import BASELINE, current, downgrade, head, offline_sql, upgrade
 from flask_pdfqueue.records.sql import make_engine, metadata
 from flask_pdfqueue.records.sql.columns import Timestamp
 from tests.sql_backends import apply_sql_file
 
-HEAD = "0002"
+HEAD = head()
 ACTIVE = ("queued", "processing")
 SCHEMA_V0 = Path(__file__).resolve().parent / "data" / "schema_v0"
 MOVED = {
@@ -307,7 +307,9 @@ def test_upgrade_keeps_released_rows_and_moves_callbacks(engine: Engine) -> None
     for job_id, old in before.items():
         new = after[job_id]
         assert {k: v for k, v in old.items() if k not in MOVED} == {
-            k: v for k, v in new.items() if k not in ("rq_job_id", "enqueued_at", "mirror_pending")
+            k: v
+            for k, v in new.items()
+            if k not in ("rq_job_id", "enqueued_at", "mirror_pending", "dedupe_key")
         }
         assert new["rq_job_id"] == job_id
         assert new["enqueued_at"] == (old["created_at"] if old["status"] in ACTIVE else None)

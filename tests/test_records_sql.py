@@ -111,7 +111,7 @@ def _queue(
 ) -> JobRecord:
     return jobs.insert_queued(
         job_id=job_id,
-        code="PSI-001",
+        code="PSI-001" if job_id == "job-1" else f"PSI-{job_id}",  # one report per job
         product_id="prod-9",
         priority="high",
         subscriber=subscriber,
@@ -213,9 +213,9 @@ def test_mark_enqueued_keeps_the_first_time(jobs: JobStore, clock: Clock) -> Non
     _queue(jobs)
     assert _get(jobs).enqueued_at is None
     enqueued = clock.tick()
-    jobs.mark_enqueued("job-1")
+    jobs.mark_enqueued(["job-1"])
     clock.tick()
-    jobs.mark_enqueued("job-1")
+    jobs.mark_enqueued(["job-1"])
     record = _get(jobs)
     assert record.enqueued_at == enqueued
     assert record.updated_at == NOW  # bookkeeping, not a change of state
@@ -1085,3 +1085,26 @@ def test_attempts_of_returns_the_log_in_order(
     assert settled is not None
     assert (settled.state, settled.attempts, settled.round_attempts) == ("delivered", 4, 4)
     assert deliveries.attempts_of("msg_unknown") == []
+
+
+def test_one_active_job_per_report_and_joining_it(jobs: JobStore, engine: Engine) -> None:
+    first = _queue(jobs)
+    with pytest.raises(IntegrityError):
+        jobs.insert_queued(
+            job_id="job-2", code="PSI-001", product_id="prod-9", priority="low", subscriber=None
+        )
+    active = jobs.active_for("PSI-001", "prod-9")
+    assert active is not None and active.job_id == first.job_id
+    assert jobs.active_for("PSI-001", "other") is None
+    joiner = _subscriber("https://example.test/b/pdf-complete", None, {"n": 2})
+    assert jobs.join("job-1", joiner)
+    assert [s.metadata for s in _subscribers(engine)] == [{"n": 2}]
+
+    owed = jobs.complete("job-1", pdf_url="u", google_drive_link=None, storage_key="k")
+    assert owed is not None and len(owed) == 1
+    assert not jobs.join("job-1", joiner)  # finished: nobody joins any more
+    assert jobs.active_for("PSI-001", "prod-9") is None
+    again = jobs.insert_queued(
+        job_id="job-3", code="PSI-001", product_id="prod-9", priority="low", subscriber=None
+    )
+    assert again.job_id == "job-3"  # a finished report renders afresh

@@ -74,7 +74,7 @@ def test_replay_errors_say_why(app: Flask) -> None:
     running = queued_job(state)
     busy = client.post(f"/api/webhooks/{running}/replay", headers=AUTH)
     assert (busy.status_code, busy.get_json()["error"]["code"]) == (409, "not_finished")
-    silent = processing_job(state, callback=None, failure_callback=None)
+    silent = processing_job(state, code="DEMO-002", callback=None, failure_callback=None)
     state.jobs.complete(silent, pdf_url="u", google_drive_link=None, storage_key="k")
     none = client.post(f"/api/webhooks/{silent}/replay", headers=AUTH)
     assert (none.status_code, none.get_json()["error"]["code"]) == (409, "no_webhooks")

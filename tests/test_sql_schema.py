@@ -27,11 +27,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Inspector
 from sqlalchemy.exc import DBAPIError
 
-from flask_pdfqueue.migrations import DIALECTS, current, offline_sql, upgrade
+from flask_pdfqueue.migrations import DIALECTS, current, head, offline_sql, upgrade
 from flask_pdfqueue.records.sql import metadata, pdf_job_results
 from tests.sql_backends import SQL_DIR, apply_sql_file, ddl_file
 
-HEAD = "0002"
+HEAD = head()
 TABLES = sorted(metadata.tables)
 Schema = dict[str, Any]
 
@@ -150,7 +150,12 @@ def test_ddl_file_and_migrations_match_create_all(engine: Engine, sql_url: str) 
 
     assert from_code["tables"] == TABLES
     jobs = from_code["pdf_job_results"]
-    assert jobs["indexes"].keys() == {"idx_code_product", "idx_status", "idx_created_at"}
+    assert jobs["indexes"].keys() == {
+        "idx_code_product",
+        "idx_status",
+        "idx_created_at",
+        "uq_pdf_job_results_dedupe_key",
+    }
     assert jobs["checks"] == {
         "ck_pdf_job_results_status": (
             frozenset({"status"}),

@@ -24,7 +24,8 @@ def generate_pdf_job(job_id: str) -> None:
     document = load.load_report(state, attempt.job)
     attempt.reached("rendering")
     pdf = render.render_pdf(state, attempt.job, document)
-    attempt.reached("storing")
+    if not attempt.reached("storing"):
+        return  # cancelled meanwhile: nothing is stored
     stored = store.store_pdf(state, attempt.job, pdf)
     attempt.reached("recording")
     owed = record.record_completed(state, attempt.job, stored)

@@ -1,33 +1,57 @@
-"""The HTTP API blueprint: submit, jobs, webhooks, health. Every route but health needs a key."""
+"""The HTTP API blueprint: submit, jobs, webhooks, health. Every route but health needs a key
+(``OPTIONS`` needs none), and every keyed request counts against its key's rate limit."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extension import current_pdfqueue
 from .auth import require_api_key
-from .envelope import register_error_handlers
+from .envelope import options_response, register_error_handlers
+from .limits import limit_per_key
 
 #: Endpoints that answer without an API key when ``PDFQUEUE_HEALTH_PUBLIC`` is on.
 PUBLIC_ENDPOINTS = frozenset({"pdfqueue.health"})
 
 
 def create_blueprint() -> Blueprint:
-    from . import health, jobs, submit, webhooks
+    from . import health, jobs, legacy, submit, webhooks
 
     bp = Blueprint("pdfqueue", __name__)
 
     @bp.before_request
-    def _authenticate_and_bound() -> None:
+    def _authenticate_and_bound() -> Response | None:
         state = current_pdfqueue()
-        request.max_content_length = state.settings.max_body_bytes
+        # One byte over: Werkzeug cuts a streamed body at this limit without a word, so
+        # only a byte read past the allowed size tells a body too long from a full one.
+        request.max_content_length = state.settings.max_body_bytes + 1
+        if request.method == "OPTIONS":  # no key, as CORS preflights carry none
+            return options_response()
         if request.endpoint in PUBLIC_ENDPOINTS and state.settings.health_public:
-            return
+            return None
         require_api_key(state.settings.api_keys)
+        _refuse_long_body(state.settings.max_body_bytes)
+        return None
 
     submit.register(bp)
+    legacy.register(bp)
     jobs.register(bp)
     webhooks.register(bp)
     health.register(bp)
     register_error_handlers(bp)
+    limit_per_key(bp)
     return bp
+
+
+def _refuse_long_body(limit: int) -> None:
+    """413 for a body over ``limit`` bytes, declared (``Content-Length``) or streamed
+    (chunked: read here, at most one byte past the limit, and kept for the view)."""
+    if request.content_length is not None:
+        too_long = request.content_length > limit
+    elif "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        too_long = len(request.get_data(cache=True)) > limit
+    else:
+        too_long = False
+    if too_long:
+        raise RequestEntityTooLarge(f"The body may have at most {limit} bytes.")

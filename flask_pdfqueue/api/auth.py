@@ -18,6 +18,14 @@ def presented_key() -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def key_is_valid(key: str, valid_keys: Iterable[str]) -> bool:
+    """Whether ``key`` is one of ``valid_keys``, compared in constant time."""
+    matched = False
+    for valid in valid_keys:  # compare with every key, so timing does not reveal which matched
+        matched |= hmac.compare_digest(key.encode(), valid.encode())
+    return matched
+
+
 def require_api_key(valid_keys: Iterable[str]) -> None:
     """Raise 401 unless the request carries one of ``valid_keys`` (several allow rotation)."""
     key = presented_key()
@@ -28,10 +36,7 @@ def require_api_key(valid_keys: Iterable[str]) -> None:
             "An API key is required: send it as X-API-Key or Authorization: Bearer.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    matched = False
-    for valid in valid_keys:  # compare with every key, so timing does not reveal which matched
-        matched |= hmac.compare_digest(key.encode(), valid.encode())
-    if not matched:
+    if not key_is_valid(key, valid_keys):
         raise APIError(
             401, "unauthorized", "The API key is not valid.", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, request
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, default_exceptions
+
+from .responses import ErrorBody, ErrorEnvelope, respond
 
 log = logging.getLogger("flask_pdfqueue.api")
 
@@ -56,6 +57,7 @@ class APIError(Exception):
         *,
         fields: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        job_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -63,6 +65,7 @@ class APIError(Exception):
         self.message = message
         self.fields = dict(fields) if fields else None
         self.headers = dict(headers) if headers else {}
+        self.job_id = job_id
 
 
 def unavailable(code: str, message: str) -> APIError:
@@ -70,14 +73,19 @@ def unavailable(code: str, message: str) -> APIError:
     return APIError(503, code, message, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
-def error_response(error: APIError) -> Response:
-    body: dict[str, object] = {"code": error.code, "message": error.message}
+def error_envelope(error: APIError) -> ErrorEnvelope:
+    """The body of an error answer (also one refused item of a batch)."""
+    body = ErrorBody(code=error.code, message=error.message)
     if error.fields:
-        body["fields"] = error.fields
-    response = jsonify({"error": body})
-    response.status_code = error.status
-    response.headers.update(error.headers)
-    return response
+        body.fields = error.fields
+    envelope = ErrorEnvelope(error=body)
+    if error.job_id is not None:
+        envelope.job_id = error.job_id
+    return envelope
+
+
+def error_response(error: APIError) -> Response:
+    return respond(error_envelope(error), error.status, error.headers)
 
 
 def _handle_http(exc: HTTPException) -> Response:
@@ -107,8 +115,8 @@ def _handle_unexpected(exc: Exception) -> Response:
     )
 
 
-def unknown_route(unknown: str) -> Response:
-    """Any path under the prefix that no route serves: 405 if the path exists, else 404."""
+def allowed_methods() -> list[str]:
+    """The methods the API's own routes serve at the request's path (not the catch-all's)."""
     adapter = current_app.create_url_adapter(request)
     allowed = []
     for method in _METHODS:
@@ -118,15 +126,40 @@ def unknown_route(unknown: str) -> Response:
             continue
         if not str(endpoint).endswith("." + UNKNOWN_ROUTE_ENDPOINT):
             allowed.append(method)
+    return allowed
+
+
+def unknown_route(unknown: str) -> Response:
+    """Any path under the prefix that no route serves: 405 if the path exists, else 404."""
+    allowed = allowed_methods()
     if allowed:
         raise MethodNotAllowed(valid_methods=allowed)
     raise NotFound()
+
+
+def options_response() -> Response:
+    """``OPTIONS``: 204 with ``Allow`` listing the path's methods; 404 where no route is.
+
+    Flask's automatic answer would list the catch-all's methods too, so the API answers
+    itself. No API key is asked for: a CORS preflight never carries one, and ``Allow``
+    tells nothing the API's documentation does not.
+    """
+    allowed = allowed_methods()
+    if not allowed:
+        raise NotFound()
+    response = current_app.response_class(status=204)
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
 
 
 def register_error_handlers(bp: Blueprint) -> None:
     """JSON errors for everything the blueprint serves, unknown paths under it included."""
     bp.register_error_handler(APIError, error_response)
     bp.register_error_handler(HTTPException, _handle_http)
+    # Flask prefers a handler for the status code, the app's included, to one for a class:
+    # so the API claims each code too, or a host's @app.errorhandler(404) would answer it.
+    for status in default_exceptions:
+        bp.register_error_handler(status, _handle_http)
     bp.register_error_handler(Exception, _handle_unexpected)
     bp.add_url_rule(
         "/",
@@ -135,6 +168,7 @@ def register_error_handlers(bp: Blueprint) -> None:
         methods=_METHODS,
         defaults={"unknown": ""},
         provide_automatic_options=False,
+        strict_slashes=False,  # the prefix without its slash is ours too, not a redirect
     )
     bp.add_url_rule(
         "/<path:unknown>",
@@ -148,14 +182,24 @@ def register_error_handlers(bp: Blueprint) -> None:
 def register_method_not_allowed(app: Flask, url_prefix: str) -> None:
     """405 for methods no route knows at all (``TRACE``, ``PROPFIND``): JSON under the prefix.
 
-    Routing raises these before any blueprint is chosen, so this one handler is the
-    app's; elsewhere it hands over to whatever handled 405 before, or Flask's page.
+    Routing fails for these before any blueprint is chosen, so no blueprint handler sees
+    them. Flask raises the routing error only after the app's ``before_request``
+    functions ran, so one of those answers it under the prefix; the app's error
+    handlers are not touched, and elsewhere its own 405 handler or page answers.
     """
-    previous = app.error_handler_spec[None].get(405, {}).get(MethodNotAllowed)
 
-    def handle(exc: MethodNotAllowed) -> Any:
-        if request.path == url_prefix or request.path.startswith(url_prefix + "/"):
+    def answer_under_prefix() -> Response | None:
+        exc = request.routing_exception
+        under = request.path == url_prefix or request.path.startswith(url_prefix + "/")
+        if isinstance(exc, MethodNotAllowed) and under:
             return _handle_http(exc)
-        return previous(exc) if previous else exc
+        return None
 
-    app.register_error_handler(MethodNotAllowed, handle)
+    app.before_request(answer_under_prefix)
+
+
+def register_app_error_handlers(app: Flask) -> None:
+    """The envelope for every error of an app that is nothing but the API (the stand-alone
+    service): unknown paths and methods outside the prefix answer JSON too."""
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(Exception, _handle_unexpected)

@@ -67,3 +67,33 @@ def parse_submit(body: Any) -> SubmitRequest:
         raise APIError(
             400, "invalid_fields", "Some fields are missing or invalid.", fields=fields
         ) from None
+
+
+class BatchRequest(BaseModel):
+    """The body of ``POST /reports/generate-batch`` (each item is judged on its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[SubmitRequest] = Field(min_length=1)
+
+
+def parse_batch(body: Any, limit: int) -> list[Any]:
+    """The items of a batch body, unvalidated (one bad item must not sink the others);
+    400 for a body that is not a batch, 413 for more than ``limit`` items."""
+    if not isinstance(body, dict) or set(body) != {"jobs"} or not isinstance(body["jobs"], list):
+        raise APIError(
+            400,
+            "invalid_body",
+            'The body must be a JSON object {"jobs": [...]} and nothing else.',
+            fields={"jobs": "is required, as a list of jobs"},
+        )
+    items: list[Any] = body["jobs"]
+    if not items:
+        raise APIError(400, "invalid_fields", "The batch is empty.", fields={"jobs": "is empty"})
+    if len(items) > limit:
+        raise APIError(
+            413,
+            "too_many_jobs",
+            f"A batch holds at most {limit} jobs (PDFQUEUE_BATCH_MAX); this one has {len(items)}.",
+        )
+    return items

@@ -1,17 +1,19 @@
-"""``POST /reports/generate-async``: accept a job and answer 202 at once."""
+"""``POST /reports/generate-async`` and ``/reports/generate-batch``: accept jobs at once."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
-from ..extension import current_pdfqueue
-from ..submission import SubmitRejected, submit
+from ..extension import PDFQueueState, current_pdfqueue
+from ..submission import Accepted, JobRequest, SubmitRejected, submit, submit_many
 from ..timestamps import iso_utc
-from .envelope import APIError, unavailable
-from .models import parse_submit
+from .envelope import APIError, error_envelope, unavailable
+from .idempotency import idempotent
+from .models import SubmitRequest, parse_batch, parse_submit
+from .responses import BatchAccepted, ErrorEnvelope, SubmitAccepted, respond
 
 
 def json_body() -> Any:
@@ -36,40 +38,94 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def generate_async() -> tuple[Response, int, dict[str, str]]:
-    payload = parse_submit(json_body())
-    state = current_pdfqueue()
-    try:
-        accepted = submit(
-            state,
-            code=payload.code,
-            product_id=payload.product_id,
-            priority=payload.priority,
-            callback=payload.callback,
-            failure_callback=payload.failure_callback,
-            metadata=payload.metadata,
-        )
-    except SubmitRejected as exc:
-        if exc.field:
-            raise APIError(
-                400,
-                exc.reason,
-                "Some fields are missing or invalid.",
-                fields={exc.field: exc.message},
-            ) from None
-        raise unavailable(exc.reason, exc.message) from None
+def job_request(payload: SubmitRequest, *, priority: str | None = None) -> JobRequest:
+    return JobRequest(
+        code=payload.code,
+        product_id=payload.product_id,
+        priority=priority or payload.priority,
+        callback=payload.callback,
+        failure_callback=payload.failure_callback,
+        metadata=payload.metadata,
+    )
+
+
+def accepted_answer(state: PDFQueueState, accepted: Accepted) -> SubmitAccepted:
     record = accepted.record
-    status_url = state.job_url(record.job_id)
-    body = {
-        "job_id": record.job_id,
-        "status": record.status,
-        "position_in_queue": accepted.position,
-        "estimated_completion": iso_utc(accepted.estimated_completion),
-        "created_at": iso_utc(record.created_at),
-        "status_url": status_url,
-    }
-    return jsonify(body), 202, {"Location": status_url}
+    answer = SubmitAccepted(
+        job_id=record.job_id,
+        status=record.status,  # type: ignore[arg-type]
+        position_in_queue=accepted.position,
+        estimated_completion=iso_utc(accepted.estimated_completion),
+        created_at=iso_utc(record.created_at) or "",
+        status_url=state.job_url(record.job_id),
+    )
+    if accepted.deduplicated:
+        answer.deduplicated = True
+    return answer
+
+
+def rejection(exc: SubmitRejected) -> APIError:
+    """The error answer for a refused submit: 400 for a bad field, 503 otherwise."""
+    if exc.field:
+        return APIError(
+            400, exc.reason, "Some fields are missing or invalid.", fields={exc.field: exc.message}
+        )
+    if exc.reason == "conflict":
+        return APIError(409, exc.reason, exc.message)
+    return unavailable(exc.reason, exc.message)
+
+
+def submit_one(payload: SubmitRequest, *, priority: str | None = None) -> Accepted:
+    try:
+        return submit(current_pdfqueue(), job_request(payload, priority=priority))
+    except SubmitRejected as exc:
+        raise rejection(exc) from None
+
+
+def generate_async() -> Response:
+    """202 with the new job; 200 with the report's running job when the submit joined it."""
+    body = json_body()
+    return idempotent(body, lambda: _accepted_response(submit_one(parse_submit(body))))
+
+
+def _accepted_response(accepted: Accepted) -> Response:
+    state = current_pdfqueue()
+    answer = accepted_answer(state, accepted)
+    status = 200 if accepted.deduplicated else 202
+    return respond(answer, status, {"Location": answer.status_url})
+
+
+def generate_batch() -> Response:
+    """202 with one result per item, in order: a submit answer or an error envelope."""
+    body = json_body()
+    return idempotent(body, lambda: _batch_response(body))
+
+
+def _batch_response(body: Any) -> Response:
+    state = current_pdfqueue()
+    items = parse_batch(body, state.settings.batch_max)
+    parsed: list[SubmitRequest | APIError] = []
+    for item in items:
+        try:
+            parsed.append(parse_submit(item))
+        except APIError as exc:
+            parsed.append(exc)
+    requests = [job_request(p) for p in parsed if isinstance(p, SubmitRequest)]
+    try:
+        outcomes = iter(submit_many(state, requests))
+    except SubmitRejected as exc:
+        raise rejection(exc) from None
+    results: list[SubmitAccepted | ErrorEnvelope] = []
+    for item in parsed:
+        outcome = item if isinstance(item, APIError) else next(outcomes)
+        if isinstance(outcome, Accepted):
+            results.append(accepted_answer(state, outcome))
+        else:
+            error = rejection(outcome) if isinstance(outcome, SubmitRejected) else outcome
+            results.append(error_envelope(error))
+    return respond(BatchAccepted(jobs=results), 202)
 
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/reports/generate-async", view_func=generate_async, methods=["POST"])
+    bp.add_url_rule("/reports/generate-batch", view_func=generate_batch, methods=["POST"])

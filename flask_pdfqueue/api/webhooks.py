@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 
 from ..delivery.replay import replay
 from ..extension import current_pdfqueue
 from .envelope import APIError
+from .responses import ReplayAccepted, respond
 
 
-def replay_job_webhooks(job_id: str) -> tuple[Response, int]:
+def replay_job_webhooks(job_id: str) -> Response:
     """202 with the events owed again (same body, same ``webhook-id``); 404 for an unknown
     job, 409 while it has no outcome to announce or nobody to announce it to."""
     state = current_pdfqueue()
@@ -24,13 +25,12 @@ def replay_job_webhooks(job_id: str) -> tuple[Response, int]:
     if not deliveries:
         raise APIError(409, "no_webhooks", "The job has no callback to send its outcome to.")
     replayed = replay(state, deliveries)
-    return jsonify(
-        {
-            "job_id": job_id,
-            "replayed": [d.webhook_id for d in replayed],
-            "in_flight": [d.webhook_id for d in deliveries if d.state == "sending"],
-        }
-    ), 202
+    answer = ReplayAccepted(
+        job_id=job_id,
+        replayed=[d.webhook_id for d in replayed],
+        in_flight=[d.webhook_id for d in deliveries if d.state == "sending"],
+    )
+    return respond(answer, 202)
 
 
 def register(bp: Blueprint) -> None:

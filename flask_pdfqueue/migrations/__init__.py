@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-__all__ = ["BASELINE", "DIALECTS", "current", "downgrade", "offline_sql", "upgrade"]
+__all__ = ["BASELINE", "DIALECTS", "current", "downgrade", "head", "offline_sql", "upgrade"]
 
 #: The revision that is the schema as released before migrations.
 BASELINE = "0001"
@@ -69,6 +69,13 @@ def downgrade(engine: Engine, revision: str) -> None:
     _run(engine, command.downgrade, revision)
 
 
+def head() -> str:
+    """The newest revision: what :func:`upgrade` brings a database to."""
+    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
 def current(engine: Engine) -> str | None:
     """The revision the database is at; None when it is empty or predates migrations."""
     with engine.connect() as connection:
@@ -84,8 +91,7 @@ def offline_sql(dialect_name: str) -> str:
     config = _config(output)
     config.attributes["dialect_name"] = dialect_name
     command.upgrade(config, "head", sql=True)
-    head = ScriptDirectory.from_config(config).get_current_head()
-    header = _HEADER.format(dialect=dialect_name, head=head, notes=_NOTES[dialect_name])
+    header = _HEADER.format(dialect=dialect_name, head=head(), notes=_NOTES[dialect_name])
     return header + output.getvalue()
 
 

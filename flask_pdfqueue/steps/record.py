@@ -4,7 +4,8 @@ SQL is written first: each of its status changes is conditional, so the run whos
 change wins is the one that mirrors it into MongoDB. The terminal change owes the
 job's webhook events in the same transaction and marks the mirror pending; the
 mirror is best effort (the outcome must not be lost because MongoDB is away), and
-the reconciler writes it again while it stays pending.
+the reconciler writes it again while it stays pending. A request waiting for the
+job (the legacy synchronous endpoint) is woken.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pymongo
 from pymongo.errors import PyMongoError
 
+from ..completion import announce_finished
 from ..extension import PDFQueueState
 from ..records.sql import Delivery, JobRecord
 from ..storage import StoredPDF
@@ -60,8 +62,9 @@ def record_started(state: PDFQueueState, record: JobRecord, run: str) -> bool:
     return True
 
 
-def record_stage(state: PDFQueueState, record: JobRecord, run: str, stage: str) -> None:
-    state.jobs.set_stage(record.job_id, run, stage)
+def record_stage(state: PDFQueueState, record: JobRecord, run: str, stage: str) -> bool:
+    """False when the run may not go on (the job was cancelled, or has another run)."""
+    return state.jobs.set_stage(record.job_id, run, stage)
 
 
 def record_completed(
@@ -75,7 +78,7 @@ def record_completed(
         storage_key=stored.key,
     )
     if owed is not None:
-        mirror_outcome(state, record.job_id)
+        _finished(state, record.job_id)
     return owed
 
 
@@ -87,8 +90,14 @@ def record_failed(
         job_id, status=status, error_message=error_message, error_code=error_code
     )
     if owed is not None:
-        mirror_outcome(state, job_id)
+        _finished(state, job_id)
     return owed
+
+
+def _finished(state: PDFQueueState, job_id: str) -> None:
+    """What follows a won terminal transition: the mirror, and waking waiting requests."""
+    announce_finished(state.redis, job_id)
+    mirror_outcome(state, job_id)
 
 
 def mirror_outcome(state: PDFQueueState, job_id: str) -> None:

@@ -11,6 +11,7 @@ result is as good as any), but never starts or steers it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -66,12 +67,14 @@ pdf_job_results = Table(
     Column("rq_job_id", String(255)),
     Column("enqueued_at", Timestamp),
     Column("mirror_pending", Boolean, nullable=False, server_default="0"),
+    Column("dedupe_key", String(64)),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{status}'" for status in STATUSES) + ")", name="status"
     ),
     Index("idx_code_product", "code", "product_id"),
     Index("idx_status", "status"),
     Index("idx_created_at", "created_at"),
+    Index("uq_pdf_job_results_dedupe_key", "dedupe_key", unique=True),
     **MYSQL_OPTIONS,
 )
 
@@ -115,7 +118,8 @@ class JobRecord:
         return cls(**dict(row._mapping))
 
 
-_COLUMNS = [pdf_job_results.c[f.name] for f in fields(JobRecord)]
+#: The columns a JobRecord is read from (also by the listing).
+COLUMNS = [pdf_job_results.c[f.name] for f in fields(JobRecord)]
 
 
 class JobStore:
@@ -133,7 +137,11 @@ class JobStore:
         priority: str,
         subscriber: SubscriberRequest | None,
     ) -> JobRecord:
-        """Record an accepted job and who waits for it; built from what was written."""
+        """Record an accepted job and who waits for it; built from what was written.
+
+        Raises :class:`sqlalchemy.exc.IntegrityError` when a job for the same report is
+        queued or running already (its ``dedupe_key`` is taken): join that one instead.
+        """
         now = utcnow()
         record = JobRecord(
             job_id=job_id,
@@ -148,13 +156,21 @@ class JobStore:
             rq_job_id=job_id,
         )
         values = {f.name: getattr(record, f.name) for f in fields(JobRecord)}
+        values["dedupe_key"] = dedupe_key(code, product_id)
         with self.engine.begin() as conn:
             conn.execute(insert(pdf_job_results).values(**values))
             if subscriber is not None:
                 add_subscriber(conn, job_id, subscriber, now)
         return record
 
-    def join(self, job_id: str, subscriber: SubscriberRequest) -> bool:
+    def active_for(self, code: str, product_id: str) -> JobRecord | None:
+        """The queued or running job of this report, if there is one."""
+        key = dedupe_key(code, product_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*COLUMNS).where(pdf_job_results.c.dedupe_key == key)).first()
+        return JobRecord.from_row(row) if row else None
+
+    def join(self, job_id: str, subscriber: SubscriberRequest | None) -> bool:
         """Add a subscriber to a job that is still queued or running; False once it ended.
 
         The job's row is locked first (a conditional update), so the subscriber is
@@ -171,22 +187,23 @@ class JobStore:
             )
             if result.rowcount != 1:
                 return False
-            add_subscriber(conn, job_id, subscriber, now)
+            if subscriber is not None:
+                add_subscriber(conn, job_id, subscriber, now)
         return True
 
-    def mark_enqueued(self, job_id: str) -> None:
-        """The job reached Redis: from now on the reconciler may bring it back if lost."""
+    def mark_enqueued(self, job_ids: Sequence[str]) -> None:
+        """The jobs reached Redis: from now on the reconciler may bring them back if lost."""
         with self.engine.begin() as conn:
             conn.execute(
                 update(pdf_job_results)
-                .where(pdf_job_results.c.job_id == job_id)
+                .where(pdf_job_results.c.job_id.in_(list(job_ids)))
                 .where(pdf_job_results.c.enqueued_at.is_(None))
                 .values(enqueued_at=utcnow())
             )
 
     def get(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(*_COLUMNS).where(pdf_job_results.c.job_id == job_id)).first()
+            row = conn.execute(select(*COLUMNS).where(pdf_job_results.c.job_id == job_id)).first()
         return JobRecord.from_row(row) if row else None
 
     def delete(self, job_id: str) -> None:
@@ -208,8 +225,9 @@ class JobStore:
             updated_at=now,
         )
 
-    def set_stage(self, job_id: str, rq_job_id: str, stage: str) -> None:
-        self._update(job_id, run=rq_job_id, stage=stage, updated_at=utcnow())
+    def set_stage(self, job_id: str, rq_job_id: str, stage: str) -> bool:
+        """False when the run may not go on: the job ended (cancelled) or has another run."""
+        return self._update(job_id, run=rq_job_id, stage=stage, updated_at=utcnow())
 
     def schedule_retry(
         self,
@@ -315,7 +333,7 @@ class JobStore:
 
     def _select(self, conditions: Sequence[Any], limit: int) -> list[JobRecord]:
         query = (
-            select(*_COLUMNS).where(*conditions).order_by(pdf_job_results.c.updated_at).limit(limit)
+            select(*COLUMNS).where(*conditions).order_by(pdf_job_results.c.updated_at).limit(limit)
         )
         with self.engine.connect() as conn:
             return [JobRecord.from_row(row) for row in conn.execute(query)]
@@ -340,13 +358,18 @@ class JobStore:
                 update(pdf_job_results)
                 .where(pdf_job_results.c.job_id == job_id)
                 .where(pdf_job_results.c.status.in_(ACTIVE))
-                .values(**values)
+                .values(**values, dedupe_key=None)  # the next submit renders afresh
             )
             if result.rowcount != 1:
                 return None
             return owe_terminal_event(conn, _read(conn, job_id))
 
 
+def dedupe_key(code: str, product_id: str) -> str:
+    """What makes two submits the same report (hashed: both parts may be 255 characters)."""
+    return hashlib.sha256(f"{code}\x00{product_id}".encode()).hexdigest()
+
+
 def _read(conn: Connection, job_id: str) -> JobRecord:
-    row = conn.execute(select(*_COLUMNS).where(pdf_job_results.c.job_id == job_id)).one()
+    row = conn.execute(select(*COLUMNS).where(pdf_job_results.c.job_id == job_id)).one()
     return JobRecord.from_row(row)
