@@ -171,6 +171,11 @@ def test_position_counts_jobs_in_higher_queues(connection: redis.Redis) -> None:
     assert queue.position("normal-2", "normal") == 5
     assert queue.position("low-0", "low") == 6
     assert queue.waiting() == 7
+    # Asked together, in one round trip, they agree; a job being worked on is ahead of none.
+    connection.lrem("rq:queue:pdf-high", 0, "high-0")  # a worker took it
+    assert queue.positions(
+        [("high-0", "high"), ("high-1", "high"), ("normal-0", "normal"), ("low-0", "low")]
+    ) == [None, 0, 2, 5]
 
 
 def test_position_is_none_for_a_job_not_waiting(connection: redis.Redis) -> None:

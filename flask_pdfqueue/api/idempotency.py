@@ -46,7 +46,7 @@ def idempotent(body: Any, answer: Callable[[], Response]) -> Response:
                 "idempotency_key_reused",
                 f"This {HEADER} was used with another request in the last 24 hours.",
             )
-        if held.pending or held.status_code is None:
+        if held.status_code is None:  # the first request is still being answered
             raise APIError(
                 409, "idempotency_key_in_use", f"A request with this {HEADER} is still running."
             )

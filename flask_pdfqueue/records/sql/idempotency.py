@@ -56,12 +56,7 @@ class StoredAnswer:
 
     request_hash: str
     status_code: int | None
-    response: dict[str, Any] | None
-
-    @property
-    def pending(self) -> bool:
-        """The first request with this key is still being answered."""
-        return self.status_code is None
+    response: dict[str, Any] | None  # None with status_code: still being answered
 
 
 class IdempotencyStore:
