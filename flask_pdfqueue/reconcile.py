@@ -11,7 +11,8 @@ reconcile`` runs it by hand. Each round:
   remain, else failed as ``worker_lost`` and announced);
 - delivery claims whose lease ran out are released, and owed deliveries with no
   delivery job are queued;
-- report documents whose ``pdf_generation`` lags SQL are written again.
+- report documents whose ``pdf_generation`` lags SQL are written again;
+- ``Idempotency-Key`` answers older than 24 hours are forgotten.
 
 Rows touched within the grace period are left alone: they are in someone's hands.
 Jobs whose submit never reached Redis (it answered 503) have no ``enqueued_at``
@@ -47,6 +48,7 @@ class ReconcileReport:
     claims_released: int = 0
     deliveries_queued: int = 0
     mirrors_written: int = 0
+    idempotency_keys_forgotten: int = 0
 
     @property
     def changed_anything(self) -> bool:
@@ -83,6 +85,7 @@ def reconcile(state: PDFQueueState) -> ReconcileReport:
     for job in state.jobs.mirror_lagging(idle_before=idle_before):
         mirror_outcome(state, job.job_id)
         report.mirrors_written += 1
+    report.idempotency_keys_forgotten = state.idempotency.forget_expired()
     if report.changed_anything:
         log.info("reconcile: %s", report)
     return report

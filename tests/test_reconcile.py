@@ -20,6 +20,7 @@ from flask_pdfqueue.queueing import run_id
 from flask_pdfqueue.reconcile import LOCK_KEY, reconcile, reconcile_if_due
 from flask_pdfqueue.records.sql import pdf_job_results
 from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
+from flask_pdfqueue.records.sql.idempotency import pdf_idempotency_keys
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import RETRIES
 from tests.factories import isolated_state, make_idle, processing_job, queued_job
@@ -187,3 +188,19 @@ def test_one_round_per_interval_across_workers(state: PDFQueueState) -> None:
     assert reconcile_if_due(state, "worker-b") is None
     ttl = state.redis.ttl(LOCK_KEY)
     assert 0 < ttl <= state.settings.reconcile_interval
+
+
+def test_idempotency_answers_older_than_a_day_are_forgotten(state: PDFQueueState) -> None:
+    assert state.idempotency.reserve("client", "old", "hash") is None
+    state.idempotency.answer("client", "old", 202, {"job_id": "pdf_1"})
+    assert state.idempotency.reserve("client", "new", "hash") is None
+    with state.jobs.engine.begin() as conn:
+        conn.execute(
+            update(pdf_idempotency_keys)
+            .where(pdf_idempotency_keys.c.idempotency_key == "old")
+            .values(created_at=utcnow() - timedelta(hours=25))
+        )
+    assert reconcile(state).idempotency_keys_forgotten == 1
+    assert state.idempotency.reserve("client", "old", "other") is None  # free again
+    held = state.idempotency.reserve("client", "new", "hash")
+    assert held is not None and held.status_code is None  # still being answered
