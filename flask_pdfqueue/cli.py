@@ -85,7 +85,8 @@ def reconcile_command() -> None:
     click.echo(
         f"jobs queued again: {report.jobs_requeued}, lost runs settled: {report.runs_lost}, "
         f"claims released: {report.claims_released}, "
-        f"deliveries queued: {report.deliveries_queued}, mirrors written: {report.mirrors_written}, "
+        f"deliveries queued: {report.deliveries_queued}, "
+        f"mirrors written: {report.mirrors_written}, "
         f"idempotency keys forgotten: {report.idempotency_keys_forgotten}"
     )
 
