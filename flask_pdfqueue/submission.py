@@ -23,6 +23,7 @@ from datetime import datetime
 from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from . import signals
 from .callbacks import CallbackRefused, check_callback_url, failure_callback_for
 from .extension import PDFQueueState
 from .records.sql import JobRecord, SubscriberRequest
@@ -140,6 +141,7 @@ def _join_active(
     if active is None or not state.jobs.join(active.job_id, subscriber):
         return None
     log.info("submit for job %s's report joined it", active.job_id)
+    signals.send(signals.job_accepted, job=active, deduplicated=True)
     position, estimate = _where(state, [active])[0]
     return Accepted(active, position, estimate, deduplicated=True)
 
@@ -188,6 +190,7 @@ def _queue_new(
     for record in created:
         note_in_report(state, record, within=SUBMIT_MIRROR_SECONDS, status="queued", retry_count=0)
         log.info("accepted job %s (priority %s)", record.job_id, record.priority)
+        signals.send(signals.job_accepted, job=record, deduplicated=False)
     where = iter(_where(state, created))
     return [Accepted(o, *next(where)) if isinstance(o, JobRecord) else o for o in outcomes]
 

@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse
 
 from flask_pdfqueue import PDFQueueState
 from tests.conftest import SECOND_API_KEY, make_app, make_isolated_app
+from tests.factories import processing_job
 from tests.servers import RunningServer, free_port
 
 SUBMIT = "/api/reports/generate-async"
@@ -412,3 +413,28 @@ def test_a_stalled_redis_costs_a_submit_seconds_and_a_503_not_a_hung_thread(
         response = app.test_client().post(SUBMIT, json=VALID, headers=auth)
         assert error_of(response, 503)["code"] == "queue_unavailable"
         assert time.monotonic() - started < 15
+
+
+def test_an_unexpected_error_is_a_json_500_with_a_correlation_id_the_log_carries(
+    stack_settings: dict[str, str],
+    redis_server: RunningServer,
+    auth: dict[str, str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = {**stack_settings, "PDFQUEUE_STORAGE": "tests.plugins.broken_storage:make"}
+    app = make_isolated_app(settings, redis_server, tmp_path, redis_db=9)
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    with app.app_context():
+        job_id = processing_job(state)
+    state.jobs.complete(job_id, pdf_url="u", google_drive_link=None, storage_key=f"{job_id}.pdf")
+
+    response = app.test_client().get(f"/api/jobs/{job_id}/download", headers=auth)
+
+    error = error_of(response, 500)
+    assert error["code"] == "internal_error"
+    correlation_id = response.headers["X-Correlation-Id"]
+    assert correlation_id in error["message"]
+    assert "nobody foresaw" not in response.get_data(as_text=True)
+    assert any(correlation_id in record.getMessage() for record in caplog.records)
+    state.close()

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.job import Job
 
+from .. import signals
 from ..extension import PDFQueueState, current_pdfqueue
 from ..records.sql import AttemptLog, Delivery
 from ..timestamps import utcnow
@@ -79,6 +80,10 @@ def attempt_delivery(state: PDFQueueState, webhook_id: str) -> Delivery | None:
         outcome = "pending" if due is not None else "failed"
     settled = state.deliveries.finish_attempt(claimed, entry, state=outcome, next_attempt_at=due)
     _log_attempt(claimed, outcome, result.status, result.error)
+    if outcome == "delivered":
+        signals.send(signals.webhook_delivered, delivery=claimed, status=result.status)
+    elif outcome == "failed":
+        signals.send(signals.webhook_given_up, delivery=claimed, error=result.error or "")
     if settled and due is not None:
         following = dataclasses.replace(claimed, attempts=claimed.attempts + 1, next_attempt_at=due)
         dispatch(state, [following])

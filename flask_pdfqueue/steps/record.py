@@ -17,6 +17,7 @@ from typing import Any
 import pymongo
 from pymongo.errors import PyMongoError
 
+from .. import signals
 from ..completion import announce_finished
 from ..extension import PDFQueueState
 from ..records.sql import Delivery, JobRecord
@@ -59,6 +60,7 @@ def record_started(state: PDFQueueState, record: JobRecord, run: str) -> bool:
     if not state.jobs.start_attempt(record.job_id, run):
         return False
     note_in_report(state, record, status="processing", retry_count=record.retry_count)
+    signals.send(signals.job_started, job=record, run=run)
     return True
 
 
@@ -94,17 +96,40 @@ def record_failed(
     return owed
 
 
+#: The signal each outcome sends.
+OUTCOME_SIGNALS = {
+    "completed": signals.job_completed,
+    "failed": signals.job_failed,
+    "cancelled": signals.job_cancelled,
+}
+
+
 def _finished(state: PDFQueueState, job_id: str) -> None:
-    """What follows a won terminal transition: the mirror, and waking waiting requests."""
+    """What follows a won terminal transition: waking waiting requests, the mirror, a log
+    line and the host app's signal."""
     announce_finished(state.redis, job_id)
-    mirror_outcome(state, job_id)
+    record = state.jobs.get(job_id)
+    if record is None:
+        return
+    _mirror(state, record)
+    log.info(
+        "job %s %s (stage done, %d retries%s)",
+        job_id,
+        record.status,
+        record.retry_count,
+        f", {record.error_code}" if record.error_code else "",
+    )
+    signals.send(OUTCOME_SIGNALS[record.status], job=record)
 
 
 def mirror_outcome(state: PDFQueueState, job_id: str) -> None:
     """Write the job's terminal state, as SQL has it, into the report document."""
     record = state.jobs.get(job_id)
-    if record is None or not record.is_terminal:
-        return
+    if record is not None and record.is_terminal:
+        _mirror(state, record)
+
+
+def _mirror(state: PDFQueueState, record: JobRecord) -> None:
     if record.status == "completed":
         written = note_in_report(
             state,
@@ -125,4 +150,4 @@ def mirror_outcome(state: PDFQueueState, job_id: str) -> None:
             retry_count=record.retry_count,
         )
     if written:
-        state.jobs.mirrored(job_id, record.status)
+        state.jobs.mirrored(record.job_id, record.status)

@@ -1,0 +1,1 @@
+"""Backends the tests plug in through the service's documented extension points."""
