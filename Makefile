@@ -32,6 +32,7 @@ sql: setup
 
 test: setup lint typecheck
 	@bash scripts/test-databases.sh
+	@bash scripts/test-prometheus.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean: stop
