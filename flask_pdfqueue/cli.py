@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
-import re
-from datetime import datetime, timedelta
 
 import click
 from flask.cli import AppGroup
 
+from . import cli_operations
 from .attempts import on_horse_killed
+from .cli_operations import moment
 from .delivery.dispatch import on_delivery_horse_killed
 from .extension import current_pdfqueue
 from .rq_worker import PDFWorker
-from .timestamps import iso_utc, utcnow
+from .timestamps import iso_utc
 
 log = logging.getLogger(__name__)
 
 pdfqueue_cli = AppGroup("pdfqueue", help="Operate the PDF queue.")
+for _command in cli_operations.COMMANDS:
+    pdfqueue_cli.add_command(_command)
 
 
 @pdfqueue_cli.command("worker")
@@ -119,7 +121,7 @@ def replay_webhooks_command(
     chosen = state.deliveries.find(
         job_id=job_id,
         states=states or ("failed",),
-        since=_since(since) if since else None,
+        since=moment(since, "--since") if since else None,
     )
     for delivery in chosen:
         click.echo(
@@ -132,24 +134,6 @@ def replay_webhooks_command(
         return
     replayed = replay(state, chosen)
     click.echo(f"{len(replayed)} event(s) queued for delivery")
-
-
-_AGE = re.compile(r"(\d+)\s*([smhd])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def _since(text: str) -> datetime:
-    age = _AGE.fullmatch(text.strip())
-    if age:
-        return utcnow() - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            "give an ISO 8601 time (2026-11-30T08:00:00Z) or an age (24h, 30m, 2d)",
-            param_hint="--since",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
 @pdfqueue_cli.group("db")

@@ -1,0 +1,201 @@
+"""``flask pdfqueue info | failed | cleanup | regenerate``: looking after many jobs at once."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import click
+from flask.cli import with_appcontext
+from rq import Worker
+from sqlalchemy import Engine, func, select
+
+from .extension import current_pdfqueue
+from .operations import clean_up, regenerate, reports_to_regenerate, requeue_failed
+from .records.sql import TERMINAL, pdf_job_results
+from .records.sql.listing import list_jobs
+from .submission import Accepted
+from .timestamps import iso_utc, utcnow
+
+_AGE = re.compile(r"(\d+)\s*([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def moment(text: str, option: str) -> datetime:
+    """``24h``, ``30m``, ``2d`` ago, or an ISO 8601 time (UTC unless it says otherwise)."""
+    age = _AGE.fullmatch(text.strip())
+    if age:
+        return utcnow() - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            "give an ISO 8601 time (2026-11-30T08:00:00Z) or an age (24h, 30m, 2d)",
+            param_hint=option,
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@click.command("info")
+@with_appcontext
+def info_command() -> None:
+    """Queues, workers (with the age of their last heartbeat) and jobs by status."""
+    state = current_pdfqueue()
+    click.echo("queues:")
+    for queue in state.queue.all:
+        click.echo(
+            f"  {queue.name:<14} waiting {queue.count:>5}  "
+            f"scheduled {queue.scheduled_job_registry.get_job_count(cleanup=False):>5}  "
+            f"running {queue.started_job_registry.get_job_count(cleanup=False):>3}  "
+            f"failed in RQ {queue.failed_job_registry.get_job_count(cleanup=False):>5}"
+        )
+    now = datetime.now(UTC)
+    workers = Worker.all(connection=state.redis)
+    click.echo(f"workers: {len(workers)}")
+    for worker in sorted(workers, key=lambda w: w.name):
+        beat = worker.last_heartbeat
+        age = f"{(now - beat.replace(tzinfo=UTC)).total_seconds():.0f}s ago" if beat else "never"
+        queues = ",".join(worker.queue_names())
+        click.echo(f"  {worker.name:<30} {worker.get_state():<10} {queues:<30} heartbeat {age}")
+    counts = _counts_by_status(state.jobs.engine)
+    click.echo(
+        "jobs: "
+        + ", ".join(
+            f"{s} {counts.get(s, 0)}"
+            for s in ("queued", "processing", "completed", "failed", "cancelled")
+        )
+    )
+
+
+@click.command("failed")
+@click.option("--limit", default=50, show_default=True, help="How many to list.")
+@click.option(
+    "--requeue",
+    "requeue_ids",
+    multiple=True,
+    metavar="JOB_ID",
+    help="Submit this failed job's report again (repeatable).",
+)
+@click.option("--requeue-all", is_flag=True, help="Submit every listed failed job again.")
+@click.option("--purge", is_flag=True, help="Forget failed jobs (with --older-than).")
+@click.option("--older-than", default=None, help="With --purge: ended before then (30d, ISO).")
+@with_appcontext
+def failed_command(
+    limit: int,
+    requeue_ids: tuple[str, ...],
+    requeue_all: bool,
+    purge: bool,
+    older_than: str | None,
+) -> None:
+    """The dead letters: jobs that failed for good, newest first.
+
+    --requeue submits a job's report again as a new job for the same subscribers;
+    --purge --older-than 30d forgets the failed jobs that ended before then.
+    """
+    state = current_pdfqueue()
+    if purge:
+        if older_than is None:
+            raise click.UsageError("--purge needs --older-than (e.g. 30d)")
+        cleaned = clean_up(
+            state, finished_before=moment(older_than, "--older-than"), statuses=("failed",)
+        )
+        click.echo(f"failed jobs forgotten: {cleaned.jobs}")
+        return
+    failed = list_jobs(state.jobs.engine, status="failed", limit=limit).jobs
+    for record in failed:
+        click.echo(
+            f"{record.job_id}  {record.code}/{record.product_id}  {record.error_code}  "
+            f"after {record.retry_count} retries, {iso_utc(record.completed_at)}: "
+            f"{record.error_message}"
+        )
+    chosen = failed if requeue_all else [state.jobs.get(job_id) for job_id in requeue_ids]
+    for job in chosen:
+        if job is None or job.status != "failed":
+            raise click.BadParameter("not a failed job", param_hint="--requeue")
+        accepted = requeue_failed(state, job)
+        click.echo(f"{job.job_id} submitted again as {accepted.record.job_id}")
+    if not failed:
+        click.echo("no failed jobs")
+
+
+@click.command("cleanup")
+@click.option(
+    "--older-than",
+    default="90d",
+    show_default=True,
+    help="Forget finished jobs that ended before then (an age, or ISO 8601).",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(TERMINAL),
+    help="Only jobs with this outcome (repeatable; default: all).",
+)
+@with_appcontext
+def cleanup_command(older_than: str, statuses: tuple[str, ...]) -> None:
+    """Forget finished jobs: their records and their locally stored PDFs."""
+    cleaned = clean_up(
+        current_pdfqueue(),
+        finished_before=moment(older_than, "--older-than"),
+        statuses=statuses or TERMINAL,
+    )
+    click.echo(f"jobs forgotten: {cleaned.jobs}, PDF files removed: {cleaned.files}")
+
+
+@click.command("regenerate")
+@click.option("--product", "product_id", required=True, help="The productId to render again.")
+@click.option("--code", "codes", multiple=True, help="Only this report (repeatable).")
+@click.option("--since", default=None, help="Only reports completed since then (7d, ISO).")
+@click.option("--dry-run", is_flag=True, help="Say what would be rendered; submit nothing.")
+@click.option(
+    "--wait/--no-wait", default=True, show_default=True, help="Show progress until every job ended."
+)
+@with_appcontext
+def regenerate_command(
+    product_id: str, codes: tuple[str, ...], since: str | None, dry_run: bool, wait: bool
+) -> None:
+    """Render every report of a product again (after a template fix), at low priority."""
+    state = current_pdfqueue()
+    found = reports_to_regenerate(
+        state,
+        product_id=product_id,
+        codes=codes,
+        since=moment(since, "--since") if since else None,
+    )
+    click.echo(f"reports of {product_id}: {len(found)}")
+    if dry_run or not found:
+        for code in found:
+            click.echo(f"  {code}")
+        return
+    outcomes = regenerate(state, product_id, found)
+    jobs = [o.record.job_id for o in outcomes if isinstance(o, Accepted)]
+    refused = [o for o in outcomes if not isinstance(o, Accepted)]
+    for rejection in refused:
+        click.echo(f"refused: {rejection}", err=True)
+    click.echo(f"submitted: {len(jobs)}")
+    if not wait:
+        return
+    with click.progressbar(length=len(jobs), label="rendering") as bar:
+        pending = set(jobs)
+        while pending:
+            done = {j for j in pending if (r := state.jobs.get(j)) is not None and r.is_terminal}
+            bar.update(len(done))
+            pending -= done
+            if pending:
+                time.sleep(1)
+    counts = _counts_by_status(state.jobs.engine, jobs)
+    click.echo(", ".join(f"{status} {count}" for status, count in sorted(counts.items())))
+
+
+def _counts_by_status(engine: Engine, job_ids: list[str] | None = None) -> dict[str, int]:
+    table = pdf_job_results.c
+    query = select(table.status, func.count()).group_by(table.status)
+    if job_ids is not None:
+        query = query.where(table.job_id.in_(job_ids))
+    with engine.connect() as conn:
+        return {str(status): int(count) for status, count in conn.execute(query)}
+
+
+COMMANDS = (info_command, failed_command, cleanup_command, regenerate_command)
