@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..extension import current_pdfqueue
 from .auth import require_api_key
@@ -28,7 +28,7 @@ def create_blueprint() -> Blueprint:
         request.max_content_length = state.settings.max_body_bytes + 1
         if request.method == "OPTIONS":  # no key, as CORS preflights carry none
             return options_response()
-        if request.endpoint in PUBLIC_ENDPOINTS and state.settings.health_public:
+        if state.settings.health_public and _public_path():
             return None
         require_api_key(state.settings.api_keys)
         _refuse_long_body(state.settings.max_body_bytes)
@@ -43,6 +43,20 @@ def create_blueprint() -> Blueprint:
     register_error_handlers(bp)
     limit_per_key(bp)
     return bp
+
+
+def _public_path() -> bool:
+    """A public route serves the request's path: any method there answers without a key
+    (a method the route does not take gets its 405, not a 401 for a key it does not need).
+    Public routes are read-only, so the path is matched for ``GET``."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return True
+    adapter = current_app.create_url_adapter(request)
+    try:
+        endpoint, _ = adapter.match(request.path, method="GET")  # type: ignore[union-attr]
+    except HTTPException:
+        return False
+    return endpoint in PUBLIC_ENDPOINTS
 
 
 def _refuse_long_body(limit: int) -> None:

@@ -85,7 +85,10 @@ def submit_one(payload: SubmitRequest, *, priority: str | None = None) -> Accept
 def generate_async() -> Response:
     """202 with the new job; 200 with the report's running job when the submit joined it."""
     body = json_body()
-    return idempotent(body, lambda: _accepted_response(submit_one(parse_submit(body))))
+    response = idempotent(body, lambda: _accepted_response(submit_one(parse_submit(body))))
+    if "Location" not in response.headers:  # a replayed answer: the stored body, no headers
+        response.headers["Location"] = response.get_json()["status_url"]
+    return response
 
 
 def _accepted_response(accepted: Accepted) -> Response:
