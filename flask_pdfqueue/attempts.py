@@ -69,6 +69,13 @@ class Attempt:
 
     def reached(self, stage: str) -> bool:
         """Record the stage; False when the run must stop here (the job was cancelled)."""
+        log.info(
+            "job %s %s (run %s, %.2f s in)",
+            self.job.job_id,
+            stage,
+            self.run,
+            time.monotonic() - self.started,
+        )
         return record.record_stage(self.state, self.job, self.run, stage)
 
     def succeeded(self) -> None:
@@ -99,6 +106,7 @@ def begin_attempt(state: PDFQueueState, job_id: str) -> Attempt | None:
     if not record.record_started(state, current, run):
         log.warning("job %s: run %s is not the current one; nothing to do", job_id, run)
         return None
+    log.info("job %s loading (run %s, retry %d)", job_id, run, current.retry_count)
     return Attempt(state, current, run)
 
 
