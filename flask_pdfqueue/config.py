@@ -30,7 +30,10 @@ from .rendering import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE
 PREFIX = "PDFQUEUE_"
 PROFILES = ("development", "staging", "production")
 PRIORITIES = ("high", "normal", "low")
-STORAGE_BACKENDS = ("local",)
+STORAGE_BACKENDS = ("local", "drive")
+DRIVE_AUTH_MODES = ("service_account", "delegated", "oauth_user")
+DRIVE_SCOPES = ("drive.file", "drive")
+DRIVE_CHUNK_UNIT = 256 * 1024  # Drive takes resumable chunks in multiples of 256 KiB
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 SYNC_TIMEOUT_MAX = 60
 _DOTTED_FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
@@ -65,6 +68,16 @@ class Settings:
     failure_ttl: int = 7 * 24 * 3600
     storage: str = "local"
     storage_dir: str = ""  # empty: <instance>/pdfs
+    drive_auth: str = "service_account"
+    drive_credentials: str = field(default="", repr=False)  # a path, or the JSON itself
+    drive_subject: str = ""
+    drive_folder_id: str = ""
+    drive_share: str = "none"
+    drive_scope: str = "drive.file"
+    drive_root_url: str = ""  # empty: Google's
+    drive_timeout: float = 30.0
+    drive_retries: int = 5
+    drive_chunk_size: int = 20 * DRIVE_CHUNK_UNIT  # 5 MiB
     public_url: str = ""  # empty: http://127.0.0.1:8000 (required in production)
     webhook_timeout: float = 30.0
     webhook_connect_timeout: float = 5.0
@@ -74,6 +87,8 @@ class Settings:
     batch_max: int = 100
     sync_timeout: int = 55
     rate_limit: str = "1200/minute"
+    dashboard_username: str = "admin"
+    dashboard_password: str = ""  # empty: generated into <instance>/dashboard-password
     template_folder: str = ""
     template_map: tuple[tuple[str, str], ...] = ()
     default_template: str = DEFAULT_TEMPLATE
@@ -81,6 +96,11 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     health_public: bool = True
     initial_job_seconds: float = 5.0
+    alert_queue_length: int = 100
+    alert_failure_rate: float = 0.05
+    alert_avg_seconds: float = 300.0
+    alert_webhook: str = ""
+    metrics_public: bool = False
     instance_path: str = field(default="", metadata={"internal": True})
 
     @classmethod
@@ -117,6 +137,7 @@ class Settings:
                 f"PDFQUEUE_STORAGE must be one of {', '.join(STORAGE_BACKENDS)}, "
                 "or package.module:factory for a backend of your own"
             )
+        _validate_drive(self)
         if self.retry_attempts < 0:
             raise ConfigError("PDFQUEUE_RETRY_ATTEMPTS must be 0 or more")
         if self.retry_attempts and len(self.retry_intervals) != self.retry_attempts:
@@ -139,6 +160,13 @@ class Settings:
                 f"PDFQUEUE_SYNC_TIMEOUT must be 1 to {SYNC_TIMEOUT_MAX} seconds: clients and "
                 "proxies give up on a request after a minute"
             )
+        if self.alert_queue_length < 0 or self.alert_avg_seconds <= 0:
+            raise ConfigError(
+                "PDFQUEUE_ALERT_QUEUE_LENGTH must be 0 or more and PDFQUEUE_ALERT_AVG_SECONDS "
+                "positive"
+            )
+        if not 0 <= self.alert_failure_rate < 1:
+            raise ConfigError("PDFQUEUE_ALERT_FAILURE_RATE is a fraction from 0 to below 1")
         if any(wait < 0 for wait in self.webhook_retry_schedule):
             raise ConfigError("PDFQUEUE_WEBHOOK_RETRY_SCHEDULE must not be negative")
         try:  # Flask-Limiter would skip a limit it cannot parse, silently, on every request
@@ -151,7 +179,7 @@ class Settings:
         if self.profile == "production":
             missing = [
                 PREFIX + name.upper()
-                for name in ("api_keys", "webhook_secret", "public_url")
+                for name in ("api_keys", "webhook_secret", "public_url", "dashboard_password")
                 if not getattr(self, name)
             ]
             if self.callback_allowed_hosts == Settings.callback_allowed_hosts:
@@ -192,6 +220,68 @@ class Settings:
     def resolved_storage_dir(self) -> Path:
         """Where local storage keeps PDFs."""
         return Path(self.storage_dir or Path(self.instance_path) / "pdfs")
+
+
+_DRIVE_SHARE = re.compile(r"anyone|none|domain:[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+_HTTP_URL = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?")
+
+
+def _validate_drive(settings: Settings) -> None:
+    """The ``PDFQUEUE_DRIVE_*`` keys: their form always, what Drive needs when it is used.
+    (The credentials themselves are read and checked by the Drive backend at start.)"""
+    if settings.drive_auth not in DRIVE_AUTH_MODES:
+        raise ConfigError(f"PDFQUEUE_DRIVE_AUTH must be one of {', '.join(DRIVE_AUTH_MODES)}")
+    if not _DRIVE_SHARE.fullmatch(settings.drive_share):
+        raise ConfigError(
+            "PDFQUEUE_DRIVE_SHARE must be anyone (anyone with the link may read), "
+            "domain:<your domain> (e.g. domain:example.com) or none"
+        )
+    if settings.drive_scope not in DRIVE_SCOPES:
+        raise ConfigError(f"PDFQUEUE_DRIVE_SCOPE must be one of {', '.join(DRIVE_SCOPES)}")
+    if settings.drive_root_url and not _HTTP_URL.fullmatch(settings.drive_root_url):
+        raise ConfigError(
+            "PDFQUEUE_DRIVE_ROOT_URL must be an http(s) URL such as https://www.googleapis.com/"
+        )
+    if settings.drive_timeout <= 0:
+        raise ConfigError("PDFQUEUE_DRIVE_TIMEOUT must be positive (seconds)")
+    if settings.drive_retries < 0:
+        raise ConfigError("PDFQUEUE_DRIVE_RETRIES must be 0 or more")
+    if settings.drive_chunk_size <= 0 or settings.drive_chunk_size % DRIVE_CHUNK_UNIT:
+        raise ConfigError(
+            f"PDFQUEUE_DRIVE_CHUNK_SIZE must be a multiple of {DRIVE_CHUNK_UNIT} bytes (256 KiB)"
+        )
+    if settings.storage != "drive":
+        return
+    folder = settings.drive_folder_id.strip()
+    if not folder:
+        raise ConfigError(
+            "PDFQUEUE_DRIVE_FOLDER_ID is required with PDFQUEUE_STORAGE=drive: the id at the "
+            "end of the folder's address, drive.google.com/drive/folders/<id>"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", folder):
+        found = re.search(r"/folders/([A-Za-z0-9_-]+)", folder)
+        hint = f": use {found.group(1)}" if found else ""
+        raise ConfigError(
+            "PDFQUEUE_DRIVE_FOLDER_ID must be the folder's id, the part after /folders/ in "
+            f"its address{hint}"
+        )
+    if not settings.drive_credentials.strip():
+        raise ConfigError(
+            "PDFQUEUE_DRIVE_CREDENTIALS is required with PDFQUEUE_STORAGE=drive: the path of "
+            "(or the JSON in) a service-account key, or the file `flask pdfqueue drive-login` "
+            "writes"
+        )
+    if settings.drive_auth == "delegated":
+        if "@" not in settings.drive_subject:
+            raise ConfigError(
+                "PDFQUEUE_DRIVE_SUBJECT must be set with PDFQUEUE_DRIVE_AUTH=delegated: the "
+                "email of the Workspace user the service account acts as"
+            )
+    elif settings.drive_subject:
+        raise ConfigError(
+            "PDFQUEUE_DRIVE_SUBJECT is only used with PDFQUEUE_DRIVE_AUTH=delegated: set that "
+            "too, or remove PDFQUEUE_DRIVE_SUBJECT"
+        )
 
 
 def set_defaults(config: MutableMapping[str, Any]) -> None:
@@ -278,6 +368,10 @@ def load_or_create_secret(path: Path, make: Callable[[], str]) -> str:
 
 def new_api_key() -> str:
     return "pdfq_" + secrets.token_urlsafe(32)
+
+
+def new_dashboard_password() -> str:
+    return secrets.token_urlsafe(18)
 
 
 def new_webhook_secret() -> str:

@@ -20,6 +20,7 @@ from .config import (
     Settings,
     load_or_create_secret,
     new_api_key,
+    new_dashboard_password,
     new_webhook_secret,
     set_defaults,
 )
@@ -128,6 +129,11 @@ class PDFQueue:
                 check_callback_url(settings.default_callback, settings.callback_allowed_hosts)
             except CallbackRefused as exc:
                 raise ConfigError(f"PDFQUEUE_DEFAULT_CALLBACK is refused: {exc}") from None
+        if settings.alert_webhook:
+            try:
+                check_callback_url(settings.alert_webhook, settings.callback_allowed_hosts)
+            except CallbackRefused as exc:
+                raise ConfigError(f"PDFQUEUE_ALERT_WEBHOOK is refused: {exc}") from None
         # A stalled Redis must cost a request 5 s and a 503, never a hung thread.
         # (RQ's worker raises the read timeout of its own connection above its dequeue wait.)
         redis = Redis.from_url(
@@ -165,9 +171,13 @@ class PDFQueue:
 
         from .api import create_blueprint
         from .api.envelope import register_method_not_allowed
+        from .api.metrics import create_metrics_blueprint
+        from .dashboard import register_dashboard
 
         app.register_blueprint(create_blueprint(), url_prefix=self.url_prefix)
         register_method_not_allowed(app, self.url_prefix)
+        app.register_blueprint(create_metrics_blueprint())  # /metrics, at the root
+        register_dashboard(app, settings)
 
 
 #: Every live state, so that one fork hook can reset them all (and let dead ones go).
@@ -204,5 +214,9 @@ def _with_generated_secrets(settings: Settings) -> Settings:
     if not settings.webhook_secret:
         updates["webhook_secret"] = load_or_create_secret(
             instance / "webhook-secret", new_webhook_secret
+        )
+    if not settings.dashboard_password:
+        updates["dashboard_password"] = load_or_create_secret(
+            instance / "dashboard-password", new_dashboard_password
         )
     return replace(settings, **updates) if updates else settings  # type: ignore[arg-type]

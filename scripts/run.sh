@@ -89,6 +89,7 @@ flask-pdfqueue is running ($PDFQUEUE_PROFILE profile).
   API:        http://${PDFQUEUE_BIND}/api
   API key:    ${api_key}
   Health:     $health_url
+  Dashboard:  http://${PDFQUEUE_BIND}/rq   (${PDFQUEUE_DASHBOARD_USERNAME:-admin} / ${PDFQUEUE_DASHBOARD_PASSWORD:-$(cat var/dashboard-password 2>/dev/null)})
   Logs:       var/log/   (supervisorctl -c supervisord.conf status)
   PDFs:       var/pdfs/
   Stop:       make stop

@@ -79,6 +79,7 @@ def test_production_refuses_to_start_without_its_secrets() -> None:
         "PDFQUEUE_WEBHOOK_SECRET",
         "PDFQUEUE_CALLBACK_ALLOWED_HOSTS",
         "PDFQUEUE_PUBLIC_URL",
+        "PDFQUEUE_DASHBOARD_PASSWORD",
     ):
         assert key in str(info.value)
     ok = settings(
@@ -88,6 +89,7 @@ def test_production_refuses_to_start_without_its_secrets() -> None:
             "PDFQUEUE_WEBHOOK_SECRET": "whsec_c2VjcmV0",
             "PDFQUEUE_CALLBACK_ALLOWED_HOSTS": "n8n.internal",
             "PDFQUEUE_PUBLIC_URL": "https://pdf.example.com/",
+            "PDFQUEUE_DASHBOARD_PASSWORD": "s3cret-dashboard",
         }
     )
     assert ok.callback_allowed_hosts == ("n8n.internal",)
