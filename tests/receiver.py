@@ -130,9 +130,10 @@ class _Server(ThreadingHTTPServer):
 
 
 class WebhookReceiver:
-    """Records requests on http://127.0.0.1:<free port>; use as a context manager."""
+    """Records requests on http://<host, 127.0.0.1 by default>:<free port>; use as a context
+    manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self._cond = threading.Condition()
         self._closed = threading.Event()
         self._received: list[Received] = []
@@ -140,10 +141,10 @@ class WebhookReceiver:
         self._answers: list[tuple[Received, int | None]] = []
         #: While set, every request gets this status, or (``"drop"``) no answer at all.
         self.outage: int | str | None = None
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server = _Server((host, 0), _Handler)
         self._server.receiver = self
         self.port: int = int(self._server.server_address[1])
-        self.url: str = f"http://127.0.0.1:{self.port}"
+        self.url: str = f"http://{host}:{self.port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},

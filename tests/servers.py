@@ -89,10 +89,10 @@ def _stop_all() -> None:
             server.stop()
 
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (the kernel picks it)."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that was free a moment ago (the kernel picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -191,7 +191,7 @@ def _launch(
 
 
 def start_redis(
-    base_dir: Path, *, port: int | None = None, appendonly: bool = True
+    base_dir: Path, *, port: int | None = None, appendonly: bool = True, host: str = "127.0.0.1"
 ) -> RunningServer:
     """Private redis-server; data in base_dir/redis, so a restart on it replays the AOF."""
     import redis
@@ -209,11 +209,13 @@ def start_redis(
             ["redis-server"],
             log_path,
         )
-    port = port or free_port()
+    port = port or free_port(host)
     cmd = [
         binary,
         "--bind",
-        "127.0.0.1",
+        host,
+        "--protected-mode",
+        "no",
         "--port",
         str(port),
         "--dir",
@@ -233,7 +235,7 @@ def start_redis(
     def ready() -> bool:
         # No retries: a probe must not block while the process may already have died.
         with redis.Redis(
-            host="127.0.0.1",
+            host=host,
             port=port,
             socket_timeout=0.5,
             socket_connect_timeout=0.5,
@@ -244,7 +246,7 @@ def start_redis(
     return _launch(
         "redis",
         cmd,
-        url=f"redis://127.0.0.1:{port}/0",
+        url=f"redis://{host}:{port}/0",
         port=port,
         data_dir=data_dir,
         log_path=log_path,
@@ -253,7 +255,9 @@ def start_redis(
     )
 
 
-def start_secantus(base_dir: Path, *, port: int | None = None) -> RunningServer:
+def start_secantus(
+    base_dir: Path, *, port: int | None = None, host: str = "127.0.0.1"
+) -> RunningServer:
     """SecantusDB (MongoDB wire protocol) with storage in base_dir/secantus."""
     import pymongo
 
@@ -271,13 +275,13 @@ def start_secantus(base_dir: Path, *, port: int | None = None) -> RunningServer:
             ["secantusd-py"],
             log_path,
         )
-    port = port or free_port()
+    port = port or free_port(host)
     cmd = [
         binary,
         "--config",
         str(config),
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--storage-path",
@@ -286,7 +290,7 @@ def start_secantus(base_dir: Path, *, port: int | None = None) -> RunningServer:
         "--cache-size",
         "128M",
     ]
-    url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    url = f"mongodb://{host}:{port}/?directConnection=true"
 
     def ready() -> bool:
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(

@@ -52,8 +52,9 @@ def postgres_unavailable_reason() -> str | None:
     return None
 
 
-def start_postgres(base_dir: Path) -> RunningServer:
-    """Fresh private PostgreSQL cluster with database pdfqueue_test (trust auth)."""
+def start_postgres(base_dir: Path, *, host: str = "127.0.0.1") -> RunningServer:
+    """Fresh private PostgreSQL cluster with database pdfqueue_test (trust auth), listening
+    on ``host`` (and trusting that address's /24, for tests with a second host)."""
     import psycopg
 
     reason = postgres_unavailable_reason()
@@ -97,7 +98,10 @@ def start_postgres(base_dir: Path) -> RunningServer:
         for path in remove:
             shutil.rmtree(path, ignore_errors=True)
         raise
-    port = free_port()
+    if host != "127.0.0.1":
+        with (data_dir / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {host}/24 trust\n")
+    port = free_port(host)
     cmd = [
         str(bindir / "postgres"),
         "-D",
@@ -105,7 +109,7 @@ def start_postgres(base_dir: Path) -> RunningServer:
         "-p",
         str(port),
         "-c",
-        "listen_addresses=127.0.0.1",
+        f"listen_addresses={host}",
         "-c",
         "unix_socket_directories=",
         "-c",
@@ -113,7 +117,7 @@ def start_postgres(base_dir: Path) -> RunningServer:
         "-c",
         "full_page_writes=off",
     ]
-    conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=2"
+    conninfo = f"host={host} port={port} user=postgres dbname=postgres connect_timeout=2"
 
     def ready() -> bool:
         with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -128,7 +132,7 @@ def start_postgres(base_dir: Path) -> RunningServer:
     return _launch(
         "postgres",
         cmd,
-        url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/{SQL_DATABASE}",
+        url=f"postgresql+psycopg://postgres@{host}:{port}/{SQL_DATABASE}",
         port=port,
         data_dir=data_dir,
         log_path=log_path,
