@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make PostgreSQL and MariaDB available to the test suite when possible.
-# The tests start their own private servers (tests/servers.py); this script only
-# installs the MariaDB binaries (Debian's mariadb-server) when running as root and
-# they are missing. It never fails the build: without the binaries the SQL-backend
+# The tests start their own private servers (tests/sql_servers.py); this script only
+# installs the binaries (Debian's postgresql and mariadb-server) when running as
+# root and they are missing. It never fails the build: without the binaries the SQL-backend
 # tests skip with a visible reason. Always exits 0 and says what it did.
 set -u
 
@@ -12,26 +12,32 @@ have_mariadb() {
     command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]
 }
 
-pg_bin=""
-for d in /usr/lib/postgresql/*/bin; do
-    [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && pg_bin=$d
-done
-if [ -n "$pg_bin" ] || command -v initdb >/dev/null 2>&1; then
-    say "PostgreSQL binaries found${pg_bin:+ in $pg_bin}"
-else
-    say "PostgreSQL binaries not found (the PostgreSQL tests will skip)"
-fi
+have_postgres() {
+    local d
+    for d in /usr/lib/postgresql/*/bin; do
+        [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && return 0
+    done
+    command -v initdb >/dev/null 2>&1
+}
 
+packages=()
+if have_postgres; then
+    say "PostgreSQL binaries found"
+else
+    packages+=(postgresql)
+fi
 if have_mariadb; then
     say "MariaDB binaries found"
-    exit 0
+else
+    packages+=(mariadb-server)
 fi
+[ ${#packages[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-    say "MariaDB not installed and not root: skipping (install mariadb-server to run those tests)"
+    say "${packages[*]} not installed and not root: skipping (their tests skip with the reason)"
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-    say "MariaDB not installed and no apt-get: skipping"
+    say "${packages[*]} not installed and no apt-get: skipping"
     exit 0
 fi
 
@@ -49,18 +55,18 @@ trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-y -qq --no-install-recommends -o DPkg::Lock::Timeout=120)
 start=$(date +%s)
-say "installing mariadb-server via apt-get (quiet)..."
+say "installing ${packages[*]} via apt-get (quiet)..."
 log=$(mktemp)
-if ! apt-get install "${apt_opts[@]}" mariadb-server >"$log" 2>&1; then
+if ! apt-get install "${apt_opts[@]}" "${packages[@]}" >"$log" 2>&1; then
     say "install failed; refreshing package lists and retrying"
     apt-get update -qq >>"$log" 2>&1 || true
-    apt-get install "${apt_opts[@]}" mariadb-server >>"$log" 2>&1 || true
+    apt-get install "${apt_opts[@]}" "${packages[@]}" >>"$log" 2>&1 || true
 fi
 elapsed=$(( $(date +%s) - start ))
-if have_mariadb; then
-    say "installed mariadb-server in ${elapsed}s (the system service is not started)"
+if have_postgres && have_mariadb; then
+    say "installed ${packages[*]} in ${elapsed}s (the system services are not started)"
 else
-    say "could not install mariadb-server after ${elapsed}s (the MariaDB tests will skip); last lines:"
+    say "could not install all of ${packages[*]} after ${elapsed}s (their tests will skip); last lines:"
     tail -n 15 "$log" | sed 's/^/    /'
 fi
 rm -f "$log"

@@ -63,17 +63,29 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture(scope="session")
 def stack_settings(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     redis_server: RunningServer,
     mongo_server: RunningServer,
 ) -> dict[str, str]:
-    """The ``PDFQUEUE_*`` values shared by the test app and the worker processes."""
+    """The ``PDFQUEUE_*`` values shared by the test app and the worker processes.
+
+    The SQL database is SQLite, or a private PostgreSQL or MariaDB server's when
+    ``TEST_SQL_BACKEND`` says so (``make test`` runs the integration suite on each).
+    """
     home = tmp_path_factory.mktemp("stack")
+    backend = os.environ.get("TEST_SQL_BACKEND", "sqlite")
+    if backend == "sqlite":
+        sql_url = f"sqlite:///{home / 'jobs.sqlite3'}"
+    else:  # a plugin module (pytest_plugins below): imported once pytest has loaded it
+        from tests.sql_backends import new_database
+
+        sql_url = new_database(request, backend)
     return {
         "PDFQUEUE_REDIS_URL": redis_server.url,
         "PDFQUEUE_MONGO_URL": mongo_server.url,
         "PDFQUEUE_MONGO_DB": "workflow",
-        "PDFQUEUE_SQL_URL": f"sqlite:///{home / 'jobs.sqlite3'}",
+        "PDFQUEUE_SQL_URL": sql_url,
         "PDFQUEUE_API_KEYS": f"{API_KEY},{SECOND_API_KEY}",
         "PDFQUEUE_WEBHOOK_SECRET": new_webhook_secret(),
         "PDFQUEUE_CALLBACK_ALLOWED_HOSTS": "127.0.0.1,localhost",
