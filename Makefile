@@ -33,7 +33,11 @@ sql: setup
 test: setup lint typecheck
 	@bash scripts/test-databases.sh
 	@bash scripts/test-prometheus.sh
+	@bash scripts/test-browser.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@# The integration suite again on PostgreSQL and MariaDB (skipped, with the reason, when missing).
+	TEST_SQL_BACKEND=postgresql $(VENV)/bin/pytest $(PYTEST_ARGS) tests/integration
+	TEST_SQL_BACKEND=mariadb $(VENV)/bin/pytest $(PYTEST_ARGS) tests/integration
 
 clean: stop
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -214,3 +214,6 @@ def listen_command(host: str, port: int) -> None:
         pass
     finally:
         server.server_close()
+
+
+from . import cli_drive  # noqa: E402, F401  (drive-check, drive-login, drive-folder)

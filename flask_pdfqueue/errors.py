@@ -54,6 +54,28 @@ class StorageError(JobFailure):
     retryable = True
 
 
+class StorageQuota(JobFailure):
+    """The storage has no room for the PDF: a full Drive, or a service account, which owns
+    no storage of its own. Submitting again fails the same way until the setup changes."""
+
+    error_code = "storage_quota"
+    retryable = False
+
+
+class StorageAuth(JobFailure):
+    """The storage refused the credentials, or the account may not write where it should."""
+
+    error_code = "storage_auth"
+    retryable = False
+
+
+class StorageRejected(JobFailure):
+    """The storage refused the request for good (a missing folder, a bad setting)."""
+
+    error_code = "storage_rejected"
+    retryable = False
+
+
 class WorkerLost(JobFailure):
     """The process running the job died before it could report back."""
 

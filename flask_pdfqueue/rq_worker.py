@@ -8,7 +8,8 @@
   and besides RQ's own tasks it: registers the worker again when Redis forgot it
   (flushed, or a new server); clears a scheduler lock whose owner stopped
   heartbeating (killed uncleanly), so RQ's maintenance starts a scheduler here;
-  and runs the reconciler when its interval is due.
+  and runs the reconciler when its interval is due, and the alerts' check
+  (:mod:`~flask_pdfqueue.alerts`) when theirs is.
 - A short worker TTL makes a dead worker's registration expire within a minute.
 """
 
@@ -57,6 +58,12 @@ class PDFWorker(Worker):
             reconcile_if_due(current_pdfqueue(), self.name)
         except Exception:  # the worker must live on; the next round tries again
             log.exception("reconcile round failed")
+        try:  # alerts fire with nobody reading the stats (one worker per round, by a lock)
+            from .alerts import evaluate_if_due  # not at the top: alerts read this module
+
+            evaluate_if_due(current_pdfqueue(), self.name)
+        except Exception:
+            log.exception("alert evaluation failed")
 
     def _register_again_if_forgotten(self) -> None:
         if self.birth_date is None:  # not started yet: RQ registers it when it starts

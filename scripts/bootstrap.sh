@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-server,postgres,mysql,dev}
+EXTRAS=${EXTRAS:-server,dashboard,postgres,mysql,drive,dev}
 # The MongoDB-wire server of the embedded stack and the tests. GPL and beta: it runs
 # as its own process and is never a dependency of the package.
 EMBEDDED_MONGO="SecantusDB==0.7.0b3"

@@ -1,4 +1,4 @@
--- The flask-pdfqueue SQL schema for sqlite, at revision 0003.
+-- The flask-pdfqueue SQL schema for sqlite, at revision 0004.
 --
 -- Generated from the Alembic migrations in flask_pdfqueue/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect sqlite` prints the same); do not edit.
@@ -165,4 +165,12 @@ CREATE TABLE pdf_idempotency_keys (
 CREATE INDEX idx_idempotency_created_at ON pdf_idempotency_keys (created_at);
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
+-- Running upgrade 0003 -> 0004
+
+CREATE INDEX idx_status_priority_started ON pdf_job_results (status, priority, started_at);
+
+CREATE INDEX idx_status_completed_started ON pdf_job_results (status, completed_at, started_at);
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 

@@ -203,7 +203,7 @@ def test_the_prefix_without_its_slash_is_the_apis_not_a_redirect(server: Server)
         ("TRACE", "/", 404, "not_found"),
         ("TRACE", "/api/health", 405, "method_not_allowed"),
         ("PROPFIND", "/api/jobs/pdf_x", 405, "method_not_allowed"),
-        ("PUT", "/api/health", 401, "unauthorized"),
+        ("PUT", "/api/health", 405, "method_not_allowed"),  # public path: no key needed
         ("GET", "/api/" + "x" * 3000, 401, "unauthorized"),
     ],
 )

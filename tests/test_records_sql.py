@@ -454,6 +454,7 @@ def test_complete_wins_exactly_once_and_owes_the_success_event(
         "job_id": "job-1",
         "status": "completed",
         "google_drive_link": "https://drive.test/file/1",
+        "google_drive_file_id": "reports/job-1-1.pdf",  # stored in Drive: its file id
         "pdf_url": "https://pdfqueue.test/api/jobs/job-1/download",
         "completed_at": "2024-03-01T00:00:00.123Z",
         "code": "PSI-001",

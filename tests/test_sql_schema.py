@@ -154,6 +154,8 @@ def test_ddl_file_and_migrations_match_create_all(engine: Engine, sql_url: str) 
         "idx_code_product",
         "idx_status",
         "idx_created_at",
+        "idx_status_priority_started",
+        "idx_status_completed_started",
         "uq_pdf_job_results_dedupe_key",
     }
     assert jobs["checks"] == {

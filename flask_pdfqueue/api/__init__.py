@@ -16,7 +16,7 @@ PUBLIC_ENDPOINTS = frozenset({"pdfqueue.health"})
 
 
 def create_blueprint() -> Blueprint:
-    from . import health, jobs, legacy, openapi, submit, webhooks
+    from . import health, jobs, legacy, openapi, stats, submit, webhooks
 
     bp = Blueprint("pdfqueue", __name__)
 
@@ -39,6 +39,7 @@ def create_blueprint() -> Blueprint:
     jobs.register(bp)
     webhooks.register(bp)
     health.register(bp)
+    stats.register(bp)
     openapi.register(bp)
     register_error_handlers(bp)
     limit_per_key(bp)

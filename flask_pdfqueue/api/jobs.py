@@ -158,6 +158,8 @@ def download(job_id: str) -> Response:
         raise APIError(
             409, "not_ready", f"The job is {record.status}; the PDF exists once it is completed."
         )
+    if record.google_drive_link:  # stored in Google Drive: Drive serves it, to whom it shares it
+        return Response(status=302, headers={"Location": record.google_drive_link})
     path = state.storage.local_path(record.storage_key)
     if path is None:
         raise APIError(404, "pdf_missing", "The stored PDF of this job is no longer there.")

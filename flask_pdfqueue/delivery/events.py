@@ -24,6 +24,8 @@ def success_payload(record: JobRecord, metadata: dict[str, Any] | None) -> dict[
         "code": record.code,
         "productId": record.product_id,
     }
+    if record.google_drive_link is not None:  # stored in Google Drive: its file id too
+        payload["google_drive_file_id"] = record.storage_key
     if metadata is not None:
         payload["metadata"] = metadata
     return payload

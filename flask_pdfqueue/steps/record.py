@@ -131,6 +131,9 @@ def mirror_outcome(state: PDFQueueState, job_id: str) -> None:
 
 def _mirror(state: PDFQueueState, record: JobRecord) -> None:
     if record.status == "completed":
+        drive: dict[str, Any] = {}
+        if record.google_drive_link:  # stored in Google Drive: the file id too
+            drive["google_drive_file_id"] = record.storage_key
         written = note_in_report(
             state,
             record,
@@ -139,6 +142,7 @@ def _mirror(state: PDFQueueState, record: JobRecord) -> None:
             pdf_url=record.pdf_url,
             completed_at=record.completed_at,
             retry_count=record.retry_count,
+            **drive,
         )
     else:
         written = note_in_report(

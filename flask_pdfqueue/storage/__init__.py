@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from ..config import Settings
+from ..config import ConfigError, Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,26 @@ class Storage(Protocol):
         ...
 
 
+@runtime_checkable
+class ReservingStorage(Storage, Protocol):
+    """A backend that names a file before writing it, so a job that runs twice writes one.
+
+    The store step asks for a key once per job (:meth:`reserve_key`), keeps it with the
+    job in SQL, and every run of the job saves under that key (:meth:`save_as`), which
+    must succeed when an earlier run already wrote it.
+    """
+
+    def reserve_key(self, job_id: str) -> str: ...
+
+    def save_as(self, key: str, job_id: str, pdf: bytes, filename: str) -> StoredPDF: ...
+
+
 def create_storage(settings: Settings) -> Storage:
-    """The backend named by ``PDFQUEUE_STORAGE``: ``local``, or ``package.module:factory``,
-    a callable that takes the settings and returns a :class:`Storage` (your own backend)."""
+    """The backend named by ``PDFQUEUE_STORAGE``: ``local``, ``drive``, or
+    ``package.module:factory``, a callable that takes the settings and returns a
+    :class:`Storage` (your own backend)."""
+    if settings.storage == "drive":
+        return _drive_storage(settings)
     if ":" in settings.storage:
         module_name, _, attribute = settings.storage.partition(":")
         factory = getattr(importlib.import_module(module_name), attribute)
@@ -38,7 +58,29 @@ def create_storage(settings: Settings) -> Storage:
         return storage
     from .local import LocalStorage
 
+    if settings.drive_folder_id or settings.drive_credentials:
+        log.warning(
+            "PDFQUEUE_DRIVE_* keys are set but PDFQUEUE_STORAGE is %s: PDFs go to the local "
+            "folder (set PDFQUEUE_STORAGE=drive to upload them to Google Drive)",
+            settings.storage,
+        )
     return LocalStorage(settings.resolved_storage_dir)
 
 
-__all__ = ["Storage", "StoredPDF", "create_storage"]
+def _drive_storage(settings: Settings) -> Storage:
+    try:
+        from .drive import DriveStorage
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] not in _GOOGLE_MODULES:
+            raise
+        raise ConfigError(
+            "PDFQUEUE_STORAGE=drive needs Google's client libraries: "
+            "pip install 'flask-pdfqueue[drive]'"
+        ) from None
+    return DriveStorage(settings)
+
+
+_GOOGLE_MODULES = ("google", "googleapiclient", "google_auth_httplib2", "httplib2")
+
+
+__all__ = ["ReservingStorage", "Storage", "StoredPDF", "create_storage"]

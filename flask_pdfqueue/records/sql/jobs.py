@@ -74,6 +74,9 @@ pdf_job_results = Table(
     Index("idx_code_product", "code", "product_id"),
     Index("idx_status", "status"),
     Index("idx_created_at", "created_at"),
+    # Stats, alerts and /metrics (records/sql/figures.py; migration 0004).
+    Index("idx_status_priority_started", "status", "priority", "started_at"),
+    Index("idx_status_completed_started", "status", "completed_at", "started_at"),
     Index("uq_pdf_job_results_dedupe_key", "dedupe_key", unique=True),
     **MYSQL_OPTIONS,
 )
@@ -252,6 +255,23 @@ class JobStore:
             updated_at=utcnow(),
         )
 
+    def keep_storage_key(self, job_id: str, key: str) -> str | None:
+        """Keep ``key`` (a name reserved in the storage) as the job's ``storage_key``, unless
+        the job has one already; returns the key kept, so concurrent runs of one job agree
+        on a single file. None when the job is unknown."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pdf_job_results)
+                .where(pdf_job_results.c.job_id == job_id)
+                .where(pdf_job_results.c.storage_key.is_(None))
+                .where(pdf_job_results.c.status.in_(ACTIVE))
+                .values(storage_key=key)
+            )
+            kept: str | None = conn.execute(
+                select(pdf_job_results.c.storage_key).where(pdf_job_results.c.job_id == job_id)
+            ).scalar()
+        return kept
+
     def requeue(self, job_id: str, *, run: str) -> bool:
         """A queued job whose run Redis lost is about to be queued again under the same run
         (no attempt was made, none is counted). False when the job moved on meanwhile."""
@@ -264,19 +284,14 @@ class JobStore:
 
         Returns the deliveries owed, or None when another run got there first.
         """
-        now = utcnow()
         return self._finish(
             job_id,
             status="completed",
-            stage="done",
             pdf_url=pdf_url,
             google_drive_link=google_drive_link,
             storage_key=storage_key,
             error_message=None,
             error_code=None,
-            completed_at=now,
-            updated_at=now,
-            mirror_pending=True,
         )
 
     def fail(
@@ -288,16 +303,8 @@ class JobStore:
         """
         if status not in ("failed", "cancelled"):
             raise ValueError(f"a job fails as 'failed' or 'cancelled', not {status!r}")
-        now = utcnow()
         return self._finish(
-            job_id,
-            status=status,
-            stage="done",
-            error_message=error_message,
-            error_code=error_code,
-            completed_at=now,
-            updated_at=now,
-            mirror_pending=True,
+            job_id, status=status, error_message=error_message, error_code=error_code
         )
 
     def mirrored(self, job_id: str, status: str) -> None:
@@ -353,12 +360,22 @@ class JobStore:
         return bool(result.rowcount == 1)
 
     def _finish(self, job_id: str, **values: Any) -> list[Delivery] | None:
+        """The terminal transition: the outcome, its deliveries owed and its mirror pending,
+        and the report free for the next submit, in one transaction."""
+        now = utcnow()
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(pdf_job_results)
                 .where(pdf_job_results.c.job_id == job_id)
                 .where(pdf_job_results.c.status.in_(ACTIVE))
-                .values(**values, dedupe_key=None)  # the next submit renders afresh
+                .values(
+                    **values,
+                    stage="done",
+                    completed_at=now,
+                    updated_at=now,
+                    mirror_pending=True,
+                    dedupe_key=None,
+                )
             )
             if result.rowcount != 1:
                 return None
