@@ -77,7 +77,13 @@ def info_command() -> None:
     metavar="JOB_ID",
     help="Submit this failed job's report again (repeatable).",
 )
-@click.option("--requeue-all", is_flag=True, help="Submit every listed failed job again.")
+@click.option(
+    "--all",
+    "--requeue-all",
+    "requeue_all",
+    is_flag=True,
+    help="With --requeue: every listed failed job.",
+)
 @click.option("--purge", is_flag=True, help="Forget failed jobs (with --older-than).")
 @click.option("--older-than", default=None, help="With --purge: ended before then (30d, ISO).")
 @with_appcontext

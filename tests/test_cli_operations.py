@@ -101,6 +101,17 @@ def test_failed_lists_dead_letters_and_requeues_one_for_the_same_subscribers(
     assert bad.exit_code != 0 and "not a failed job" in bad.output
 
 
+def test_failed_all_requeues_every_listed_dead_letter(app: Flask) -> None:
+    state = _state(app)
+    dead = [queued_job(state, code=f"DEAD-ALL-{n}") for n in range(2)]
+    for job_id in dead:
+        record_failed(state, job_id, status="failed", error_message="x", error_code="storage_error")
+    output = _run(app, "failed", "--all")
+    assert all(f"{job_id} submitted again as pdf_" in output for job_id in dead)
+    assert state.queue.waiting() == 2  # the two new jobs (the originals never reached Redis)
+    assert len([line for line in output.splitlines() if "submitted again" in line]) == 2
+
+
 def test_failed_purge_forgets_old_failures_only(app: Flask) -> None:
     state = _state(app)
     old, recent = (queued_job(state, code=c) for c in ("OLD-1", "NEW-1"))
