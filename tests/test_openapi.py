@@ -27,7 +27,8 @@ from werkzeug.test import TestResponse
 
 import flask_pdfqueue
 from flask_pdfqueue import PDFQueue, PDFQueueState
-from flask_pdfqueue.api.openapi import ROUTES, openapi_document
+from flask_pdfqueue.api.openapi import openapi_document
+from flask_pdfqueue.api.openapi_routes import ROUTES
 from tests.conftest import API_KEY, make_isolated_app
 from tests.factories import queued_job
 from tests.servers import RunningServer
