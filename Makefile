@@ -31,9 +31,7 @@ sql: setup
 	done
 
 test: setup lint typecheck
-	@bash scripts/test-databases.sh
-	@bash scripts/test-prometheus.sh
-	@bash scripts/test-browser.sh
+	@bash scripts/test-services.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	@# The integration suite again on PostgreSQL and MariaDB (skipped, with the reason, when missing).
 	TEST_SQL_BACKEND=postgresql $(VENV)/bin/pytest $(PYTEST_ARGS) tests/integration

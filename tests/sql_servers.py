@@ -159,7 +159,7 @@ def mariadb_unavailable_reason() -> str | None:
     if server is None or install is None:
         return (
             "MariaDB binaries (mariadbd, mariadb-install-db) not found; "
-            "install mariadb-server (scripts/test-databases.sh does it as root)"
+            "install mariadb-server (scripts/test-services.sh does it as root)"
         )
     return None
 

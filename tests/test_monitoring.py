@@ -3,7 +3,7 @@ scrapes a running app's ``/metrics``, accepts every query of the Grafana dashboa
 every alert expression, and reads back exactly what a scripted run put in SQL and Redis.
 
 Prometheus and promtool come from Debian's ``prometheus`` package (``make test``
-installs it when root, through ``scripts/test-prometheus.sh``); without them these
+installs it when root, through ``scripts/test-services.sh``); without them these
 tests skip and say so.
 """
 
