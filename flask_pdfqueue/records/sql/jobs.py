@@ -182,13 +182,7 @@ class JobStore:
         """
         now = utcnow()
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(pdf_job_results)
-                .where(pdf_job_results.c.job_id == job_id)
-                .where(pdf_job_results.c.status.in_(ACTIVE))
-                .values(updated_at=now)
-            )
-            if result.rowcount != 1:
+            if not _update_active(conn, job_id, updated_at=now):
                 return False
             if subscriber is not None:
                 add_subscriber(conn, job_id, subscriber, now)
@@ -350,36 +344,44 @@ class JobStore:
     ) -> bool:
         """Change an active job's row, provided ``run`` is still its current run."""
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(pdf_job_results)
-                .where(pdf_job_results.c.job_id == job_id)
-                .where(pdf_job_results.c.status.in_(statuses))
-                .where(pdf_job_results.c.rq_job_id == run)
-                .values(**values)
-            )
-        return bool(result.rowcount == 1)
+            return _update_active(conn, job_id, run=run, statuses=statuses, **values)
 
     def _finish(self, job_id: str, **values: Any) -> list[Delivery] | None:
         """The terminal transition: the outcome, its deliveries owed and its mirror pending,
         and the report free for the next submit, in one transaction."""
         now = utcnow()
         with self.engine.begin() as conn:
-            result = conn.execute(
-                update(pdf_job_results)
-                .where(pdf_job_results.c.job_id == job_id)
-                .where(pdf_job_results.c.status.in_(ACTIVE))
-                .values(
-                    **values,
-                    stage="done",
-                    completed_at=now,
-                    updated_at=now,
-                    mirror_pending=True,
-                    dedupe_key=None,
-                )
+            finished = _update_active(
+                conn,
+                job_id,
+                **values,
+                stage="done",
+                completed_at=now,
+                updated_at=now,
+                mirror_pending=True,
+                dedupe_key=None,
             )
-            if result.rowcount != 1:
-                return None
-            return owe_terminal_event(conn, _read(conn, job_id))
+            return owe_terminal_event(conn, _read(conn, job_id)) if finished else None
+
+
+def _update_active(
+    conn: Connection,
+    job_id: str,
+    *,
+    run: str | None = None,
+    statuses: Sequence[str] = ACTIVE,
+    **values: Any,
+) -> bool:
+    """Change the job's row while it is in ``statuses`` (and ``run`` is its current run,
+    if given); True when it did. The row stays locked until the transaction ends."""
+    query = (
+        update(pdf_job_results)
+        .where(pdf_job_results.c.job_id == job_id)
+        .where(pdf_job_results.c.status.in_(statuses))
+    )
+    if run is not None:
+        query = query.where(pdf_job_results.c.rq_job_id == run)
+    return bool(conn.execute(query.values(**values)).rowcount == 1)
 
 
 def dedupe_key(code: str, product_id: str) -> str:
