@@ -7,7 +7,7 @@ import logging
 import click
 from flask.cli import AppGroup
 
-from . import cli_operations
+from . import cli_operations, cli_render
 from .attempts import on_horse_killed
 from .cli_operations import moment
 from .delivery.dispatch import on_delivery_horse_killed
@@ -18,7 +18,7 @@ from .timestamps import iso_utc
 log = logging.getLogger(__name__)
 
 pdfqueue_cli = AppGroup("pdfqueue", help="Operate the PDF queue.")
-for _command in cli_operations.COMMANDS:
+for _command in (*cli_operations.COMMANDS, cli_render.render_command):
     pdfqueue_cli.add_command(_command)
 
 

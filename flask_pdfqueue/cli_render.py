@@ -1,0 +1,73 @@
+"""``flask pdfqueue render``: one report rendered on the spot, no queue (template authors).
+
+From the report document in MongoDB (``--code``), or from a JSON file
+(``--document``), in which case nothing else runs: no Redis, MongoDB or SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+from pymongo.errors import PyMongoError
+
+from .errors import JobFailure
+from .extension import current_pdfqueue
+
+
+@click.command("render")
+@click.option("--product", "product_id", required=True, help="The report's productId.")
+@click.option("--code", default=None, help="Render the report document with this code.")
+@click.option(
+    "--document",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Render this JSON report document instead (no service needed).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="Where to write the PDF.",
+)
+@click.option(
+    "--html",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Also write the HTML the template made (to see what WeasyPrint got).",
+)
+@with_appcontext
+def render_command(
+    product_id: str, code: str | None, document: Path | None, output: Path, html: Path | None
+) -> None:
+    """Render one report with the configured templates, as a job would."""
+    if (code is None) == (document is None):
+        raise click.UsageError("give one of --code (from MongoDB) or --document (a JSON file)")
+    state = current_pdfqueue()
+    try:
+        report = _from_file(document) if document else state.documents.load(str(code), product_id)
+        if html is not None:
+            html.write_text(state.renderer.render_html(report, product_id), encoding="utf-8")
+        pdf = state.renderer.render(report, product_id)
+    except JobFailure as failure:  # one sentence naming the field or template line
+        raise click.ClickException(failure.message) from None
+    except PyMongoError:
+        raise click.ClickException(
+            "MongoDB did not answer; render from a JSON file with --document instead"
+        ) from None
+    output.write_bytes(pdf)
+    click.echo(f"{output}: {len(pdf)} bytes, template {state.renderer.template_for(product_id)}")
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{path.name} is not a JSON document: {exc}") from None
+    if not isinstance(document, dict):
+        raise click.ClickException(f"{path.name} must hold one JSON object, the report document")
+    return document
