@@ -36,6 +36,9 @@ DRIVE_SCOPES = ("drive.file", "drive")
 DRIVE_CHUNK_UNIT = 256 * 1024  # Drive takes resumable chunks in multiples of 256 KiB
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 SYNC_TIMEOUT_MAX = 60
+#: The shape of WeasyPrint's pdf_variant names (the renderer checks the name against
+#: WeasyPrint itself when it loads; the web process never imports WeasyPrint).
+_PDF_VARIANT = re.compile(r"pdf/(a-[1-4][abefu]|ua-[12]|x-(1a|3|4|5g))")
 _DOTTED_FACTORY = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
@@ -87,6 +90,7 @@ class Settings:
     batch_max: int = 100
     sync_timeout: int = 55
     rate_limit: str = "1200/minute"
+    pdf_variant: str = ""  # empty: a plain PDF
     dashboard_username: str = "admin"
     dashboard_password: str = ""  # empty: generated into <instance>/dashboard-password
     template_folder: str = ""
@@ -154,6 +158,11 @@ class Settings:
         if self.webhook_timeout <= 0 or self.webhook_connect_timeout <= 0:
             raise ConfigError(
                 "PDFQUEUE_WEBHOOK_TIMEOUT and PDFQUEUE_WEBHOOK_CONNECT_TIMEOUT must be positive"
+            )
+        if self.pdf_variant and not _PDF_VARIANT.fullmatch(self.pdf_variant):
+            raise ConfigError(
+                "PDFQUEUE_PDF_VARIANT must be a WeasyPrint pdf_variant such as pdf/a-3b or "
+                "pdf/ua-1"
             )
         if not 0 < self.sync_timeout <= SYNC_TIMEOUT_MAX:
             raise ConfigError(

@@ -65,6 +65,7 @@ class PDFQueueState:
             template_map=dict(self.settings.template_map),
             default_template=self.settings.default_template,
             context_builder=load_context_builder(self.settings.context_builder),
+            pdf_variant=self.settings.pdf_variant or None,
         )
 
     @cached_property

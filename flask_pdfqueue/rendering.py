@@ -63,6 +63,13 @@ def load_context_builder(dotted: str) -> ContextBuilder:
     return cast(ContextBuilder, builder)
 
 
+def pdf_variants() -> frozenset[str]:
+    """The PDF variants WeasyPrint can write (``pdf/a-3b``, ``pdf/ua-1``, …)."""
+    from weasyprint.pdf import VARIANTS
+
+    return frozenset(name for name in VARIANTS if name != "debug")
+
+
 def harfbuzz_subset_available() -> bool:
     """Whether WeasyPrint subsets fonts with HarfBuzz (without it, renders are ~60% slower)."""
     from weasyprint.text import ffi
@@ -141,8 +148,15 @@ class ReportRenderer:
         template_map: Mapping[str, str],
         default_template: str,
         context_builder: ContextBuilder,
+        pdf_variant: str | None = None,
     ) -> None:
+        if pdf_variant is not None and pdf_variant not in pdf_variants():
+            raise ValueError(
+                f"PDFQUEUE_PDF_VARIANT={pdf_variant!r} is not a variant this WeasyPrint writes: "
+                f"{', '.join(sorted(pdf_variants()))}"
+            )
         self._folders = [Path(folder).resolve() for folder in template_folders]
+        self._pdf_variant = pdf_variant
         self._folders.append(BUILTIN_TEMPLATE_FOLDER)
         self._template_map = dict(template_map)
         self._default_template = default_template
@@ -174,7 +188,7 @@ class ReportRenderer:
         failed = f"report template {template.name!r} could not load"
         try:
             pdf = HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf(
-                font_config=self._fonts()
+                font_config=self._fonts(), pdf_variant=self._pdf_variant
             )
         except FatalURLFetchingError as exc:
             raise TemplateError(f"{failed} {'; '.join(fetcher.failures) or exc}") from exc

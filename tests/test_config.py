@@ -60,6 +60,7 @@ def test_lists_bools_and_maps_parse_from_strings() -> None:
         ({"PDFQUEUE_WEBHOOK_SECRET": "plain"}, "whsec_"),
         ({"PDFQUEUE_WEBHOOK_SECRET": "whsec_not base64!"}, "whsec_<base64>"),
         ({"PDFQUEUE_WEBHOOK_RETRY_SCHEDULE": "5,-1"}, "must not be negative"),
+        ({"PDFQUEUE_PDF_VARIANT": "pdf/z-9"}, "PDFQUEUE_PDF_VARIANT must be"),
         ({"PDFQUEUE_RECONCILE_INTERVAL": "0"}, "PDFQUEUE_RECONCILE_INTERVAL must be positive"),
         ({"PDFQUEUE_WEBHOOK_TIMEOUT": "0"}, "must be positive"),
         ({"PDFQUEUE_RATE_LIMIT": "lots"}, "PDFQUEUE_RATE_LIMIT must be in Flask-Limiter's"),

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
+from pypdf.generic import StreamObject
 
 from flask_pdfqueue.demo import DEMO_PRODUCT_ID, demo_documents
 from flask_pdfqueue.errors import TemplateError
@@ -281,3 +282,36 @@ def test_preload_warms_up_and_checks_every_mapped_template(tmp_path: Path) -> No
     broken = _renderer(template_map={"tesKhusus": "nope.html"})
     with pytest.raises(TemplateError, match=r"'nope\.html' not found"):
         broken.preload()
+
+
+@pytest.mark.parametrize(
+    ("variant", "part", "conformance"), [("pdf/a-3b", "3", "B"), ("pdf/a-2b", "2", "B")]
+)
+def test_a_pdf_a_variant_is_identified_in_the_xmp_metadata(
+    variant: str, part: str, conformance: str
+) -> None:
+    renderer = ReportRenderer(
+        template_folders=(),
+        template_map={},
+        default_template=DEFAULT_TEMPLATE,
+        context_builder=build_psikotes_context,
+        pdf_variant=variant,
+    )
+    pdf = renderer.render(demo_documents()[0], DEMO_PRODUCT_ID)
+    reader = PdfReader(io.BytesIO(pdf))
+    metadata = reader.root_object["/Metadata"].get_object()
+    assert isinstance(metadata, StreamObject)
+    xmp = metadata.get_data().decode()
+    assert re.search(rf"pdfaid:part(>|=\"){part}", xmp), xmp[:500]
+    assert re.search(rf"pdfaid:conformance(>|=\"){conformance}", xmp)
+
+
+def test_an_unknown_pdf_variant_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValueError, match="PDFQUEUE_PDF_VARIANT='pdf/z-9'"):
+        ReportRenderer(
+            template_folders=(),
+            template_map={},
+            default_template=DEFAULT_TEMPLATE,
+            context_builder=build_psikotes_context,
+            pdf_variant="pdf/z-9",
+        )
