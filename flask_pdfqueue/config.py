@@ -91,6 +91,7 @@ class Settings:
     sync_timeout: int = 55
     rate_limit: str = "1200/minute"
     pdf_variant: str = ""  # empty: a plain PDF
+    preview: bool = False  # on anyway outside production
     dashboard_username: str = "admin"
     dashboard_password: str = ""  # empty: generated into <instance>/dashboard-password
     template_folder: str = ""
@@ -204,6 +205,11 @@ class Settings:
                 base64.b64decode(self.webhook_secret.removeprefix("whsec_"), validate=True)
             except ValueError:
                 raise ConfigError("PDFQUEUE_WEBHOOK_SECRET must look like whsec_<base64>") from None
+
+    @property
+    def preview_enabled(self) -> bool:
+        """``/reports/preview`` answers: outside production, or when switched on."""
+        return self.preview or self.profile != "production"
 
     @property
     def base_url(self) -> str:

@@ -16,7 +16,7 @@ PUBLIC_ENDPOINTS = frozenset({"pdfqueue.health"})
 
 
 def create_blueprint() -> Blueprint:
-    from . import health, jobs, legacy, openapi, stats, submit, webhooks
+    from . import health, jobs, legacy, openapi, preview, stats, submit, webhooks
 
     bp = Blueprint("pdfqueue", __name__)
 
@@ -36,6 +36,7 @@ def create_blueprint() -> Blueprint:
 
     submit.register(bp)
     legacy.register(bp)
+    preview.register(bp)
     jobs.register(bp)
     webhooks.register(bp)
     health.register(bp)

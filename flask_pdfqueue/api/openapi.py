@@ -42,6 +42,7 @@ from .openapi_routes import (
     ERROR_HEADERS,
     ERROR_TITLES,
     HEADERS,
+    HTML,
     JSON,
     PDF,
     ROUTES,
@@ -176,8 +177,10 @@ def _success(answer: Answer) -> dict[str, Any]:
     content: dict[str, Any] = {}
     if answer.model is not None:
         content[JSON] = {"schema": _ref(answer.model)}
-    elif not answer.pdf:
+    elif not (answer.pdf or answer.html):
         content[JSON] = {"schema": {"type": "object"}}
+    if answer.html:
+        content[HTML] = {"schema": {"type": "string"}}
     if answer.pdf:
         content[PDF] = {}
     response["content"] = content

@@ -33,6 +33,7 @@ from .stats_models import QueueStats
 
 JSON = "application/json"
 PDF = "application/pdf"
+HTML = "text/html"
 
 #: Response headers, by name: what each says.
 HEADERS: Mapping[str, tuple[str, dict[str, Any]]] = {
@@ -58,6 +59,7 @@ ERROR_HEADERS: Mapping[int, tuple[str, ...]] = {
 ERROR_TITLES: Mapping[int, str] = {
     400: "Bad request",
     401: "Missing or wrong API key",
+    403: "Switched off here",
     404: "Not found",
     409: "Conflict with the job's state",
     413: "Body too large",
@@ -78,6 +80,7 @@ class Answer:
     description: str
     model: type[BaseModel] | None = None
     pdf: bool = False
+    html: bool = False
     headers: tuple[str, ...] = ()
     empty: bool = False
 
@@ -150,6 +153,8 @@ LEGACY_FAILURES: Errors = merge(
     {503: ("internal_error",)},
 )
 
+#: ``code`` and ``productId``, as a submit takes them.
+NAME = {"type": "string", "minLength": 1, "maxLength": 255}
 JOB_ID = Param("job_id", "path", "The job's id (`pdf_` and 32 hex digits).", required=True)
 IDEMPOTENCY_KEY = Param(
     IDEMPOTENCY_HEADER,
@@ -285,6 +290,39 @@ ROUTES: tuple[Route, ...] = (
         answers=(Answer(200, "The job, now `cancelled`.", JobView),),
         errors=merge(UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB, {409: ("already_finished",)}),
         params=(JOB_ID,),
+    ),
+    Route(
+        "get",
+        "/reports/preview",
+        "previewReport",
+        "One report rendered on the spot, no queue (template authors)",
+        "reports",
+        answers=(
+            Answer(
+                200,
+                "The report: HTML (`format=html`) or the PDF (`format=pdf`).",
+                pdf=True,
+                html=True,
+            ),
+        ),
+        errors=merge(
+            UNEXPECTED,
+            KEYED,
+            SERVICES,
+            {
+                400: ("invalid_query",),
+                403: ("preview_disabled",),
+                404: ("report_not_found",),
+                422: ("template_error",),
+            },
+        ),
+        params=(
+            Param("code", "query", "The report's code.", NAME, required=True),
+            Param("productId", "query", "The report's productId.", NAME, required=True),
+            Param(
+                "format", "query", "What to answer.", {"type": "string", "enum": ["html", "pdf"]}
+            ),
+        ),
     ),
     Route(
         "get",

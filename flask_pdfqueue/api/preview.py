@@ -1,0 +1,49 @@
+"""``GET /reports/preview?code=&productId=&format=html|pdf``: a report rendered on the spot.
+
+For template authors: edit, reload, see. No job, no queue, no records. Off in
+production unless ``PDFQUEUE_PREVIEW=true`` (it renders in the web process, which
+then loads WeasyPrint, and it shows report data to anyone with a key).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from ..errors import ReportNotFound, TemplateError
+from ..extension import current_pdfqueue
+from .envelope import APIError
+
+
+def preview() -> Response:
+    state = current_pdfqueue()
+    if not state.settings.preview_enabled:
+        raise APIError(
+            403,
+            "preview_disabled",
+            "Preview is off in production; set PDFQUEUE_PREVIEW=true to switch it on.",
+        )
+    code, product_id = request.args.get("code"), request.args.get("productId")
+    output = request.args.get("format", "html")
+    problems = {
+        name: "is required"
+        for name, value in (("code", code), ("productId", product_id))
+        if not value
+    }
+    if output not in ("html", "pdf"):
+        problems["format"] = "must be html or pdf"
+    if problems:
+        raise APIError(400, "invalid_query", "Some query parameters are invalid.", fields=problems)
+    assert code is not None and product_id is not None
+    try:
+        document = state.documents.load(code, product_id)
+        if output == "html":
+            return Response(state.renderer.render_html(document, product_id), mimetype="text/html")
+        return Response(state.renderer.render(document, product_id), mimetype="application/pdf")
+    except ReportNotFound as exc:
+        raise APIError(404, exc.error_code, exc.message) from None
+    except TemplateError as exc:
+        raise APIError(422, exc.error_code, exc.message) from None
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/reports/preview", view_func=preview, methods=["GET"])
