@@ -37,5 +37,10 @@ test: setup lint typecheck
 	TEST_SQL_BACKEND=postgresql $(VENV)/bin/pytest $(PYTEST_ARGS) tests/integration
 	TEST_SQL_BACKEND=mariadb $(VENV)/bin/pytest $(PYTEST_ARGS) tests/integration
 
+# Issue 12's benchmarks on private servers (bench/README.md); about 5 minutes, BENCH_SCALE
+# enlarges. Exits non-zero only when a correctness invariant breaks, never for slowness.
+bench: setup
+	$(PY) bench/run.py
+
 clean: stop
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

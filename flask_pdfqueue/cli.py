@@ -6,6 +6,7 @@ import logging
 
 import click
 from flask.cli import AppGroup
+from pymongo.errors import PyMongoError
 
 from . import cli_operations, cli_render
 from .attempts import on_horse_killed
@@ -46,6 +47,10 @@ def worker_command(
             fg="red",
             err=True,
         )
+    try:  # every job looks its report up by code and product id
+        state.documents.ensure_indexes()
+    except PyMongoError as exc:
+        log.warning("could not make sure of the report collection's index: %s", exc)
     if preload:
         state.renderer.preload()
     worker = PDFWorker(
