@@ -162,8 +162,7 @@ class Settings:
             )
         if self.pdf_variant and not _PDF_VARIANT.fullmatch(self.pdf_variant):
             raise ConfigError(
-                "PDFQUEUE_PDF_VARIANT must be a WeasyPrint pdf_variant such as pdf/a-3b or "
-                "pdf/ua-1"
+                "PDFQUEUE_PDF_VARIANT must be a WeasyPrint pdf_variant such as pdf/a-3b or pdf/ua-1"
             )
         if not 0 < self.sync_timeout <= SYNC_TIMEOUT_MAX:
             raise ConfigError(
