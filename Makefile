@@ -40,7 +40,7 @@ test: setup lint typecheck
 # Issue 12's benchmarks on private servers (bench/README.md); about 5 minutes, BENCH_SCALE
 # enlarges. Exits non-zero only when a correctness invariant breaks, never for slowness.
 bench: setup
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 clean: stop
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

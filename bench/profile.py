@@ -1,6 +1,6 @@
 """Where the time goes: pyinstrument over the submit path and over the worker's job function.
 
-``python bench/profile.py`` starts the same private stack as ``bench/run.py`` and writes
+``python -m bench.profile`` starts the same private stack as ``bench/run.py`` and writes
 ``bench/profiles/submit.txt`` (N submits through the real app, in-process test client)
 and ``bench/profiles/job.txt`` (render jobs and their webhook deliveries run by an
 in-process ``rq.SimpleWorker``, so the profile sees the job function's steps; the fork
@@ -10,15 +10,13 @@ per job is measured by ``run.py``'s P1 against the bare render loop instead).
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from pyinstrument import Profiler
 
-from bench.run import API_KEY, PRODUCT, SUBMIT_PATH, seed_reports, stack
+from bench.renders import seed_reports
+from bench.stack import API_KEY, PRODUCT, SUBMIT_PATH, stack
 
 OUT = Path(__file__).resolve().parent / "profiles"
 

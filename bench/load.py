@@ -1,0 +1,186 @@
+"""HTTP load (P3, P8) and what Redis holds per job (P7)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.stack import API_KEY, BATCH_PATH, PRODUCT, ROOT, Stack, spawn, wait_for
+
+# --------------------------------------------------------------------------- HTTP load
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    errors: int
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def _load_proc(
+    port: int,
+    path: str,
+    conns: int,
+    seconds: float,
+    tag: str,
+    callback: str,
+    out: Any,
+) -> None:
+    deadline = time.monotonic() + seconds
+    lock = threading.Lock()
+    latencies: list[float] = []
+    counts = {"ok": 0, "errors": 0}
+    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+
+    def client(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        i = 0
+        mine: list[float] = []
+        ok = errors = 0
+        while time.monotonic() < deadline:
+            i += 1
+            body = json.dumps(
+                {"code": f"{tag}-{n}-{i}", "productId": PRODUCT, "callback": callback}
+            )
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", path, body, headers)
+                resp = conn.getresponse()
+                resp.read()
+                mine.append(time.perf_counter() - t0)
+                if resp.status in (200, 202):
+                    ok += 1
+                else:
+                    errors += 1
+                if resp.will_close:
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            counts["ok"] += ok
+            counts["errors"] += errors
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put((counts["ok"], counts["errors"], latencies))
+
+
+def load(
+    port: int, path: str, conns: int, seconds: float, tag: str, callback: str, procs: int = 2
+) -> Load:
+    """Closed-loop load: ``conns`` keep-alive connections spread over ``procs`` processes."""
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    workers = [
+        ctx.Process(
+            target=_load_proc,
+            args=(port, path, conns // procs, seconds, f"{tag}{k}", callback, out),
+        )
+        for k in range(procs)
+    ]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    total = Load(0, 0.0, 0, [])
+    for _ in workers:
+        ok, errors, lat = out.get(timeout=seconds + 120)
+        total.requests += ok
+        total.errors += errors
+        total.latencies.extend(lat)
+    for w in workers:
+        w.join()
+    total.seconds = time.perf_counter() - started
+    return total
+
+
+def start_gunicorn(s: Stack, app: str, name: str, extra_env: dict[str, str]) -> tuple[Any, int]:
+    from tests.servers import free_port
+
+    port = free_port()
+    env = {**os.environ, **s.env, **extra_env, "PDFQUEUE_BIND": f"127.0.0.1:{port}"}
+    env["PYTHONPATH"] = str(ROOT)
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    proc = spawn(
+        [gunicorn, "--config", str(ROOT / "config" / "gunicorn.py"), app],
+        env,
+        s.home / "logs" / f"gunicorn-{name}.log",
+    )
+
+    def up() -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/nothing")
+            conn.getresponse().read()
+            return True
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    wait_for(f"gunicorn {name}", up, 60)
+    # both processes warm: a few requests on fresh connections
+    for _ in range(8):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/nothing")
+        conn.getresponse().read()
+        conn.close()
+    return proc, port
+
+
+def flush(s: Stack) -> None:
+    s.state.redis.flushdb()
+
+
+def batch_fill(port: int, count: int, tag: str, callback: str) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+    for b in range(0, count, 100):
+        jobs = [
+            {"code": f"{tag}-{b + i}", "productId": PRODUCT, "callback": callback}
+            for i in range(min(100, count - b))
+        ]
+        conn.request("POST", BATCH_PATH, json.dumps({"jobs": jobs}), headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 202:
+            raise RuntimeError(f"batch fill answered {resp.status}: {body[:200]!r}")
+    conn.close()
+
+
+def redis_breakdown(r: Any) -> dict[str, int]:
+    """MEMORY USAGE summed per key shape (ids replaced by ``*``), largest first."""
+    import re
+
+    shapes: dict[str, int] = {}
+    for key in r.scan_iter(count=1000):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        shape = re.sub(r"[0-9a-f]{8}-?[0-9a-f-]{8,}|[0-9a-f]{16,}|\d+", "*", name)
+        shapes[shape] = shapes.get(shape, 0) + int(r.memory_usage(name) or 0)
+    return dict(sorted(shapes.items(), key=lambda kv: -kv[1]))

@@ -1,0 +1,247 @@
+"""P1 and P2: reports per second through the pipeline, a bare render loop, RQ's default worker."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.results import Results
+from bench.stack import API_KEY, PRODUCT, ROOT, SUBMIT_PATH, Stack, spawn, stop, wait_for
+
+# --------------------------------------------------------------------------- the report HTML
+
+
+def report_html(s: Stack) -> tuple[Path, str]:
+    """The demo report's HTML as the project's ReportRenderer produces it, and its base URL."""
+    from flask_pdfqueue.demo import DEMO_PRODUCT_ID, demo_documents
+
+    renderer = s.state.renderer
+    html = renderer.render_html(demo_documents()[0], DEMO_PRODUCT_ID)
+    template = renderer._template(renderer.template_for(DEMO_PRODUCT_ID))
+    base_url = Path(str(template.filename)).parent.as_uri() + "/"
+    path = s.home / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path, base_url
+
+
+def render_loop_main(html_path: str, base_url: str, count: int) -> None:
+    """Child process of the P1 baseline: warm up, say ready, wait for go, render ``count``."""
+    from weasyprint import HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    html = Path(html_path).read_text(encoding="utf-8")
+    fonts = FontConfiguration()
+    HTML(string=html, base_url=base_url).write_pdf(font_config=fonts)  # warm-up
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started = time.perf_counter()
+    for _ in range(count):
+        HTML(string=html, base_url=base_url).write_pdf(font_config=fonts)
+    elapsed = time.perf_counter() - started
+    print(json.dumps({"count": count, "seconds": elapsed}), flush=True)
+
+
+def bare_render_rate(html_path: Path, base_url: str, workers: int, jobs: int) -> float:
+    """Reports/s of W warm processes rendering ``jobs`` reports between them."""
+    per = max(1, jobs // workers)
+    argv = [sys.executable, "-m", "bench.run", "--render-loop", str(html_path), base_url]
+    procs = [
+        subprocess.Popen(
+            [*argv, str(per)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, text=True
+        )
+        for _ in range(workers)
+    ]
+    for p in procs:
+        assert p.stdout is not None
+        if p.stdout.readline().strip() != "ready":
+            raise RuntimeError("render loop did not start")
+    started = time.perf_counter()
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    total = 0
+    for p in procs:
+        assert p.stdout is not None
+        total += json.loads(p.stdout.readline())["count"]
+        p.wait(timeout=60)
+    return total / (time.perf_counter() - started)
+
+
+# --------------------------------------------------------------------------- P1, P2
+
+
+def seed_reports(s: Stack, codes: list[str]) -> None:
+    from flask_pdfqueue.demo import demo_documents
+
+    template = demo_documents()[0]
+    docs = []
+    for code in codes:
+        doc = dict(template)
+        doc["code"], doc["product_id"] = code, PRODUCT
+        docs.append(doc)
+    s.state.documents.collection.insert_many(docs)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and of its children it has waited for (work horses)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_snapshot(s: Stack, procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
+    snap = {name: cpu_seconds(pid) for name, pid in s.server_pids.items()}
+    snap.update({name: cpu_seconds(p.pid) for name, p in procs.items()})
+    t = os.times()
+    snap["bench process (submits, receiver)"] = t.user + t.system
+    return snap
+
+
+def _horse_times(s: Stack, job_ids: set[str]) -> list[float]:
+    from rq.job import Job
+
+    times = []
+    for job in Job.fetch_many(sorted(job_ids), connection=s.state.redis):
+        if job is not None and job.started_at and job.ended_at:
+            times.append((job.ended_at - job.started_at).total_seconds())
+    return times
+
+
+def argv_flask(flask: list[str]) -> list[str]:
+    return [*flask, "worker"]
+
+
+def pipeline_rate(s: Stack, workers: int, jobs: int, results: Results, tag: str) -> float:
+    """Reports/s through the product: submit via the app, W render + 1 delivery workers,
+    until every job's webhook arrived. Records invariant violations in ``results``."""
+    from rq import Worker
+
+    codes = [f"{tag}-{i:05d}" for i in range(jobs)]
+    seed_reports(s, codes)
+    flask = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service", "pdfqueue"]
+    logs = s.home / "logs"
+    spy = os.environ.get("BENCH_PYSPY")  # a folder: record render worker 0 with py-spy
+    named = {}
+    for n in range(workers):
+        argv = [*flask, "worker"]
+        if spy and n == 0:
+            pyspy = str(Path(sys.executable).parent / "py-spy")
+            out = str(Path(spy) / f"{tag}-render-0.txt")
+            argv = [pyspy, "record", "--subprocesses", "--idle", "--format", "raw"]
+            argv += ["--rate", "200", "--output", out, "--", *argv_flask(flask)]
+        named[f"render worker {n} (+horses)"] = spawn(argv, s.env, logs / f"{tag}-render-{n}.log")
+    named["delivery worker (+horses)"] = spawn(
+        [*flask, "delivery-worker"], s.env, logs / f"{tag}-delivery.log"
+    )
+    procs = list(named.values())
+    try:
+        wait_for(
+            "workers registered",
+            lambda: Worker.count(connection=s.state.redis) >= workers + 1,
+            120,
+        )
+        time.sleep(1.0)
+        client = s.app.test_client()
+        before = len(s.receiver.requests())
+        cpu_before = _cpu_snapshot(s, named)
+        started = time.perf_counter()
+        job_ids: set[str] = set()
+        for code in codes:
+            r = client.post(
+                SUBMIT_PATH,
+                json={"code": code, "productId": PRODUCT, "callback": s.callback},
+                headers={"X-API-Key": API_KEY},
+            )
+            if r.status_code != 202:
+                results.violations.append(f"{tag}: submit {code} answered {r.status_code}")
+                continue
+            job_ids.add(r.get_json()["job_id"])
+
+        def arrived() -> int:
+            return len(s.receiver.requests()) - before
+
+        with contextlib.suppress(TimeoutError):
+            wait_for("webhooks", lambda: arrived() >= len(job_ids), 60 + 5 * jobs, every=0.05)
+        elapsed = time.perf_counter() - started
+        cpu_after = _cpu_snapshot(s, named)
+        horse = _horse_times(s, job_ids)
+        results.extra[f"{tag}_diag"] = {
+            "jobs": len(job_ids),
+            "wall_s": elapsed,
+            "horse_mean_ms": 1000 * sum(horse) / max(1, len(horse)),
+            "horse_busy_share": sum(horse) / (workers * elapsed),
+            "cpu_ms_per_job": {
+                k: 1000 * (cpu_after[k] - cpu_before[k]) / max(1, len(job_ids)) for k in cpu_after
+            },
+        }
+        time.sleep(2.0)  # a duplicate would come now
+        got = s.receiver.requests()[before:]
+        per_job: dict[str, int] = {}
+        for req in got:
+            body = req.json
+            if req.route != "/hook/pdf-complete" or body.get("status") != "completed":
+                results.violations.append(f"{tag}: {body.get('job_id')} {body.get('status')}")
+            per_job[body.get("job_id")] = per_job.get(body.get("job_id"), 0) + 1
+        lost = job_ids - set(per_job)
+        dups = {j: n for j, n in per_job.items() if n > 1}
+        if lost:
+            results.violations.append(f"{tag}: {len(lost)} jobs without a webhook")
+        if dups:
+            results.violations.append(f"{tag}: duplicate webhooks {dups}")
+        return len(per_job.keys() & job_ids) / elapsed
+    finally:
+        if spy:  # py-spy writes its profile on SIGINT; the worker goes on until stop
+            spied = named["render worker 0 (+horses)"]
+            os.kill(spied.pid, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                spied.wait(timeout=30)
+        stop(procs)
+
+
+def rq_default_rate(s: Stack, html_path: Path, base_url: str, workers: int, jobs: int) -> float:
+    """Reports/s of W ``rq worker`` (fork per job, no preload) on bench.plain_jobs."""
+    from rq import Queue, Worker
+
+    queue = Queue("bench-plain", connection=s.state.redis)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rq = str(Path(sys.executable).parent / "rq")
+    procs = [
+        spawn(
+            [rq, "worker", "--url", s.redis_url, "--logging_level", "WARNING", "bench-plain"],
+            env,
+            s.home / "logs" / f"rq-plain-{n}.log",
+        )
+        for n in range(workers)
+    ]
+    try:
+        wait_for("rq workers", lambda: Worker.count(queue=queue) >= workers, 60)
+        time.sleep(0.5)
+        started = time.perf_counter()
+        ids = [
+            queue.enqueue("bench.plain_jobs.render_report", str(html_path), base_url).id
+            for _ in range(jobs)
+        ]
+        done = queue.finished_job_registry
+        failed = queue.failed_job_registry
+        wait_for(
+            "rq jobs",
+            lambda: done.count + failed.count >= jobs,
+            60 + 5 * jobs,
+            every=0.05,
+        )
+        elapsed = time.perf_counter() - started
+        if failed.count or set(done.get_job_ids()) != set(ids):
+            raise RuntimeError(f"P2 baseline: {failed.count} failed jobs")
+        return jobs / elapsed
+    finally:
+        stop(procs)

@@ -1,0 +1,47 @@
+"""The table of results, and the correctness violations that fail a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.stack import log
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Row:
+    id: str
+    measure: str
+    ours: str = "-"
+    baseline: str = "-"
+    ratio: str = "-"
+    target: str = "-"
+    met: str = "-"
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        log(f"{row.id} {row.measure}: ours {row.ours}, baseline {row.baseline}, {row.ratio}")
+
+    def table(self) -> str:
+        head = ("id", "measure", "ours", "baseline", "ratio", "target", "met?")
+        lines = [
+            "| " + " | ".join(head) + " |",
+            "|" + "|".join("---" for _ in head) + "|",
+        ]
+        for r in self.rows:
+            cells = (r.id, r.measure, r.ours, r.baseline, r.ratio, r.target, r.met)
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
