@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import click
@@ -53,6 +54,7 @@ def worker_command(
         log.warning("could not make sure of the report collection's index: %s", exc)
     if preload:
         state.renderer.preload()
+        gc.freeze()  # what is loaded now stays shared with every forked work horse
     worker = PDFWorker(
         state.queue.ordered,
         connection=state.redis,
