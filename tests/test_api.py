@@ -200,7 +200,9 @@ def test_accepted_job_is_recorded_before_any_worker_runs(
     assert record is not None
     assert (record.status, record.priority, record.code) == ("queued", "low", "DEMO-002")
     assert record.enqueued_at is not None  # Redis has it: the reconciler may bring it back
-    document = state.documents.collection.find_one({"code": "DEMO-002"})
+    document = state.documents.collection.find_one(
+        {"code": "DEMO-002", "product_id": "minatBakatUmum"}
+    )
     assert document is not None
     assert document["pdf_generation"]["job_id"] == body["job_id"]
     assert document["pdf_generation"]["status"] == "queued"

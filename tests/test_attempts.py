@@ -41,7 +41,9 @@ def state(
 
 
 def _generation(state: PDFQueueState) -> dict[str, Any]:
-    document = state.documents.collection.find_one({"code": "DEMO-001"})
+    document = state.documents.collection.find_one(
+        {"code": "DEMO-001", "product_id": "minatBakatUmum"}
+    )
     assert document is not None
     generation: dict[str, Any] = document["pdf_generation"]
     return generation

@@ -172,7 +172,9 @@ def test_a_report_document_that_missed_the_outcome_gets_it(state: PDFQueueState)
 
     assert reconcile(state).mirrors_written == 1
 
-    document = state.documents.collection.find_one({"code": "DEMO-001"})
+    document = state.documents.collection.find_one(
+        {"code": "DEMO-001", "product_id": "minatBakatUmum"}
+    )
     assert document is not None
     generation = document["pdf_generation"]
     assert (generation["job_id"], generation["status"], generation["pdf_url"]) == (
