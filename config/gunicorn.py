@@ -19,4 +19,7 @@ threads = int(os.environ.get("PDFQUEUE_WEB_THREADS", "64"))
 timeout = 90
 graceful_timeout = 70
 keepalive = 5
+# No request-line limit here: the app refuses a URL over 8 KB itself, with a JSON 414,
+# where gunicorn's own limit would answer an HTML page.
+limit_request_line = 0
 accesslog = "-"

@@ -30,6 +30,7 @@ from tests.conftest import API_KEY
 from tests.servers import free_port
 from tests.test_api import error_of
 
+ROOT = Path(__file__).resolve().parent.parent
 SUBMIT = "/api/reports/generate-async"
 KEY = {"X-API-Key": API_KEY}
 MAX_BODY = 64 * 1024  # PDFQUEUE_MAX_BODY_BYTES's default, which the test stack keeps
@@ -87,8 +88,9 @@ def service(
     """``gunicorn 'flask_pdfqueue.service:create_app()'`` configured by the environment."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-    argv += ["--worker-class", "gthread", "--threads", "4", "flask_pdfqueue.service:create_app()"]
+    argv = [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "config" / "gunicorn.py")]
+    argv += ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4"]
+    argv += ["flask_pdfqueue.service:create_app()"]
     process = subprocess.Popen(
         argv,
         env={**os.environ, **stack_settings},
@@ -199,7 +201,9 @@ def test_the_prefix_without_its_slash_is_the_apis_not_a_redirect(server: Server)
         ("GET", "/", 404, "not_found"),
         ("GET", "/index.html", 404, "not_found"),
         ("POST", "/nothing/here", 404, "not_found"),
-        ("GET", "/" + "x" * 3000, 404, "not_found"),  # long, within gunicorn's request line
+        ("GET", "/" + "x" * 3000, 404, "not_found"),
+        ("GET", "/" + "x" * 9000, 414, "uri_too_long"),  # over gunicorn's default line limit
+        ("GET", "/api/jobs?code=" + "x" * 20000, 414, "uri_too_long"),
         ("TRACE", "/", 404, "not_found"),
         ("TRACE", "/api/health", 405, "method_not_allowed"),
         ("PROPFIND", "/api/jobs/pdf_x", 405, "method_not_allowed"),

@@ -18,7 +18,13 @@ from flask import Blueprint, Flask, Response, current_app, request
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, default_exceptions
+from werkzeug.exceptions import (
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestURITooLarge,
+    default_exceptions,
+)
 
 from .responses import ErrorBody, ErrorEnvelope, respond
 
@@ -35,6 +41,7 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     429: "rate_limited",
     503: "unavailable",
@@ -200,6 +207,19 @@ def register_method_not_allowed(app: Flask, url_prefix: str) -> None:
 
 def register_app_error_handlers(app: Flask) -> None:
     """The envelope for every error of an app that is nothing but the API (the stand-alone
-    service): unknown paths and methods outside the prefix answer JSON too."""
+    service): unknown paths and methods outside the prefix answer JSON too, and so does a
+    URL over :data:`MAX_URL_BYTES` (gunicorn lets any length through to the app, see
+    ``config/gunicorn.py``, so that its own HTML 414 page never answers)."""
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(Exception, _handle_unexpected)
+    app.before_request(_refuse_long_url)
+
+
+#: The longest request target the stand-alone service reads.
+MAX_URL_BYTES = 8192
+
+
+def _refuse_long_url() -> None:
+    target = request.environ.get("RAW_URI") or request.full_path
+    if len(target) > MAX_URL_BYTES:
+        raise RequestURITooLarge(f"The URL is longer than {MAX_URL_BYTES} bytes.")
