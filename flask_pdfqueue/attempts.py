@@ -37,6 +37,7 @@ from .extension import PDFQueueState, current_pdfqueue
 from .queueing import run_id
 from .records.sql import JobRecord
 from .steps import notify, record
+from .tracing import traced
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ def begin_attempt(state: PDFQueueState, job_id: str) -> Attempt | None:
     if not record.record_started(state, current, run):
         log.warning("job %s: run %s is not the current one; nothing to do", job_id, run)
         return None
-    log.info("job %s loading (run %s, retry %d)", job_id, run, current.retry_count)
+    with traced(current.traceparent):
+        log.info("job %s loading (run %s, retry %d)", job_id, run, current.retry_count)
     return Attempt(state, current, run)
 
 
@@ -120,12 +122,13 @@ def settle_failed_run(state: PDFQueueState, job_id: str, run: str, failure: JobF
     if current is None or current.is_terminal or current.rq_job_id != run:
         return
     settings = state.settings
-    if isinstance(failure, Cancelled):
-        finish_failed(state, job_id, failure, status="cancelled")
-    elif not failure.retryable or current.retry_count >= settings.retry_attempts:
-        finish_failed(state, job_id, failure)
-    else:
-        _retry(state, current, run, failure)
+    with traced(current.traceparent):
+        if isinstance(failure, Cancelled):
+            finish_failed(state, job_id, failure, status="cancelled")
+        elif not failure.retryable or current.retry_count >= settings.retry_attempts:
+            finish_failed(state, job_id, failure)
+        else:
+            _retry(state, current, run, failure)
 
 
 def finish_failed(

@@ -52,15 +52,21 @@ def render_command(
         report = _from_file(document) if document else state.documents.load(str(code), product_id)
         if html is not None:
             html.write_text(state.renderer.render_html(report, product_id), encoding="utf-8")
-        pdf = state.renderer.render(report, product_id)
+        rendered = state.renderer.render(report, product_id)
     except JobFailure as failure:  # one sentence naming the field or template line
         raise click.ClickException(failure.message) from None
     except PyMongoError:
         raise click.ClickException(
             "MongoDB did not answer; render from a JSON file with --document instead"
         ) from None
-    output.write_bytes(pdf)
-    click.echo(f"{output}: {len(pdf)} bytes, template {state.renderer.template_for(product_id)}")
+    output.write_bytes(rendered.pdf)
+    variant = state.renderer.pdf_variant_for(product_id)
+    click.echo(
+        f"{output}: {len(rendered.pdf)} bytes, template {state.renderer.template_for(product_id)}"
+        + (f", {variant}" if variant else "")
+    )
+    for warning in rendered.warnings:  # the PDF is written all the same
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _from_file(path: Path) -> dict[str, Any]:

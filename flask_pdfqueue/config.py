@@ -25,7 +25,7 @@ from typing import Any, get_type_hints
 
 from limits import parse_many
 
-from .rendering import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE
+from .rendering import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE, parse_template_choice
 
 PREFIX = "PDFQUEUE_"
 PROFILES = ("development", "staging", "production")
@@ -91,6 +91,7 @@ class Settings:
     sync_timeout: int = 55
     rate_limit: str = "1200/minute"
     pdf_variant: str = ""  # empty: a plain PDF
+    inline_pdf_max_bytes: int = 10 * 1024 * 1024  # below n8n's 16 MiB request limit
     preview: bool = False  # on anyway outside production
     dashboard_username: str = "admin"
     dashboard_password: str = ""  # empty: generated into <instance>/dashboard-password
@@ -164,6 +165,9 @@ class Settings:
             raise ConfigError(
                 "PDFQUEUE_PDF_VARIANT must be a WeasyPrint pdf_variant such as pdf/a-3b or pdf/ua-1"
             )
+        _validate_template_map(self.template_map)
+        if self.inline_pdf_max_bytes < 0:
+            raise ConfigError("PDFQUEUE_INLINE_PDF_MAX_BYTES must be 0 or more (bytes)")
         if not 0 < self.sync_timeout <= SYNC_TIMEOUT_MAX:
             raise ConfigError(
                 f"PDFQUEUE_SYNC_TIMEOUT must be 1 to {SYNC_TIMEOUT_MAX} seconds: clients and "
@@ -238,6 +242,20 @@ class Settings:
 
 _DRIVE_SHARE = re.compile(r"anyone|none|domain:[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _HTTP_URL = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?")
+
+
+def _validate_template_map(template_map: tuple[tuple[str, str], ...]) -> None:
+    """``product=template.html`` pairs, each with an optional PDF variant after a space."""
+    for product, text in template_map:
+        try:
+            choice = parse_template_choice(text)
+        except ValueError as exc:
+            raise ConfigError(f"PDFQUEUE_TEMPLATE_MAP: product {product!r}: {exc}") from None
+        if choice.pdf_variant and not _PDF_VARIANT.fullmatch(choice.pdf_variant):
+            raise ConfigError(
+                f"PDFQUEUE_TEMPLATE_MAP: product {product!r} names {choice.pdf_variant!r}, "
+                "not a WeasyPrint pdf_variant such as pdf/a-3b or pdf/ua-1"
+            )
 
 
 def _validate_drive(settings: Settings) -> None:

@@ -6,6 +6,10 @@ files inside the template folders and *stops* the render for anything else, so a
 template can neither read ``/etc/passwd`` nor reach internal hosts, and a refused
 resource is a visible ``TemplateError`` instead of a silently missing image.
 
+What WeasyPrint warns about while rendering (an unknown CSS property, a font it could
+not load) is collected per render, bounded, and returned with the PDF: a job keeps
+its warnings for its status, the render CLI prints them.
+
 WeasyPrint is imported lazily: the web process only needs :func:`load_context_builder`
 and never pays the ~0.5 s import; workers call :meth:`ReportRenderer.preload` before
 they fork work horses.
@@ -13,11 +17,15 @@ they fork work horses.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -35,8 +43,36 @@ BUILTIN_TEMPLATE_FOLDER = Path(__file__).resolve().parent / "templates" / "repor
 DEFAULT_TEMPLATE = "psikotes.html"
 DEFAULT_CONTEXT_BUILDER = "flask_pdfqueue.report_context:build_psikotes_context"
 FETCH_TIMEOUT = 5
+#: How many distinct warnings a render keeps, and how long each may be.
+MAX_RENDER_WARNINGS = 20
+MAX_WARNING_CHARS = 300
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenderedPDF:
+    """A rendered report, and what WeasyPrint warned about while making it."""
+
+    pdf: bytes
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TemplateChoice:
+    """How one product is rendered: its template, and a PDF variant of its own if any."""
+
+    template: str
+    pdf_variant: str | None = None
+
+
+def parse_template_choice(text: str) -> TemplateChoice:
+    """A template map value: ``name.html``, or ``name.html pdf/a-3b`` for a product
+    whose PDFs must be PDF/A (or another variant) whatever ``PDFQUEUE_PDF_VARIANT`` says."""
+    parts = text.split()
+    if len(parts) not in (1, 2):
+        raise ValueError(f"{text!r} is not 'template.html' or 'template.html pdf/a-3b'")
+    return TemplateChoice(parts[0], parts[1] if len(parts) == 2 else None)
 
 
 def load_context_builder(dotted: str) -> ContextBuilder:
@@ -133,6 +169,60 @@ def _safe_fetcher_class() -> type[Any]:
     return SafeURLFetcher
 
 
+_FILE_URL = re.compile(r"file://[^\s'\"]+")
+
+
+def _without_paths(message: str) -> str:
+    """A warning as a job shows it: files by their name (their folder is the server's)."""
+    return _FILE_URL.sub(lambda found: Path(unquote(urlsplit(found[0]).path)).name, message)
+
+
+class _WarningCollector(logging.Handler):
+    """WeasyPrint's warnings (and errors) logged by this thread, distinct and bounded.
+
+    Only this thread's records are taken, so a render running beside it in another
+    thread (the preview endpoint) does not lend it its warnings.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._thread = threading.get_ident()
+        self._seen: dict[str, None] = {}
+        self._more = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self._thread:
+            return
+        try:
+            text = _without_paths(record.getMessage())
+        except Exception:  # a malformed log call must not fail the render
+            text = str(record.msg)
+        if len(text) > MAX_WARNING_CHARS:
+            text = text[: MAX_WARNING_CHARS - 1] + "…"
+        if text in self._seen:
+            return
+        if len(self._seen) < MAX_RENDER_WARNINGS:
+            self._seen[text] = None
+        else:
+            self._more += 1
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        more = (f"… and {self._more} more warnings",) if self._more else ()
+        return (*self._seen, *more)
+
+
+@contextlib.contextmanager
+def _collected_warnings() -> Iterator[_WarningCollector]:
+    collector = _WarningCollector()
+    weasyprint_log = logging.getLogger("weasyprint")
+    weasyprint_log.addHandler(collector)
+    try:
+        yield collector
+    finally:
+        weasyprint_log.removeHandler(collector)
+
+
 class ReportRenderer:
     """Render report documents with one set of templates and one context builder.
 
@@ -155,10 +245,18 @@ class ReportRenderer:
                 f"PDFQUEUE_PDF_VARIANT={pdf_variant!r} is not a variant this WeasyPrint writes: "
                 f"{', '.join(sorted(pdf_variants()))}"
             )
+        self._choices = {
+            product: parse_template_choice(text) for product, text in template_map.items()
+        }
+        for product, choice in self._choices.items():
+            if choice.pdf_variant is not None and choice.pdf_variant not in pdf_variants():
+                raise ValueError(
+                    f"PDFQUEUE_TEMPLATE_MAP: product {product!r} asks for PDF variant "
+                    f"{choice.pdf_variant!r}, which this WeasyPrint does not write"
+                )
         self._folders = [Path(folder).resolve() for folder in template_folders]
         self._pdf_variant = pdf_variant
         self._folders.append(BUILTIN_TEMPLATE_FOLDER)
-        self._template_map = dict(template_map)
         self._default_template = default_template
         self._context_builder = context_builder
         self._env = jinja2.Environment(
@@ -170,13 +268,19 @@ class ReportRenderer:
 
     def template_for(self, product_id: str) -> str:
         """The template file name used for ``product_id``."""
-        return self._template_map.get(product_id, self._default_template)
+        choice = self._choices.get(product_id)
+        return choice.template if choice else self._default_template
+
+    def pdf_variant_for(self, product_id: str) -> str | None:
+        """The PDF variant of ``product_id``'s reports (None: a plain PDF)."""
+        choice = self._choices.get(product_id)
+        return (choice and choice.pdf_variant) or self._pdf_variant
 
     def render_html(self, document: Mapping[str, Any], product_id: str) -> str:
         """Render the HTML only (previews, tests)."""
         return self._render_html(document, product_id)[0]
 
-    def render(self, document: Mapping[str, Any], product_id: str) -> bytes:
+    def render(self, document: Mapping[str, Any], product_id: str) -> RenderedPDF:
         """Render the PDF; every way the template or data can be wrong is a ``TemplateError``."""
         html, template = self._render_html(document, product_id)
         from weasyprint import HTML
@@ -187,14 +291,15 @@ class ReportRenderer:
         fetcher = _safe_fetcher_class()(self._folders)
         failed = f"report template {template.name!r} could not load"
         try:
-            pdf = HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf(
-                font_config=self._fonts(), pdf_variant=self._pdf_variant
-            )
+            with _collected_warnings() as collected:
+                pdf = HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf(
+                    font_config=self._fonts(), pdf_variant=self.pdf_variant_for(product_id)
+                )
         except FatalURLFetchingError as exc:
             raise TemplateError(f"{failed} {'; '.join(fetcher.failures) or exc}") from exc
         if fetcher.failures:
             raise TemplateError(f"{failed} {'; '.join(fetcher.failures)}")
-        return bytes(pdf)
+        return RenderedPDF(bytes(pdf), collected.warnings)
 
     def preload(self) -> None:
         """Warm everything a render needs, in the worker parent, before forking.
@@ -205,7 +310,7 @@ class ReportRenderer:
         at worker start, instead of failing every job.
         """
         self._fonts()
-        for name in sorted({self._default_template, *self._template_map.values()}):
+        for name in sorted({self._default_template, *map(self.template_for, self._choices)}):
             self._template(name)
         document = demo_documents()[0]
         try:

@@ -20,6 +20,7 @@ from flask import Flask
 from .api.envelope import register_app_error_handlers
 from .config import PROFILES, ConfigError, from_environ
 from .extension import PDFQueue
+from .tracing import TraceIdFilter
 
 
 def create_app(profile: str | None = None) -> Flask:
@@ -35,8 +36,11 @@ def create_app(profile: str | None = None) -> Flask:
     app.config["PDFQUEUE_PROFILE"] = profile
     logging.basicConfig(
         level=os.environ.get("PDFQUEUE_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(name)s%(trace)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # a job's lines show its trace id
+        if not any(isinstance(f, TraceIdFilter) for f in handler.filters):
+            handler.addFilter(TraceIdFilter())
     PDFQueue(app)
     register_app_error_handlers(app)
     return app

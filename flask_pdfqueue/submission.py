@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from redis.exceptions import RedisError
@@ -28,6 +28,7 @@ from .callbacks import CallbackRefused, check_callback_url, failure_callback_for
 from .extension import PDFQueueState
 from .records.sql import JobRecord, SubscriberRequest
 from .steps.record import note_in_report
+from .tracing import traceparent_for_submit
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class JobRequest:
     callback: str | None = None
     failure_callback: str | None = None
     metadata: dict[str, object] | None = None
+    deliver: str = "link"
+    #: The submit's W3C ``traceparent``; None starts a trace of the job's own.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ def submit_many(
     except RedisError as exc:
         raise _queue_unavailable(exc) from None
     for request in requests:
+        request = replace(request, traceparent=traceparent_for_submit(request.traceparent))
         try:
             subscriber = _subscriber(state, request)
             joined = _join_active(state, request, subscriber)
@@ -131,7 +136,9 @@ def _subscriber(state: PDFQueueState, request: JobRequest) -> SubscriberRequest 
                 raise SubmitRejected("invalid_fields", str(exc), field=name) from None
     if callback is None and failure_callback is None:
         return None
-    return SubscriberRequest(callback, failure_callback, request.metadata)
+    return SubscriberRequest(
+        callback, failure_callback, request.metadata, request.deliver, request.traceparent
+    )
 
 
 def _join_active(
@@ -159,6 +166,7 @@ def _record_new(
                 product_id=request.product_id,
                 priority=request.priority,
                 subscriber=subscriber,
+                traceparent=request.traceparent,
             )
         except IntegrityError:  # the report's job exists now: join it
             joined = _join_active(state, request, subscriber)

@@ -1,4 +1,4 @@
--- The flask-pdfqueue SQL schema for mysql, at revision 0004.
+-- The flask-pdfqueue SQL schema for mysql, at revision 0005.
 --
 -- Generated from the Alembic migrations in flask_pdfqueue/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect mysql` prints the same); do not edit.
@@ -155,4 +155,20 @@ CREATE INDEX idx_status_priority_started ON pdf_job_results (status, priority, s
 CREATE INDEX idx_status_completed_started ON pdf_job_results (status, completed_at, started_at);
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
+-- Running upgrade 0004 -> 0005
+
+ALTER TABLE pdf_job_results ADD COLUMN traceparent VARCHAR(55);
+
+ALTER TABLE pdf_job_results ADD COLUMN render_warnings TEXT;
+
+ALTER TABLE pdf_job_subscribers ADD COLUMN deliver VARCHAR(8) NOT NULL DEFAULT 'link';
+
+ALTER TABLE pdf_job_subscribers ADD COLUMN traceparent VARCHAR(55);
+
+ALTER TABLE pdf_webhook_deliveries ADD COLUMN traceparent VARCHAR(55);
+
+ALTER TABLE pdf_webhook_deliveries MODIFY payload LONGTEXT NOT NULL;
+
+UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
 

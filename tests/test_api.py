@@ -73,6 +73,7 @@ def error_of(response: TestResponse, status: int) -> dict[str, Any]:
             {**VALID, "priority": "urgent"},
             {"priority": "Input should be 'high', 'normal' or 'low'"},
         ),
+        ({**VALID, "deliver": "attachment"}, {"deliver": "Input should be 'link' or 'inline'"}),
         ({**VALID, "colour": "red"}, {"colour": "is not a known field"}),
         ({**VALID, "product_id": "x"}, {"product_id": "is not a known field"}),
         ({**VALID, "metadata": ["a"]}, {"metadata": "Input should be a valid dictionary"}),

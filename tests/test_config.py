@@ -38,13 +38,18 @@ def test_lists_bools_and_maps_parse_from_strings() -> None:
             "PDFQUEUE_RETRY_ATTEMPTS": "2",
             "PDFQUEUE_RETRY_INTERVALS": "5,30",
             "PDFQUEUE_HEALTH_PUBLIC": "no",
-            "PDFQUEUE_TEMPLATE_MAP": "kepribadianDasar=big5.html",
+            "PDFQUEUE_TEMPLATE_MAP": "kepribadianDasar=big5.html, archive=psikotes.html pdf/a-3b",
+            "PDFQUEUE_INLINE_PDF_MAX_BYTES": "2048",
         }
     )
     assert s.api_keys == ("k1", "k2")
     assert s.retry_intervals == (5, 30)
     assert s.health_public is False
-    assert s.template_map == (("kepribadianDasar", "big5.html"),)
+    assert s.template_map == (
+        ("kepribadianDasar", "big5.html"),
+        ("archive", "psikotes.html pdf/a-3b"),
+    )
+    assert s.inline_pdf_max_bytes == 2048
     assert settings({"PDFQUEUE_API_KEYS": ["a", "b"]}).api_keys == ("a", "b")
 
 
@@ -61,6 +66,9 @@ def test_lists_bools_and_maps_parse_from_strings() -> None:
         ({"PDFQUEUE_WEBHOOK_SECRET": "whsec_not base64!"}, "whsec_<base64>"),
         ({"PDFQUEUE_WEBHOOK_RETRY_SCHEDULE": "5,-1"}, "must not be negative"),
         ({"PDFQUEUE_PDF_VARIANT": "pdf/z-9"}, "PDFQUEUE_PDF_VARIANT must be"),
+        ({"PDFQUEUE_TEMPLATE_MAP": "a=x.html pdf/z-9"}, "product 'a' names 'pdf/z-9'"),
+        ({"PDFQUEUE_TEMPLATE_MAP": "a=x.html pdf/a-3b extra"}, "product 'a': 'x.html pdf/a-3b"),
+        ({"PDFQUEUE_INLINE_PDF_MAX_BYTES": "-1"}, "PDFQUEUE_INLINE_PDF_MAX_BYTES must be 0"),
         ({"PDFQUEUE_RECONCILE_INTERVAL": "0"}, "PDFQUEUE_RECONCILE_INTERVAL must be positive"),
         ({"PDFQUEUE_WEBHOOK_TIMEOUT": "0"}, "must be positive"),
         ({"PDFQUEUE_RATE_LIMIT": "lots"}, "PDFQUEUE_RATE_LIMIT must be in Flask-Limiter's"),

@@ -135,7 +135,7 @@ def _make_due(state: PDFQueueState, delivery: Delivery) -> None:
 class _InterruptedSender:
     """A POST that never returns an answer, as when the attempt is stopped mid-way."""
 
-    def deliver(self, url: str, webhook_id: str, body: bytes) -> Any:
+    def deliver(self, url: str, webhook_id: str, body: bytes, **_: Any) -> Any:
         raise TimeoutError("stopped while posting")
 
 

@@ -52,7 +52,7 @@ def test_every_demo_document_renders_to_several_pages() -> None:
         context_builder=build_psikotes_context,
     )
     for document in demo_documents():
-        reader = PdfReader(io.BytesIO(renderer.render(document, document["product_id"])))
+        reader = PdfReader(io.BytesIO(renderer.render(document, document["product_id"]).pdf))
         pages = [page.extract_text() for page in reader.pages]
         assert len(pages) >= 2, document["code"]
         assert f"Page 1 of {len(pages)}" in pages[0]

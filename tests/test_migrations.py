@@ -286,6 +286,17 @@ def _schema_differences(engine: Engine, schema: MetaData = metadata) -> list[Any
         return list(compare_metadata(context, schema))
 
 
+#: pdf_job_results columns the migrations added after the released schema.
+ADDED_JOB_COLUMNS = (
+    "rq_job_id",
+    "enqueued_at",
+    "mirror_pending",
+    "dedupe_key",
+    "traceparent",
+    "render_warnings",
+)
+
+
 @pytest.fixture
 def engine(sql_url: str) -> Iterator[Engine]:
     engine = make_engine(sql_url)  # as the service opens it (SQLite: foreign keys on)
@@ -307,11 +318,10 @@ def test_upgrade_keeps_released_rows_and_moves_callbacks(engine: Engine) -> None
     for job_id, old in before.items():
         new = after[job_id]
         assert {k: v for k, v in old.items() if k not in MOVED} == {
-            k: v
-            for k, v in new.items()
-            if k not in ("rq_job_id", "enqueued_at", "mirror_pending", "dedupe_key")
+            k: v for k, v in new.items() if k not in ADDED_JOB_COLUMNS
         }
         assert new["rq_job_id"] == job_id
+        assert new["traceparent"] is None and new["render_warnings"] is None
         assert new["enqueued_at"] == (old["created_at"] if old["status"] in ACTIVE else None)
         assert new["mirror_pending"] in (False, 0)
     assert MOVED.isdisjoint(next(iter(after.values())))
@@ -319,6 +329,7 @@ def test_upgrade_keeps_released_rows_and_moves_callbacks(engine: Engine) -> None
     by_id = _rows(engine, "pdf_job_subscribers", "id")
     subscribers = {s["job_id"]: s for s in by_id.values()}
     assert len(subscribers) == len(by_id)  # one per job
+    assert {(s["deliver"], s["traceparent"]) for s in by_id.values()} == {("link", None)}
     assert {
         job_id: (s["callback_url"], s["failure_callback_url"], s["metadata_json"], s["created_at"])
         for job_id, s in subscribers.items()

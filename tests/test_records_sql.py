@@ -9,6 +9,8 @@ attempt at a time.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 import flask_pdfqueue.records.sql.deliveries as deliveries_module
 import flask_pdfqueue.records.sql.jobs as jobs_module
+from flask_pdfqueue.delivery.events import InlinePDF
 from flask_pdfqueue.records.sql import (
     AttemptLog,
     Delivery,
@@ -612,6 +615,70 @@ def test_every_subscriber_gets_its_own_event(
     assert len({d.webhook_id for d in owed}) == len(owed)  # one webhook-id each
     assert {d.event for d in owed} == {outcome}
     assert deliveries.for_job("job-1") == owed
+
+
+TRACE_A = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+TRACE_B = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+
+
+def test_inline_subscribers_get_the_pdf_in_the_event_and_the_others_a_link(
+    engine: Engine, jobs: JobStore, deliveries: DeliveryStore
+) -> None:
+    """A body over 64 KB fits the outbox on every backend (LONGTEXT on MariaDB)."""
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 400  # ~100 KB, ~136 KB as base64
+    wants_pdf = replace(_subscriber(), deliver="inline", traceparent=TRACE_A)
+    jobs.insert_queued(
+        job_id="job-1",
+        code="PSI-001",
+        product_id="prod-9",
+        priority="normal",
+        subscriber=wants_pdf,
+        traceparent=TRACE_A,
+    )
+    _join(engine, replace(_subscriber(), traceparent=TRACE_B))
+
+    owed = jobs.complete(
+        "job-1",
+        pdf_url="u",
+        google_drive_link=None,
+        storage_key="k",
+        render_warnings=("Ignored `colr: red` at 1:4, unknown property.",),
+        pdf=InlinePDF(pdf, max_bytes=len(pdf)),
+    )
+
+    assert owed is not None
+    inline, link = (json.loads(d.payload) for d in deliveries.for_job("job-1"))
+    assert base64.b64decode(inline["pdf_base64"]) == pdf
+    assert (inline["pdf_size"], inline["pdf_sha256"]) == (len(pdf), hashlib.sha256(pdf).hexdigest())
+    assert "pdf_inline_skipped" not in inline
+    assert not {"pdf_base64", "pdf_size", "pdf_sha256"} & set(link)
+    assert [d.traceparent for d in deliveries.for_job("job-1")] == [TRACE_A, TRACE_B]
+    record = _get(jobs)
+    assert record.traceparent == TRACE_A
+    assert record.render_warnings == ("Ignored `colr: red` at 1:4, unknown property.",)
+
+
+def test_a_pdf_over_the_inline_limit_is_left_out_and_the_event_says_so(jobs: JobStore) -> None:
+    _queue(jobs, subscriber=replace(_subscriber(), deliver="inline"))
+    pdf = b"%PDF-1.7 eleven"
+
+    owed = jobs.complete(
+        "job-1", pdf_url="u", google_drive_link=None, storage_key="k", pdf=InlinePDF(pdf, 10)
+    )
+
+    assert owed is not None
+    payload = json.loads(owed[0].payload)
+    assert payload["pdf_base64"] is None
+    assert (payload["pdf_inline_skipped"], payload["pdf_inline_max_bytes"]) == ("too_large", 10)
+    assert payload["pdf_size"] == len(pdf)
+    assert _get(jobs).render_warnings == ()
+
+
+def test_a_failure_event_never_carries_a_pdf(jobs: JobStore) -> None:
+    _queue(jobs, subscriber=replace(_subscriber(), deliver="inline"))
+    owed = jobs.fail("job-1", status="failed", error_message="m", error_code="c")
+    assert owed is not None
+    assert "pdf_base64" not in json.loads(owed[0].payload)
 
 
 def test_unknown_job_transitions_owe_nothing(jobs: JobStore) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from pypdf.generic import StreamObject
 
 from flask_pdfqueue.demo import DEMO_PRODUCT_ID, demo_documents
 from flask_pdfqueue.errors import TemplateError
@@ -20,11 +19,14 @@ from flask_pdfqueue.rendering import (
     BUILTIN_TEMPLATE_FOLDER,
     DEFAULT_CONTEXT_BUILDER,
     DEFAULT_TEMPLATE,
+    MAX_RENDER_WARNINGS,
+    MAX_WARNING_CHARS,
     ReportRenderer,
     harfbuzz_subset_available,
     load_context_builder,
 )
 from flask_pdfqueue.report_context import build_psikotes_context
+from tests.pdfs import pdfa_identification
 
 
 def _renderer(*folders: Path, template_map: Mapping[str, str] | None = None,
@@ -53,7 +55,7 @@ def renderer() -> ReportRenderer:
 
 @pytest.fixture(scope="module")
 def demo_pdf(renderer: ReportRenderer) -> bytes:
-    return renderer.render(demo_documents()[0], DEMO_PRODUCT_ID)
+    return renderer.render(demo_documents()[0], DEMO_PRODUCT_ID).pdf
 
 
 def test_harfbuzz_subsetting_is_available() -> None:
@@ -80,7 +82,7 @@ def test_demo_report_contains_participant_scores_and_page_numbers(demo_pdf: byte
 
 
 def test_rendering_is_deterministic(renderer: ReportRenderer, demo_pdf: bytes) -> None:
-    assert renderer.render(demo_documents()[0], DEMO_PRODUCT_ID) == demo_pdf
+    assert renderer.render(demo_documents()[0], DEMO_PRODUCT_ID).pdf == demo_pdf
 
 
 def test_html_has_lang_and_svg_chart_with_one_bar_per_scale(renderer: ReportRenderer) -> None:
@@ -101,7 +103,7 @@ def test_participant_name_is_autoescaped(renderer: ReportRenderer) -> None:
     html = renderer.render_html(document, DEMO_PRODUCT_ID)
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<script>alert(1)</script>" in "\n".join(_pages(renderer.render(document, "x")))
+    assert "<script>alert(1)</script>" in "\n".join(_pages(renderer.render(document, "x").pdf))
 
 
 def test_undefined_variable_is_a_template_error(tmp_path: Path) -> None:
@@ -150,7 +152,7 @@ def user_folder(tmp_path: Path) -> Path:
 
 def _render_body(folder: Path, body: str) -> bytes:
     (folder / "page.html").write_text(_page(body))
-    return _renderer(folder, default_template="page.html", context_builder=dict).render({}, "x")
+    return _renderer(folder, default_template="page.html", context_builder=dict).render({}, "x").pdf
 
 
 @pytest.mark.parametrize(
@@ -297,13 +299,8 @@ def test_a_pdf_a_variant_is_identified_in_the_xmp_metadata(
         context_builder=build_psikotes_context,
         pdf_variant=variant,
     )
-    pdf = renderer.render(demo_documents()[0], DEMO_PRODUCT_ID)
-    reader = PdfReader(io.BytesIO(pdf))
-    metadata = reader.root_object["/Metadata"].get_object()
-    assert isinstance(metadata, StreamObject)
-    xmp = metadata.get_data().decode()
-    assert re.search(rf"pdfaid:part(>|=\"){part}", xmp), xmp[:500]
-    assert re.search(rf"pdfaid:conformance(>|=\"){conformance}", xmp)
+    pdf = renderer.render(demo_documents()[0], DEMO_PRODUCT_ID).pdf
+    assert pdfa_identification(pdf) == (part, conformance)
 
 
 def test_an_unknown_pdf_variant_is_refused_naming_the_setting() -> None:
@@ -315,3 +312,77 @@ def test_an_unknown_pdf_variant_is_refused_naming_the_setting() -> None:
             context_builder=build_psikotes_context,
             pdf_variant="pdf/z-9",
         )
+
+
+def _styled(folder: Path, css: str) -> ReportRenderer:
+    (folder / "styled.html").write_text(
+        f"<!DOCTYPE html><html><head><style>{css}</style></head><body><p>Hi</p></body></html>"
+    )
+    return _renderer(folder, default_template="styled.html", context_builder=dict)
+
+
+def test_weasyprint_warnings_come_back_with_the_pdf(tmp_path: Path) -> None:
+    rendered = _styled(tmp_path, "p {colr: red; colr: blue}").render({}, "x")
+
+    assert _pages(rendered.pdf) == ["Hi"]  # rendered all the same
+    assert rendered.warnings == (
+        "Ignored `colr: red` at 1:4, unknown property.",
+        "Ignored `colr: blue` at 1:15, unknown property.",
+    )
+    assert _renderer().render(demo_documents()[0], DEMO_PRODUCT_ID).warnings == ()
+
+
+def test_a_warning_repeated_is_kept_once(tmp_path: Path) -> None:
+    rows = "".join(f'<p style="colr: red">{n}</p>' for n in range(50))
+    (tmp_path / "rows.html").write_text(_page(rows))
+    renderer = _renderer(tmp_path, default_template="rows.html", context_builder=dict)
+
+    assert renderer.render({}, "x").warnings == ("Ignored `colr: red` at 1:1, unknown property.",)
+
+
+def test_warnings_are_bounded_in_number_and_length(tmp_path: Path) -> None:
+    long_name = "x" * (2 * MAX_WARNING_CHARS)
+    css = f"p {{ {long_name}: 1 }} " + " ".join(f"p {{ bogus-{n}: 1 }}" for n in range(30))
+
+    warnings = _styled(tmp_path, css).render({}, "x").warnings
+
+    assert len(warnings) == MAX_RENDER_WARNINGS + 1
+    assert all(len(warning) <= MAX_WARNING_CHARS for warning in warnings)
+    assert warnings[0].endswith("…")
+    assert warnings[-1] == f"… and {31 - MAX_RENDER_WARNINGS} more warnings"
+
+
+def test_each_render_has_only_its_own_warnings(tmp_path: Path) -> None:
+    """Two renders at once in two threads (the preview endpoint) keep theirs apart."""
+    noisy, quiet = _styled(tmp_path, "p {colr: red}"), _renderer()
+    results: dict[str, tuple[str, ...]] = {}
+
+    def render_quiet() -> None:
+        results["quiet"] = quiet.render(demo_documents()[0], DEMO_PRODUCT_ID).warnings
+
+    thread = threading.Thread(target=render_quiet)
+    thread.start()
+    for _ in range(5):
+        results["noisy"] = noisy.render({}, "x").warnings
+    thread.join()
+
+    assert results == {"quiet": (), "noisy": ("Ignored `colr: red` at 1:4, unknown property.",)}
+
+
+def test_a_product_in_the_template_map_may_have_its_own_pdf_variant() -> None:
+    renderer = _renderer(template_map={"archive": f"{DEFAULT_TEMPLATE} pdf/a-3b"})
+
+    archived = renderer.render(demo_documents()[0], "archive").pdf
+    plain = renderer.render(demo_documents()[0], DEMO_PRODUCT_ID).pdf
+
+    assert pdfa_identification(archived) == ("3", "B")
+    assert pdfa_identification(plain) is None
+    assert (renderer.template_for("archive"), renderer.pdf_variant_for("archive")) == (
+        DEFAULT_TEMPLATE,
+        "pdf/a-3b",
+    )
+
+
+def test_a_template_map_variant_weasyprint_lacks_is_refused() -> None:
+    with pytest.raises(ValueError, match="product 'archive' asks for PDF variant 'pdf/a-9z'"):
+        _renderer(template_map={"archive": "psikotes.html pdf/a-9z"})

@@ -12,6 +12,7 @@ from flask import Flask
 from flask_pdfqueue import PDFQueueState, signals
 from flask_pdfqueue.cancellation import cancel
 from flask_pdfqueue.delivery.dispatch import attempt_delivery
+from flask_pdfqueue.rendering import RenderedPDF
 from flask_pdfqueue.steps import record
 from flask_pdfqueue.storage import StoredPDF
 from tests.conftest import make_isolated_app
@@ -74,8 +75,9 @@ def test_a_job_sends_accepted_started_and_its_outcome_once(
     current = state.jobs.get(job_id)
     assert current is not None
     assert record.record_started(state, current, job_id)
-    assert record.record_completed(state, current, StoredPDF(key=f"{job_id}.pdf")) is not None
-    assert record.record_completed(state, current, StoredPDF(key="again")) is None  # lost race
+    rendered = RenderedPDF(b"%PDF-1.7")
+    assert record.record_completed(state, current, StoredPDF(f"{job_id}.pdf"), rendered) is not None
+    assert record.record_completed(state, current, StoredPDF("again"), rendered) is None  # lost
 
     names = [name for name, _ in heard]
     assert names == ["job-accepted", "job-accepted", "job-started", "job-completed"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from flask_pdfqueue import current_pdfqueue
 from flask_pdfqueue.attempts import begin_attempt
 from flask_pdfqueue.steps import load, notify, record, render, store
+from flask_pdfqueue.tracing import traced
 
 
 def generate_pdf_job(job_id: str) -> None:
@@ -21,13 +22,14 @@ def generate_pdf_job(job_id: str) -> None:
     attempt = begin_attempt(state, job_id)
     if attempt is None:
         return
-    document = load.load_report(state, attempt.job)
-    attempt.reached("rendering")
-    pdf = render.render_pdf(state, attempt.job, document)
-    if not attempt.reached("storing"):
-        return  # cancelled meanwhile: nothing is stored
-    stored = store.store_pdf(state, attempt.job, pdf)
-    attempt.reached("recording")
-    owed = record.record_completed(state, attempt.job, stored)
-    attempt.succeeded()
-    notify.announce(state, owed)
+    with traced(attempt.job.traceparent):  # the job's log lines show its trace id
+        document = load.load_report(state, attempt.job)
+        attempt.reached("rendering")
+        rendered = render.render_pdf(state, attempt.job, document)
+        if not attempt.reached("storing"):
+            return  # cancelled meanwhile: nothing is stored
+        stored = store.store_pdf(state, attempt.job, rendered.pdf)
+        attempt.reached("recording")
+        owed = record.record_completed(state, attempt.job, stored, rendered)
+        attempt.succeeded()
+        notify.announce(state, owed)

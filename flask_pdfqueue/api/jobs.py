@@ -12,6 +12,7 @@ from ..extension import PDFQueueState, current_pdfqueue
 from ..records.sql import STATUSES, Delivery, JobRecord
 from ..records.sql.listing import MAX_LIMIT, BadCursor, list_jobs
 from ..timestamps import iso_utc
+from ..tracing import trace_id_of
 from .envelope import APIError
 from .responses import DeliveryView, JobList, JobView, WebhookSummary, respond
 
@@ -54,6 +55,8 @@ def job_view(state: PDFQueueState, record: JobRecord, *, with_position: bool = T
         pdf_url=record.pdf_url,
         error=record.error_message,
         error_code=record.error_code,
+        render_warnings=list(record.render_warnings),
+        trace_id=trace_id_of(record.traceparent),
     )
     if record.status == "queued" and with_position:
         try:

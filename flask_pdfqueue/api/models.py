@@ -23,6 +23,12 @@ class SubmitRequest(BaseModel):
     callback: str | None = Field(default=None, min_length=1, max_length=2048)
     failure_callback: str | None = Field(default=None, min_length=1, max_length=2048)
     metadata: dict[str, Any] | None = None
+    deliver: Literal["link", "inline"] = Field(
+        default="link",
+        description="`inline`: the success webhook carries the PDF itself as `pdf_base64` "
+        "(up to PDFQUEUE_INLINE_PDF_MAX_BYTES; a larger PDF is left out and the payload "
+        "says so).",
+    )
 
     @field_validator("code", "product_id")
     @classmethod

@@ -38,7 +38,8 @@ def preview() -> Response:
         document = state.documents.load(code, product_id)
         if output == "html":
             return Response(state.renderer.render_html(document, product_id), mimetype="text/html")
-        return Response(state.renderer.render(document, product_id), mimetype="application/pdf")
+        rendered = state.renderer.render(document, product_id)
+        return Response(rendered.pdf, mimetype="application/pdf")
     except ReportNotFound as exc:
         raise APIError(404, exc.error_code, exc.message) from None
     except TemplateError as exc:

@@ -92,6 +92,13 @@ class JobView(Answer):
     pdf_url: str | None
     error: str | None
     error_code: str | None
+    render_warnings: list[str] = Field(
+        description="What WeasyPrint warned about while rendering the PDF (an unknown CSS "
+        "property, a font it could not load); the PDF was made all the same."
+    )
+    trace_id: str | None = Field(
+        description="The W3C trace id: the submit's `traceparent`, or one the service started."
+    )
     position_in_queue: int | None = None
     estimated_completion: str | None = None
     webhook: WebhookSummary | None = None

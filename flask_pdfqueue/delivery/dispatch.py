@@ -23,6 +23,7 @@ from .. import signals
 from ..extension import PDFQueueState, current_pdfqueue
 from ..records.sql import AttemptLog, Delivery
 from ..timestamps import utcnow
+from ..tracing import child_traceparent, traced
 from .schedule import next_attempt_at
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,23 @@ def attempt_delivery(state: PDFQueueState, webhook_id: str) -> Delivery | None:
     )
     if claimed is None:
         return None
+    with traced(claimed.traceparent):
+        _attempt(state, claimed)
+    return claimed
+
+
+def _attempt(state: PDFQueueState, claimed: Delivery) -> None:
+    """POST the claimed delivery once, record how it went, and queue what follows."""
+    settings = state.settings
     attempted_at = utcnow()
     started = time.monotonic()
     try:
-        result = state.webhooks.deliver(claimed.url, claimed.webhook_id, claimed.payload.encode())
+        result = state.webhooks.deliver(
+            claimed.url,
+            claimed.webhook_id,
+            claimed.payload.encode(),
+            traceparent=child_traceparent(claimed.traceparent),
+        )
     except BaseException:  # interrupted (stop, timeout): no answer to record, owed again
         state.deliveries.release(claimed)
         raise
@@ -87,7 +101,6 @@ def attempt_delivery(state: PDFQueueState, webhook_id: str) -> Delivery | None:
     if settled and due is not None:
         following = dataclasses.replace(claimed, attempts=claimed.attempts + 1, next_attempt_at=due)
         dispatch(state, [following])
-    return claimed
 
 
 def on_delivery_horse_killed(job: Job, pid: int, status: int, rusage: Any) -> None:

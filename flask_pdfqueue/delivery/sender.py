@@ -56,7 +56,10 @@ class WebhookSender:
         self.connect_timeout = connect_timeout
         self.read_timeout = timeout
 
-    def deliver(self, url: str, webhook_id: str, body: bytes) -> DeliveryResult:
+    def deliver(
+        self, url: str, webhook_id: str, body: bytes, *, traceparent: str | None = None
+    ) -> DeliveryResult:
+        """POST ``body`` once (with ``traceparent``, W3C trace context, when given)."""
         try:
             parts = check_callback_url(url, self.allowed_hosts)
             addresses = resolve_for_delivery(parts)
@@ -73,6 +76,8 @@ class WebhookSender:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(self.secret, webhook_id, timestamp, body),
         }
+        if traceparent is not None:
+            headers["traceparent"] = traceparent
         # The target goes out byte for byte (n8n's resume URL, signature included): a
         # plain connection, since a connection pool would re-encode it.
         target = urlunsplit(("", "", parts.path or "/", parts.query, ""))

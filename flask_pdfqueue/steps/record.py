@@ -19,8 +19,10 @@ from pymongo.errors import PyMongoError
 
 from .. import signals
 from ..completion import announce_finished
+from ..delivery.events import InlinePDF
 from ..extension import PDFQueueState
 from ..records.sql import Delivery, JobRecord
+from ..rendering import RenderedPDF
 from ..storage import StoredPDF
 from ..timestamps import utcnow
 
@@ -70,14 +72,17 @@ def record_stage(state: PDFQueueState, record: JobRecord, run: str, stage: str) 
 
 
 def record_completed(
-    state: PDFQueueState, record: JobRecord, stored: StoredPDF
+    state: PDFQueueState, record: JobRecord, stored: StoredPDF, rendered: RenderedPDF
 ) -> list[Delivery] | None:
-    """``completed``, with its deliveries owed; None when another run finished first."""
+    """``completed``, with the renderer's warnings and its deliveries owed (the PDF itself
+    for subscribers that asked for it inline); None when another run finished first."""
     owed = state.jobs.complete(
         record.job_id,
         pdf_url=state.download_url(record.job_id),
         google_drive_link=stored.google_drive_link,
         storage_key=stored.key,
+        render_warnings=rendered.warnings,
+        pdf=InlinePDF(rendered.pdf, state.settings.inline_pdf_max_bytes),
     )
     if owed is not None:
         _finished(state, record.job_id)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from ..extension import PDFQueueState
 from ..records.sql import JobRecord
+from ..rendering import RenderedPDF
+
+log = logging.getLogger(__name__)
 
 
-def render_pdf(state: PDFQueueState, record: JobRecord, document: Mapping[str, Any]) -> bytes:
-    """PDF bytes from the template chosen for the job's product (``TemplateError`` if unfit)."""
-    return state.renderer.render(document, record.product_id)
+def render_pdf(state: PDFQueueState, record: JobRecord, document: Mapping[str, Any]) -> RenderedPDF:
+    """The PDF from the template chosen for the job's product (``TemplateError`` if unfit),
+    with what WeasyPrint warned about."""
+    rendered = state.renderer.render(document, record.product_id)
+    if rendered.warnings:
+        log.info("job %s rendered with %d warning(s)", record.job_id, len(rendered.warnings))
+    return rendered

@@ -6,10 +6,11 @@ this ``metadata`` describes (a test compares them on every backend).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Text, TypeDecorator, create_engine, event
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -60,6 +61,23 @@ class Timestamp(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return as_utc(value)
+
+
+class TextList(TypeDecorator[tuple[str, ...]]):
+    """A short list of strings, kept as JSON text (every backend has TEXT); empty is NULL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: tuple[str, ...] | None, dialect: Dialect) -> str | None:
+        return json.dumps(list(value), ensure_ascii=False) if value else None
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> tuple[str, ...]:
+        return tuple(json.loads(value)) if value else ()
+
+
+#: A body too large for MySQL's and MariaDB's TEXT (64 KB): a webhook with the PDF inline.
+LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 
 
 class utc_now_default(FunctionElement[datetime]):

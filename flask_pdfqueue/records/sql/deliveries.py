@@ -35,10 +35,11 @@ from sqlalchemy import (
 )
 
 from ...timestamps import utcnow
-from .columns import MYSQL_OPTIONS, Timestamp, metadata
+from .columns import MYSQL_OPTIONS, LongText, Timestamp, metadata
 from .subscribers import subscribers_of
 
 if TYPE_CHECKING:
+    from ...delivery.events import InlinePDF
     from .jobs import JobRecord
 
 DELIVERY_STATES = ("pending", "sending", "delivered", "failed")
@@ -55,7 +56,7 @@ pdf_webhook_deliveries = Table(
     Column("subscriber_id", Integer, ForeignKey("pdf_job_subscribers.id"), nullable=False),
     Column("event", String(16), nullable=False),
     Column("url", Text, nullable=False),
-    Column("payload", Text, nullable=False),
+    Column("payload", LongText, nullable=False),
     Column("state", String(16), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("round_attempts", Integer, nullable=False, server_default="0"),
@@ -67,6 +68,7 @@ pdf_webhook_deliveries = Table(
     Column("delivered_at", Timestamp),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+    Column("traceparent", String(55)),
     CheckConstraint(
         "state IN (" + ", ".join(f"'{state}'" for state in DELIVERY_STATES) + ")", name="state"
     ),
@@ -116,6 +118,7 @@ class Delivery:
     last_status: int | None = None
     last_error: str | None = None
     delivered_at: datetime | None = None
+    traceparent: str | None = None
 
     @property
     def is_owed(self) -> bool:
@@ -150,8 +153,11 @@ def new_webhook_id() -> str:
     return "msg_" + uuid.uuid4().hex
 
 
-def owe_terminal_event(conn: Connection, record: JobRecord) -> list[Delivery]:
-    """Owe the finished job's event to each subscriber that has a URL for it.
+def owe_terminal_event(
+    conn: Connection, record: JobRecord, pdf: InlinePDF | None = None
+) -> list[Delivery]:
+    """Owe the finished job's event to each subscriber that has a URL for it (``pdf``
+    goes to those that asked for it inline), with the trace of the subscriber's submit.
 
     Runs inside the transaction that recorded the outcome: both or neither.
     """
@@ -169,13 +175,14 @@ def owe_terminal_event(conn: Connection, record: JobRecord) -> list[Delivery]:
             subscriber_id=subscriber.id,
             event=record.status,
             url=url,
-            payload=event_body(record, subscriber.metadata),
+            payload=event_body(record, subscriber, pdf),
             state="pending",
             attempts=0,
             round_attempts=0,
             next_attempt_at=now,
             created_at=now,
             updated_at=now,
+            traceparent=subscriber.traceparent or record.traceparent,
         )
         conn.execute(insert(pdf_webhook_deliveries).values(**_values(delivery)))
         owed.append(delivery)

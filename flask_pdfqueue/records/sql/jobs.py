@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
@@ -37,9 +37,12 @@ from sqlalchemy import (
 )
 
 from ...timestamps import utcnow
-from .columns import MYSQL_OPTIONS, Timestamp, metadata, utc_now_default
+from .columns import MYSQL_OPTIONS, TextList, Timestamp, metadata, utc_now_default
 from .deliveries import Delivery, owe_terminal_event
 from .subscribers import SubscriberRequest, add_subscriber, pdf_job_subscribers
+
+if TYPE_CHECKING:
+    from ...delivery.events import InlinePDF
 
 STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "processing")
@@ -68,6 +71,8 @@ pdf_job_results = Table(
     Column("enqueued_at", Timestamp),
     Column("mirror_pending", Boolean, nullable=False, server_default="0"),
     Column("dedupe_key", String(64)),
+    Column("traceparent", String(55)),
+    Column("render_warnings", TextList),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{status}'" for status in STATUSES) + ")", name="status"
     ),
@@ -105,6 +110,8 @@ class JobRecord:
     rq_job_id: str | None = None
     enqueued_at: datetime | None = None
     mirror_pending: bool = False
+    traceparent: str | None = None
+    render_warnings: tuple[str, ...] = ()
 
     @property
     def is_terminal(self) -> bool:
@@ -139,6 +146,7 @@ class JobStore:
         product_id: str,
         priority: str,
         subscriber: SubscriberRequest | None,
+        traceparent: str | None = None,
     ) -> JobRecord:
         """Record an accepted job and who waits for it; built from what was written.
 
@@ -157,6 +165,7 @@ class JobStore:
             updated_at=now,
             retry_count=0,
             rq_job_id=job_id,
+            traceparent=traceparent,
         )
         values = {f.name: getattr(record, f.name) for f in fields(JobRecord)}
         values["dedupe_key"] = dedupe_key(code, product_id)
@@ -272,18 +281,28 @@ class JobStore:
         return self._update(job_id, run=run, statuses=("queued",), updated_at=utcnow())
 
     def complete(
-        self, job_id: str, *, pdf_url: str, google_drive_link: str | None, storage_key: str
+        self,
+        job_id: str,
+        *,
+        pdf_url: str,
+        google_drive_link: str | None,
+        storage_key: str,
+        render_warnings: Sequence[str] = (),
+        pdf: InlinePDF | None = None,
     ) -> list[Delivery] | None:
-        """Move the job to ``completed`` and owe its success event to every subscriber.
+        """Move the job to ``completed`` and owe its success event to every subscriber
+        (with ``pdf`` for those that asked for it inline).
 
         Returns the deliveries owed, or None when another run got there first.
         """
         return self._finish(
             job_id,
+            pdf,
             status="completed",
             pdf_url=pdf_url,
             google_drive_link=google_drive_link,
             storage_key=storage_key,
+            render_warnings=tuple(render_warnings),
             error_message=None,
             error_code=None,
         )
@@ -298,7 +317,7 @@ class JobStore:
         if status not in ("failed", "cancelled"):
             raise ValueError(f"a job fails as 'failed' or 'cancelled', not {status!r}")
         return self._finish(
-            job_id, status=status, error_message=error_message, error_code=error_code
+            job_id, None, status=status, error_message=error_message, error_code=error_code
         )
 
     def mirrored(self, job_id: str, status: str) -> None:
@@ -346,7 +365,7 @@ class JobStore:
         with self.engine.begin() as conn:
             return _update_active(conn, job_id, run=run, statuses=statuses, **values)
 
-    def _finish(self, job_id: str, **values: Any) -> list[Delivery] | None:
+    def _finish(self, job_id: str, pdf: InlinePDF | None, **values: Any) -> list[Delivery] | None:
         """The terminal transition: the outcome, its deliveries owed and its mirror pending,
         and the report free for the next submit, in one transaction."""
         now = utcnow()
@@ -361,7 +380,7 @@ class JobStore:
                 mirror_pending=True,
                 dedupe_key=None,
             )
-            return owe_terminal_event(conn, _read(conn, job_id)) if finished else None
+            return owe_terminal_event(conn, _read(conn, job_id), pdf) if finished else None
 
 
 def _update_active(

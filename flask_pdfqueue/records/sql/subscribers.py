@@ -37,6 +37,8 @@ pdf_job_subscribers = Table(
     Column("failure_callback_url", Text),
     Column("metadata_json", Text),
     Column("created_at", Timestamp, nullable=False),
+    Column("deliver", String(8), nullable=False, server_default="link"),
+    Column("traceparent", String(55)),
     Index("idx_subscribers_job", "job_id"),
     **MYSQL_OPTIONS,
 )
@@ -44,11 +46,14 @@ pdf_job_subscribers = Table(
 
 @dataclass(frozen=True)
 class SubscriberRequest:
-    """What a submit asks for: where success and failure go, and what to echo back."""
+    """What a submit asks for: where success and failure go, what to echo back, whether
+    the PDF comes inline (``deliver``), and the submit's trace."""
 
     callback_url: str | None
     failure_callback_url: str | None
     metadata: dict[str, Any] | None = None
+    deliver: str = "link"
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class Subscriber:
     failure_callback_url: str | None
     metadata: dict[str, Any] | None
     created_at: datetime
+    deliver: str = "link"
+    traceparent: str | None = None
 
     def url_for(self, status: str) -> str | None:
         """Success goes to the callback; failure and cancellation to the failure callback."""
@@ -83,6 +90,8 @@ def add_subscriber(
             failure_callback_url=request.failure_callback_url,
             metadata_json=json.dumps(request.metadata) if request.metadata is not None else None,
             created_at=now,
+            deliver=request.deliver,
+            traceparent=request.traceparent,
         )
     )
 
