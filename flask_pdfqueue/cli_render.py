@@ -7,6 +7,7 @@ From the report document in MongoDB (``--code``), or from a JSON file
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ def render_command(
     if (code is None) == (document is None):
         raise click.UsageError("give one of --code (from MongoDB) or --document (a JSON file)")
     state = current_pdfqueue()
+    # The renderer's warnings are printed once, below, without the log's timestamps.
+    logging.getLogger("weasyprint").propagate = False
     try:
         report = _from_file(document) if document else state.documents.load(str(code), product_id)
         if html is not None:

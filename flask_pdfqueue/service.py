@@ -41,6 +41,8 @@ def create_app(profile: str | None = None) -> Flask:
     for handler in logging.getLogger().handlers:  # a job's lines show its trace id
         if not any(isinstance(f, TraceIdFilter) for f in handler.filters):
             handler.addFilter(TraceIdFilter())
+    # WeasyPrint logs a dozen "Step N" lines per render at INFO: noise at any volume.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     PDFQueue(app)
     register_app_error_handlers(app)
     return app

@@ -15,12 +15,16 @@ from pypdf import PdfReader
 
 from flask_pdfqueue.cli import pdfqueue_cli
 from flask_pdfqueue.demo import demo_documents
+from tests.pdfs import pdfa_identification
 from tests.servers import free_port
 
 
-def _render_without_services(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _render_without_services(
+    tmp_path: Path, *args: str, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The service's CLI with Redis, MongoDB and SQL pointed at nothing."""
     env = {
+        **(extra_env or {}),
         **{k: v for k, v in os.environ.items() if not k.startswith("PDFQUEUE_")},
         "PDFQUEUE_HOME": str(tmp_path),
         "PDFQUEUE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
@@ -56,6 +60,39 @@ def test_a_document_from_a_file_renders_with_no_service_running(tmp_path: Path) 
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.read_bytes())).pages)
     assert document["participant"]["name"] in text
     assert document["participant"]["name"] in html.read_text(encoding="utf-8")
+
+
+def test_renderer_warnings_and_the_pdf_variant_are_shown_and_the_pdf_is_written(
+    tmp_path: Path,
+) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "careless.html").write_text(
+        "<html><head><style>p {colr: red}</style></head>"
+        "<body><p>{{ report.code }}</p></body></html>"
+    )
+    source = tmp_path / "doc.json"
+    source.write_text(json.dumps(demo_documents()[0]), encoding="utf-8")
+    pdf = tmp_path / "report.pdf"
+
+    result = _render_without_services(
+        tmp_path,
+        "--document",
+        str(source),
+        "--product",
+        "archive",
+        "-o",
+        str(pdf),
+        extra_env={
+            "PDFQUEUE_TEMPLATE_FOLDER": str(templates),
+            "PDFQUEUE_TEMPLATE_MAP": "archive=careless.html pdf/a-3b",
+        },
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "template careless.html, pdf/a-3b" in result.stdout
+    assert result.stderr.splitlines() == ["warning: Ignored `colr: red` at 1:4, unknown property."]
+    assert pdfa_identification(pdf.read_bytes()) == ("3", "B")
 
 
 def test_a_document_that_does_not_fit_says_so_in_one_sentence(tmp_path: Path) -> None:
