@@ -107,7 +107,7 @@ def _render(stack: Stack, product_id: str, **body: object) -> tuple[str, dict[st
 def _download(stack: Stack, job_id: str) -> bytes:
     response = stack.client.get(f"/api/jobs/{job_id}/download", headers=AUTH)
     assert response.status_code == 200
-    return response.data
+    return bytes(response.data)
 
 
 def test_renderer_warnings_show_in_the_status_of_a_completed_job(stack: Stack) -> None:
