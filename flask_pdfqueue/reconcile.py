@@ -15,8 +15,8 @@ reconcile`` runs it by hand. Each round:
 - ``Idempotency-Key`` answers older than 24 hours are forgotten.
 
 Rows touched within the grace period are left alone: they are in someone's hands.
-Jobs whose submit never reached Redis (it answered 503) have no ``enqueued_at``
-and are never run.
+A row whose submit died before queuing it is run like any lost job (its caller may
+have had no answer, but the report's job must not stay queued for ever).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def reconcile(state: PDFQueueState) -> ReconcileReport:
     idle_before = utcnow() - GRACE
     for job in state.jobs.active(idle_before=idle_before):
         run = job.rq_job_id or job.job_id
-        if job.enqueued_at is None or state.queue.holds(run):
+        if state.queue.holds(run):
             continue
         if job.status == "processing":
             log.warning("reconcile: job %s lost its run %s", job.job_id, run)

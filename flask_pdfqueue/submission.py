@@ -6,10 +6,11 @@ the outcome once and the PDF is rendered once. The report's ``dedupe_key`` is
 unique among active jobs, so two submits racing for one report make one job.
 
 A new job's SQL row is written before the job reaches Redis, so an accepted job
-is never only in Redis. If Redis refuses the job, the row is removed again and
-the caller gets a 503: nothing is accepted that is not queued. Once Redis has
-it, the row says so (``enqueued_at``): only such jobs are ever brought back by
-the reconciler. A batch is recorded item by item and queued in one round trip.
+is never only in Redis, and that row is the promise: should Redis lose the job,
+or the web process die before queuing it, the reconciler queues it (the report's
+job never hangs unqueued, holding its dedupe key). If Redis refuses the job, the
+row is removed again and the caller gets a 503. One SQL transaction per job. A
+batch is recorded item by item and queued in one round trip.
 """
 
 from __future__ import annotations
@@ -188,13 +189,12 @@ def _queue_new(
         state.queue.enqueue_many([(r.job_id, r.priority) for r in created])
     except RedisError as exc:
         for record in created:
-            state.jobs.delete(record.job_id)
+            try:
+                state.jobs.delete(record.job_id)
+            except SQLAlchemyError:  # the row stays a promise: the reconciler runs it
+                log.warning("job %s: Redis refused it and its row could not go", record.job_id)
         refused = _queue_unavailable(exc)
         return [refused if isinstance(o, JobRecord) else o for o in outcomes]
-    try:
-        state.jobs.mark_enqueued([r.job_id for r in created])
-    except SQLAlchemyError as exc:  # queued all the same: their first run sets enqueued_at
-        log.warning("enqueued_at not recorded for %d job(s): %s", len(created), exc)
     for record in created:
         note_in_report(state, record, within=SUBMIT_MIRROR_SECONDS, status="queued", retry_count=0)
         log.info("accepted job %s (priority %s)", record.job_id, record.priority)

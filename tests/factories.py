@@ -47,7 +47,7 @@ def queued_job(
     metadata: dict[str, Any] | None = None,
     enqueue: bool = False,
 ) -> str:
-    """An accepted job (row, subscriber, ``enqueued_at``), in Redis too if ``enqueue``."""
+    """An accepted job (row and subscriber), in Redis too if ``enqueue``."""
     job_id = new_job_id()
     subscriber = None
     if callback or failure_callback:
@@ -61,7 +61,6 @@ def queued_job(
     )
     if enqueue:
         state.queue.enqueue(job_id, "normal")
-    state.jobs.mark_enqueued([job_id])
     return job_id
 
 

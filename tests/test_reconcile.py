@@ -60,17 +60,13 @@ def test_a_job_still_in_redis_is_left_alone(state: PDFQueueState) -> None:
     assert state.queue.queues["normal"].get_job_ids() == [job_id]
 
 
-def test_a_job_whose_submit_answered_503_is_never_run(state: PDFQueueState) -> None:
-    job_id = queued_job(state)
-    with state.jobs.engine.begin() as conn:
-        conn.execute(
-            update(pdf_job_results)
-            .where(pdf_job_results.c.job_id == job_id)
-            .values(enqueued_at=None)
-        )
+def test_a_job_whose_submit_died_before_queuing_it_is_queued(state: PDFQueueState) -> None:
+    """Its row holds the report's dedupe key: left alone, the next submits would join a job
+    that never runs."""
+    job_id = queued_job(state, enqueue=False)
     make_idle(state, job_id)
-    assert reconcile(state).jobs_requeued == 0
-    assert not state.queue.holds(job_id)
+    assert reconcile(state).jobs_requeued == 1
+    assert state.queue.holds(job_id)
 
 
 def test_a_lost_run_is_retried_while_retries_remain(state: PDFQueueState) -> None:

@@ -175,6 +175,7 @@ def test_insert_queued_round_trips_every_field(
         updated_at=NOW,
         retry_count=0,
         rq_job_id="job-1",
+        enqueued_at=NOW,  # promised to the queue from the start
     )
     assert inserted == expected
     assert _get(jobs) == expected
@@ -212,18 +213,6 @@ def test_duplicate_job_id_is_rejected_with_its_subscriber(engine: Engine, jobs: 
     assert [s.metadata for s in _subscribers(engine)] == [{"n": 1}]
 
 
-def test_mark_enqueued_keeps_the_first_time(jobs: JobStore, clock: Clock) -> None:
-    _queue(jobs)
-    assert _get(jobs).enqueued_at is None
-    enqueued = clock.tick()
-    jobs.mark_enqueued(["job-1"])
-    clock.tick()
-    jobs.mark_enqueued(["job-1"])
-    record = _get(jobs)
-    assert record.enqueued_at == enqueued
-    assert record.updated_at == NOW  # bookkeeping, not a change of state
-
-
 def test_timestamps_do_not_depend_on_the_session_time_zone(
     sql_url: str, engine: Engine, clock: Clock
 ) -> None:
@@ -242,7 +231,7 @@ def test_timestamps_do_not_depend_on_the_session_time_zone(
             ).scalar_one()
     finally:
         other.dispose()
-    assert (record.created_at, record.started_at, record.enqueued_at) == (NOW, started, started)
+    assert (record.created_at, record.started_at, record.enqueued_at) == (NOW, started, NOW)
     assert (record.completed_at, record.updated_at) == (completed, completed)
     # what the column holds is UTC wall-clock time, whoever reads it
     assert stored == NOW.replace(tzinfo=None)
@@ -307,7 +296,8 @@ def test_start_attempt_only_for_the_current_run_while_active(jobs: JobStore, clo
     assert jobs.start_attempt("job-1", "job-1")
     record = _get(jobs)
     assert (record.status, record.stage, record.retry_count) == ("processing", "loading", 0)
-    assert record.started_at == record.updated_at == record.enqueued_at == started
+    assert record.started_at == record.updated_at == started
+    assert record.enqueued_at == NOW
 
     clock.tick()
     assert jobs.schedule_retry(
@@ -318,7 +308,7 @@ def test_start_attempt_only_for_the_current_run_while_active(jobs: JobStore, clo
     assert jobs.start_attempt("job-1", "job-1-r2")
     record = _get(jobs)
     assert (record.status, record.retry_count, record.updated_at) == ("processing", 1, again)
-    assert record.started_at == record.enqueued_at == started  # the first start is kept
+    assert record.started_at == started  # the first start is kept
 
     assert _complete(jobs) == []
     finished = _get(jobs)

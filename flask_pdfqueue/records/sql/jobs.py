@@ -165,6 +165,7 @@ class JobStore:
             updated_at=now,
             retry_count=0,
             rq_job_id=job_id,
+            enqueued_at=now,  # promised to the queue: the reconciler runs it if Redis lacks it
             traceparent=traceparent,
         )
         values = {f.name: getattr(record, f.name) for f in fields(JobRecord)}
@@ -197,16 +198,6 @@ class JobStore:
                 add_subscriber(conn, job_id, subscriber, now)
         return True
 
-    def mark_enqueued(self, job_ids: Sequence[str]) -> None:
-        """The jobs reached Redis: from now on the reconciler may bring them back if lost."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(pdf_job_results)
-                .where(pdf_job_results.c.job_id.in_(list(job_ids)))
-                .where(pdf_job_results.c.enqueued_at.is_(None))
-                .values(enqueued_at=utcnow())
-            )
-
     def get(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(*COLUMNS).where(pdf_job_results.c.job_id == job_id)).first()
@@ -227,7 +218,6 @@ class JobStore:
             status="processing",
             stage="loading",
             started_at=func.coalesce(pdf_job_results.c.started_at, literal(now, Timestamp())),
-            enqueued_at=func.coalesce(pdf_job_results.c.enqueued_at, literal(now, Timestamp())),
             updated_at=now,
         )
 
