@@ -12,9 +12,8 @@ from pymongo.errors import PyMongoError
 from . import cli_operations, cli_render
 from .attempts import on_horse_killed
 from .cli_operations import moment
-from .delivery.dispatch import on_delivery_horse_killed
 from .extension import current_pdfqueue
-from .rq_worker import PDFWorker
+from .rq_worker import DeliveryWorker, PDFWorker
 from .timestamps import iso_utc
 
 log = logging.getLogger(__name__)
@@ -76,12 +75,7 @@ def delivery_worker_command(burst: bool, name: str | None, logging_level: str) -
     Kept apart from the render workers, so a slow or dead receiver never holds one.
     """
     state = current_pdfqueue()
-    worker = PDFWorker(
-        [state.queue.webhooks],
-        connection=state.redis,
-        name=name,
-        work_horse_killed_handler=on_delivery_horse_killed,
-    )
+    worker = DeliveryWorker([state.queue.webhooks], connection=state.redis, name=name)
     worker.work(burst=burst, with_scheduler=True, logging_level=logging_level.upper())
 
 

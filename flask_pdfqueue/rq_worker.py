@@ -1,9 +1,14 @@
-"""The RQ worker class: RQ's forking worker, with what keeps a queue alive unattended.
+"""The RQ worker classes, with what keeps a queue alive unattended.
 
-- A work horse that dies (OOM killer, ``kill -9``, the hard timeout) is reported
-  through RQ's documented ``work_horse_killed_handler``: a render run to
-  :func:`~flask_pdfqueue.attempts.on_horse_killed`, a delivery attempt to
-  :func:`~flask_pdfqueue.delivery.dispatch.on_delivery_horse_killed`.
+- Render runs go to RQ's forking worker (:class:`PDFWorker`): a run that leaks,
+  crashes or hangs takes only its work horse with it. A horse that dies (OOM
+  killer, ``kill -9``, the hard timeout) is reported through RQ's documented
+  ``work_horse_killed_handler``, :func:`~flask_pdfqueue.attempts.on_horse_killed`.
+- Webhook attempts run in the worker process itself (:class:`DeliveryWorker`, on
+  RQ's ``SimpleWorker``): an attempt is one bounded POST and two SQL writes, and a
+  fork per attempt cost more CPU than the attempt. Its time limit still holds
+  (RQ's signal-based death penalty); should the process die mid-POST, the claim's
+  lease runs out and the reconciler queues the attempt again.
 - Maintenance runs every :data:`MAINTENANCE_SECONDS` (RQ's default is ten minutes),
   and besides RQ's own tasks it: registers the worker again when Redis forgot it
   (flushed, or a new server); clears a scheduler lock whose owner stopped
@@ -20,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
-from rq import Worker, worker_registration
+from rq import SimpleWorker, Worker, worker_registration
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.worker import BaseWorker
 
 from .extension import current_pdfqueue
 from .reconcile import reconcile_if_due
@@ -38,11 +44,8 @@ SCHEDULER_SILENCE = timedelta(seconds=10)
 WORKER_SILENCE = timedelta(seconds=WORKER_TTL + 30)
 
 
-class PDFWorker(Worker):
-    """Runs inside the app context of ``flask pdfqueue worker`` (inherited by work horses).
-
-    Pass the ``work_horse_killed_handler`` that fits the queues it works.
-    """
+class _Upkeep(BaseWorker):
+    """The maintenance both worker kinds run, and their short TTL."""
 
     def __init__(self, queues: Any, **kwargs: Any) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
@@ -76,6 +79,15 @@ class PDFWorker(Worker):
             worker_registration.register(self, pipeline)
             pipeline.expire(self.key, self.worker_ttl + 60)
             pipeline.execute()
+
+
+class PDFWorker(_Upkeep, Worker):
+    """Render worker: a work horse per run, inside the app context of ``flask pdfqueue
+    worker`` (inherited by the horses)."""
+
+
+class DeliveryWorker(_Upkeep, SimpleWorker):
+    """Webhook delivery worker: each attempt in this process, no fork."""
 
 
 def scheduler_heartbeat(connection: Redis, queue_name: str) -> datetime | None:

@@ -13,14 +13,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from redis.exceptions import RedisError
 from rq import get_current_job
-from rq.job import Job
 
 from .. import signals
-from ..extension import PDFQueueState, current_pdfqueue
+from ..extension import PDFQueueState
 from ..records.sql import AttemptLog, Delivery
 from ..timestamps import utcnow
 from ..tracing import child_traceparent, traced
@@ -101,19 +99,6 @@ def _attempt(state: PDFQueueState, claimed: Delivery) -> None:
     if settled and due is not None:
         following = dataclasses.replace(claimed, attempts=claimed.attempts + 1, next_attempt_at=due)
         dispatch(state, [following])
-
-
-def on_delivery_horse_killed(job: Job, pid: int, status: int, rusage: Any) -> None:
-    """The delivery worker's ``work_horse_killed_handler``: the attempt's process died
-    (mid-POST, perhaps). Its claim is released, so the reconciler queues the next
-    attempt within a round instead of waiting out the lease. (Not queued here: RQ
-    is about to mark the dead attempt's job failed, and the next attempt would get
-    the same job id.) Whether the receiver got the event is unknown: it may get it
-    twice, with the same ``webhook-id``."""
-    try:
-        current_pdfqueue().deliveries.release_claim(job.id)
-    except Exception:  # the worker must live on; the reconciler releases it after the lease
-        log.exception("webhook %s: could not release the claim of a dead attempt", job.args[0])
 
 
 def _log_attempt(delivery: Delivery, outcome: str, status: int | None, error: str | None) -> None:
