@@ -163,6 +163,15 @@ IDEMPOTENCY_KEY = Param(
     "again; with another body: 422 `idempotency_key_reused`.",
     {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
 )
+TRACEPARENT = Param(
+    "traceparent",
+    "header",
+    "W3C trace context (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`): kept with "
+    "the job, in the worker's log lines (its trace id) and sent with each webhook delivery "
+    "(same trace, a new span). Without a valid one (an invalid one is ignored, never refused) "
+    "the job starts a trace of its own.",
+    {"type": "string"},
+)
 ACCEPTED = Answer(202, "The job is queued.", SubmitAccepted, headers=("Location",))
 TO_DRIVE = Answer(302, "The PDF is in Google Drive: its link.", headers=("Location",), empty=True)
 
@@ -186,7 +195,7 @@ ROUTES: tuple[Route, ...] = (
         ),
         errors=merge(UNEXPECTED, KEYED, SERVICES, JSON_BODY, IDEMPOTENT, SUBMITTING),
         request=SubmitRequest,
-        params=(IDEMPOTENCY_KEY,),
+        params=(IDEMPOTENCY_KEY, TRACEPARENT),
     ),
     Route(
         "post",
@@ -211,7 +220,7 @@ ROUTES: tuple[Route, ...] = (
             {413: ("too_many_jobs",), 503: ("queue_unavailable",)},
         ),
         request=BatchRequest,
-        params=(IDEMPOTENCY_KEY,),
+        params=(IDEMPOTENCY_KEY, TRACEPARENT),
     ),
     Route(
         "post",
@@ -243,6 +252,7 @@ ROUTES: tuple[Route, ...] = (
             UNEXPECTED, KEYED, SERVICES, JSON_BODY, SUBMITTING, LEGACY_FAILURES, DOWNLOADING
         ),
         request=SubmitRequest,
+        params=(TRACEPARENT,),
         open_codes=frozenset({503}),
     ),
     Route(
