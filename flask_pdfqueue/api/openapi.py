@@ -46,9 +46,9 @@ from .openapi_routes import (
     JSON,
     PDF,
     ROUTES,
-    Answer,
     Param,
     Route,
+    SuccessDoc,
 )
 from .responses import (
     ErrorEnvelope,
@@ -168,7 +168,7 @@ def _parameter(param: Param) -> dict[str, Any]:
     }
 
 
-def _success(answer: Answer) -> dict[str, Any]:
+def _success(answer: SuccessDoc) -> dict[str, Any]:
     response: dict[str, Any] = {"description": answer.description}
     if answer.headers:
         response["headers"] = _headers(answer.headers)

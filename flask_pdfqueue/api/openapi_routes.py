@@ -72,7 +72,7 @@ ERROR_TITLES: Mapping[int, str] = {
 
 
 @dataclass(frozen=True)
-class Answer:
+class SuccessDoc:
     """A success answer: its status, what it means, and its body (a model, a PDF, or
     none at all for a redirect)."""
 
@@ -106,7 +106,7 @@ class Route:
     operation_id: str
     summary: str
     tag: str
-    answers: tuple[Answer, ...]
+    answers: tuple[SuccessDoc, ...]
     errors: Errors
     request: type[BaseModel] | None = None
     params: tuple[Param, ...] = ()
@@ -172,8 +172,10 @@ TRACEPARENT = Param(
     "the job starts a trace of its own.",
     {"type": "string"},
 )
-ACCEPTED = Answer(202, "The job is queued.", SubmitAccepted, headers=("Location",))
-TO_DRIVE = Answer(302, "The PDF is in Google Drive: its link.", headers=("Location",), empty=True)
+ACCEPTED = SuccessDoc(202, "The job is queued.", SubmitAccepted, headers=("Location",))
+TO_DRIVE = SuccessDoc(
+    302, "The PDF is in Google Drive: its link.", headers=("Location",), empty=True
+)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -184,7 +186,7 @@ ROUTES: tuple[Route, ...] = (
         "reports",
         answers=(
             ACCEPTED,
-            Answer(
+            SuccessDoc(
                 200,
                 "The report's job was already queued or running and the submit joined it "
                 "(`deduplicated: true`), or the answer to an earlier request with the same "
@@ -204,7 +206,7 @@ ROUTES: tuple[Route, ...] = (
         "Submit up to PDFQUEUE_BATCH_MAX jobs",
         "reports",
         answers=(
-            Answer(
+            SuccessDoc(
                 202,
                 "One result per item, in order: the submit answer, or the error envelope "
                 "of an item that was refused (each item is judged on its own).",
@@ -233,7 +235,7 @@ ROUTES: tuple[Route, ...] = (
         "its error code, with its `job_id`: 404 `report_not_found`, 409 `cancelled`, "
         "422 `template_error`, 503 for any other failure.",
         answers=(
-            Answer(
+            SuccessDoc(
                 200,
                 "Completed within the wait: the links, or the PDF itself for "
                 "`Accept: application/pdf` (a 302 to it when it is in Google Drive).",
@@ -241,7 +243,7 @@ ROUTES: tuple[Route, ...] = (
                 pdf=True,
             ),
             TO_DRIVE,
-            Answer(
+            SuccessDoc(
                 202,
                 "Still running after the wait: the job goes on.",
                 SubmitAccepted,
@@ -261,7 +263,7 @@ ROUTES: tuple[Route, ...] = (
         "listJobs",
         "List jobs, newest first",
         "jobs",
-        answers=(Answer(200, "One page of jobs.", JobList),),
+        answers=(SuccessDoc(200, "One page of jobs.", JobList),),
         errors=merge(UNEXPECTED, KEYED, SERVICES, {400: ("invalid_query",)}),
         params=(
             Param(
@@ -287,7 +289,7 @@ ROUTES: tuple[Route, ...] = (
         "getJob",
         "A job's status",
         "jobs",
-        answers=(Answer(200, "The job.", JobView),),
+        answers=(SuccessDoc(200, "The job.", JobView),),
         errors=merge(UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB),
         params=(JOB_ID,),
     ),
@@ -297,7 +299,7 @@ ROUTES: tuple[Route, ...] = (
         "cancelJob",
         "Cancel a queued or running job",
         "jobs",
-        answers=(Answer(200, "The job, now `cancelled`.", JobView),),
+        answers=(SuccessDoc(200, "The job, now `cancelled`.", JobView),),
         errors=merge(UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB, {409: ("already_finished",)}),
         params=(JOB_ID,),
     ),
@@ -308,7 +310,7 @@ ROUTES: tuple[Route, ...] = (
         "One report rendered on the spot, no queue (template authors)",
         "reports",
         answers=(
-            Answer(
+            SuccessDoc(
                 200,
                 "The report: HTML (`format=html`) or the PDF (`format=pdf`).",
                 pdf=True,
@@ -341,7 +343,9 @@ ROUTES: tuple[Route, ...] = (
         "A completed job's PDF",
         "jobs",
         answers=(
-            Answer(200, "The PDF, as an attachment.", pdf=True, headers=("Content-Disposition",)),
+            SuccessDoc(
+                200, "The PDF, as an attachment.", pdf=True, headers=("Content-Disposition",)
+            ),
             TO_DRIVE,
         ),
         errors=merge(UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB, DOWNLOADING),
@@ -353,7 +357,7 @@ ROUTES: tuple[Route, ...] = (
         "replayWebhooks",
         "Send a finished job's webhook events again (same `webhook-id`)",
         "webhooks",
-        answers=(Answer(202, "The events owed again.", ReplayAccepted),),
+        answers=(SuccessDoc(202, "The events owed again.", ReplayAccepted),),
         errors=merge(
             UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB, {409: ("not_finished", "no_webhooks")}
         ),
@@ -365,7 +369,7 @@ ROUTES: tuple[Route, ...] = (
         "getQueueStats",
         "Queue, worker and webhook figures, and the alerts",
         "service",
-        answers=(Answer(200, "The figures now.", QueueStats),),
+        answers=(SuccessDoc(200, "The figures now.", QueueStats),),
         errors=merge(UNEXPECTED, KEYED, SERVICES),
     ),
     Route(
@@ -375,8 +379,8 @@ ROUTES: tuple[Route, ...] = (
         "Readiness of Redis, MongoDB, SQL, workers and the scheduler",
         "service",
         answers=(
-            Answer(200, "Every check passed.", Health),
-            Answer(
+            SuccessDoc(200, "Every check passed.", Health),
+            SuccessDoc(
                 503,
                 "A check failed (only which one; why goes to the log).",
                 Health,
@@ -392,7 +396,7 @@ ROUTES: tuple[Route, ...] = (
         "getOpenAPI",
         "This document",
         "service",
-        answers=(Answer(200, "The OpenAPI 3.1 document of the API.", None),),
+        answers=(SuccessDoc(200, "The OpenAPI 3.1 document of the API.", None),),
         errors=merge(UNEXPECTED, KEYED),
     ),
 )
