@@ -407,4 +407,6 @@ def new_dashboard_password() -> str:
 
 
 def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    """A Standard Webhooks secret whose key is text (64 hex digits, 256 bits): n8n's Crypto
+    node takes an HMAC key as text only, so a key of raw bytes could not be checked there."""
+    return "whsec_" + base64.b64encode(secrets.token_hex(32).encode()).decode()

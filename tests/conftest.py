@@ -128,6 +128,18 @@ def make_isolated_app(
     return app
 
 
+def isolated_worker_env(settings: dict[str, str], state: PDFQueueState) -> dict[str, str]:
+    """The environment of a worker process that works an isolated app's Redis, SQL and
+    MongoDB database (``settings``: what the app was made with)."""
+    return {
+        **os.environ,
+        **settings,
+        "PDFQUEUE_REDIS_URL": state.settings.redis_url,
+        "PDFQUEUE_SQL_URL": state.settings.resolved_sql_url,
+        "PDFQUEUE_MONGO_DB": state.settings.mongo_db,
+    }
+
+
 @pytest.fixture(scope="session")
 def app(stack_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Flask:
     app = make_app(stack_settings, tmp_path_factory.mktemp("instance"))

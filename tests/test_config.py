@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import stat
 from pathlib import Path
 
@@ -120,6 +122,9 @@ def test_missing_secrets_are_generated_once_into_the_instance_folder(tmp_path: P
     key_file = tmp_path / "api-key"
     assert generated.api_keys == (key_file.read_text().strip(),)
     assert generated.webhook_secret.startswith("whsec_")
+    # the HMAC key is text (n8n's Crypto node takes nothing else): 64 hex digits
+    key = base64.b64decode(generated.webhook_secret.removeprefix("whsec_")).decode("ascii")
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     again = _app(tmp_path)
     PDFQueue(again)

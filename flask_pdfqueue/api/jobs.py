@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, request, send_file
 from redis.exceptions import RedisError
 
 from ..cancellation import AlreadyFinished, cancel
+from ..errors import JobFailure
 from ..extension import PDFQueueState, current_pdfqueue
 from ..records.sql import STATUSES, Delivery, JobRecord
 from ..records.sql.listing import MAX_LIMIT, BadCursor, list_jobs
+from ..storage import ReadableStorage
 from ..timestamps import iso_utc
 from ..tracing import trace_id_of
-from .envelope import APIError
+from .envelope import APIError, unavailable
 from .responses import DeliveryView, JobList, JobView, WebhookSummary, respond
 
 #: Progress shown for each stage of a job (SPEC §2).
@@ -161,14 +164,32 @@ def download(job_id: str) -> Response:
         raise APIError(
             409, "not_ready", f"The job is {record.status}; the PDF exists once it is completed."
         )
-    if record.google_drive_link:  # stored in Google Drive: Drive serves it, to whom it shares it
+    storage = state.storage
+    path = storage.local_path(record.storage_key)
+    if path is not None:
+        return send_file(
+            path, mimetype="application/pdf", as_attachment=True, download_name=record.pdf_filename
+        )
+    if isinstance(storage, ReadableStorage):  # Google Drive: fetched with our credentials
+        try:
+            pdf = storage.read(record.storage_key)
+        except JobFailure as failure:
+            if failure.error_code != "storage_rejected":
+                raise unavailable("storage_unavailable", failure.message) from None
+            raise _missing() from None
+        return send_file(
+            io.BytesIO(pdf),
+            mimetype="application/pdf",
+            as_attachment=True,
+            download_name=record.pdf_filename,
+        )
+    if record.google_drive_link:  # a backend of your own that only links its files
         return Response(status=302, headers={"Location": record.google_drive_link})
-    path = state.storage.local_path(record.storage_key)
-    if path is None:
-        raise APIError(404, "pdf_missing", "The stored PDF of this job is no longer there.")
-    return send_file(
-        path, mimetype="application/pdf", as_attachment=True, download_name=record.pdf_filename
-    )
+    raise _missing()
+
+
+def _missing() -> APIError:
+    return APIError(404, "pdf_missing", "The stored PDF of this job is no longer there.")
 
 
 def register(bp: Blueprint) -> None:

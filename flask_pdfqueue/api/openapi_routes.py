@@ -38,7 +38,7 @@ HTML = "text/html"
 #: Response headers, by name: what each says.
 HEADERS: Mapping[str, tuple[str, dict[str, Any]]] = {
     "Location": (
-        "The job's status URL (`status_url`); on a 302, the PDF's Google Drive link.",
+        "The job's status URL (`status_url`); on a 302, the PDF's link.",
         {"type": "string"},
     ),
     "Retry-After": ("Seconds to wait before trying again.", {"type": "string"}),
@@ -145,8 +145,12 @@ IDEMPOTENT: Errors = {
     422: ("idempotency_key_reused",),
 }
 UNKNOWN_JOB: Errors = {404: ("job_not_found",)}
-#: ``jobs.download``: the job not completed, or its file gone.
-DOWNLOADING: Errors = {404: ("pdf_missing",), 409: ("not_ready",)}
+#: ``jobs.download``: the job not completed, its file gone, or Google Drive not answering.
+DOWNLOADING: Errors = {
+    404: ("pdf_missing",),
+    409: ("not_ready",),
+    503: ("storage_unavailable",),
+}
 #: A legacy call whose job failed within the wait answers the job's error code.
 LEGACY_FAILURES: Errors = merge(
     {status: (code,) for code, status in FAILURE_STATUS.items()},
@@ -173,8 +177,12 @@ TRACEPARENT = Param(
     {"type": "string"},
 )
 ACCEPTED = SuccessDoc(202, "The job is queued.", SubmitAccepted, headers=("Location",))
-TO_DRIVE = SuccessDoc(
-    302, "The PDF is in Google Drive: its link.", headers=("Location",), empty=True
+TO_LINK = SuccessDoc(
+    302,
+    "A storage backend of your own that only links its files: the link (Google Drive "
+    "files are served, fetched with the service's credentials).",
+    headers=("Location",),
+    empty=True,
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -238,11 +246,11 @@ ROUTES: tuple[Route, ...] = (
             SuccessDoc(
                 200,
                 "Completed within the wait: the links, or the PDF itself for "
-                "`Accept: application/pdf` (a 302 to it when it is in Google Drive).",
+                "`Accept: application/pdf`.",
                 LegacyCompleted,
                 pdf=True,
             ),
-            TO_DRIVE,
+            TO_LINK,
             SuccessDoc(
                 202,
                 "Still running after the wait: the job goes on.",
@@ -346,7 +354,7 @@ ROUTES: tuple[Route, ...] = (
             SuccessDoc(
                 200, "The PDF, as an attachment.", pdf=True, headers=("Content-Disposition",)
             ),
-            TO_DRIVE,
+            TO_LINK,
         ),
         errors=merge(UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB, DOWNLOADING),
         params=(JOB_ID,),

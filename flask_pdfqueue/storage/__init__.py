@@ -27,7 +27,17 @@ class Storage(Protocol):
     def save(self, job_id: str, pdf: bytes, filename: str) -> StoredPDF: ...
 
     def local_path(self, key: str) -> Path | None:
-        """A file to send for downloads, or None when the backend serves links instead."""
+        """A file to send for downloads, or None when the file is not on this machine."""
+        ...
+
+
+@runtime_checkable
+class ReadableStorage(Storage, Protocol):
+    """A backend whose files the service itself can read back (Google Drive, with its own
+    credentials): the download endpoint then serves the PDF, whatever the file shares."""
+
+    def read(self, key: str) -> bytes:
+        """The file's bytes; a ``JobFailure`` (``storage_rejected``: it is gone) when not."""
         ...
 
 

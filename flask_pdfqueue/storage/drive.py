@@ -89,8 +89,22 @@ class DriveStorage:
     # -- the Storage interface -------------------------------------------------------
 
     def local_path(self, key: str) -> None:
-        """Drive files are served by their link (the download endpoint redirects)."""
+        """Drive files are not on this machine: :meth:`read` fetches them."""
         return None
+
+    def read(self, key: str) -> bytes:
+        """Download the file with the service's own credentials, so ``pdf_url`` gives the PDF
+        to whoever has an API key, however ``PDFQUEUE_DRIVE_SHARE`` shares it."""
+        try:
+            content = (
+                self.service()
+                .files()
+                .get_media(fileId=key, supportsAllDrives=True)
+                .execute(num_retries=self.retries)
+            )
+        except DRIVE_ERRORS as exc:
+            raise self.failure(exc, "download the PDF from Google Drive") from None
+        return bytes(content)
 
     def save(self, job_id: str, pdf: bytes, filename: str) -> StoredPDF:
         """Upload under a newly reserved id (the store step keeps the id with the job)."""

@@ -11,7 +11,8 @@ What it does as Google does (as far as the service depends on it):
 - Drive v3: ``files.generateIds``; ``files.create`` as multipart upload, resumable upload
   (start, then ``PUT`` chunks answered ``308`` + ``Range``, ``bytes */N`` status queries)
   and metadata-only; a client-chosen id must have been generated here, and a second
-  create with it is ``409``; ``files.get`` and ``about.get`` with ``fields``;
+  create with it is ``409``; ``files.get`` and ``about.get`` with ``fields``, and
+  ``files.get`` with ``alt=media`` (the file's bytes);
   ``permissions.create``; ``files.delete``.
 - Who sees what: access tokens expire and are checked; a folder in a shared drive needs
   ``supportsAllDrives=true`` and membership; a My Drive folder needs ownership or a share;
@@ -436,6 +437,8 @@ class FakeDrive:
         if path.startswith("/drive/v3/files/") and path.endswith("/permissions"):
             return "permission", None
         if path.startswith("/drive/v3/files/"):
+            if method == "GET" and query.get("alt") == "media":
+                return "media", None
             return {"GET": "get", "DELETE": "delete"}.get(method, "other"), None
         return "other", None
 
@@ -482,6 +485,9 @@ class FakeDrive:
         if kind == "get":
             item = self._visible(identity, file_id, query)
             return _Reply(200, self._resource(item, identity, query.get("fields")))
+        if kind == "media":
+            item = self._visible(identity, file_id, query)
+            return _Reply(200, item.content, {"Content-Type": item.mime_type})
         if kind == "permission":
             return self._permission(identity, file_id, query, handler)
         if kind == "delete":

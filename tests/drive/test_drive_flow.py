@@ -25,6 +25,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfReader
+from werkzeug.test import TestResponse
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.migrations import upgrade
@@ -93,6 +94,15 @@ class DriveStack:
             yield WorkerProcess(process.pid, log)
         finally:
             stop_worker_process(process)
+
+    def download(self, drive: dict[str, str], job_id: str) -> TestResponse:
+        """``GET /download`` from a web app with these Drive settings (as a deployment's web
+        app and workers share them)."""
+        app = make_app({**self.settings, **drive}, self.home / "download-instance")
+        try:
+            return app.test_client().get(f"/api/jobs/{job_id}/download", headers=AUTH)
+        finally:
+            app.extensions["pdfqueue"].close()
 
     def submit(self, document: dict[str, Any], ok_path: str) -> str:
         accepted = submit(
@@ -230,8 +240,10 @@ def test_each_auth_mode_uploads_through_a_running_worker(
 
     status = stack.client.get(f"/api/jobs/{job_id}", headers=AUTH).get_json()
     assert status["google_drive_link"] == link
-    download = stack.client.get(f"/api/jobs/{job_id}/download", headers=AUTH)
-    assert (download.status_code, download.headers["Location"]) == (302, link)
+    # pdf_url gives the PDF itself, fetched with the service's credentials
+    download = stack.download(drive, job_id)
+    assert (download.status_code, download.mimetype) == (200, "application/pdf")
+    assert download.data == item.content
 
     assert_one_webhook(stack.receiver, ok_path, failed_path)
     assert_no_secrets(stack, fake, [hook.body.decode(), str(row), str(generation)])
@@ -267,6 +279,37 @@ def test_a_work_horse_killed_after_the_upload_runs_again_and_leaves_one_file(
     assert creates == [200, 409]  # the second run found its file and kept it
     assert "uploaded by an earlier run" in worker.log_path.read_text()
     assert_one_webhook(stack.receiver, ok_path, failed_path)
+
+
+def test_the_pdf_is_served_unshared_and_its_loss_or_a_drive_outage_is_said_clearly(
+    stack: DriveStack, fake: FakeDrive, shared_drive_setup: DriveSetup
+) -> None:
+    drive = shared_drive_setup.settings(drive_share="none")
+    with stack.worker(drive, "worker-unshared"):
+        document = new_report(stack.state)
+        ok_path, _ = callback_paths()
+        job_id = stack.submit(document, ok_path)
+        stack.receiver.wait_for(ok_path, timeout=90)
+        settled(stack.state, job_id)
+    key = sql_row(stack.state, job_id)["storage_key"]
+    [item] = [upload for upload in shared_drive_setup.uploads() if upload.id == key]
+    assert item.permissions == []  # shared with nobody, and still downloadable with a key
+
+    served = stack.download(drive, job_id)
+    assert (served.status_code, served.data) == (200, item.content)
+    assert served.headers["Content-Disposition"].startswith("attachment")
+
+    fake.inject("media", 500, times=20)  # Drive keeps failing, through the client's retries
+    down = stack.download({**drive, "PDFQUEUE_DRIVE_RETRIES": "1"}, job_id)
+    fake.clear_faults()
+    assert down.status_code == 503
+    assert down.get_json()["error"]["code"] == "storage_unavailable"
+    assert "Retry-After" in down.headers
+
+    del fake.items[item.id]  # deleted in Drive by somebody
+    gone = stack.download(drive, job_id)
+    assert gone.status_code == 404
+    assert gone.get_json()["error"]["code"] == "pdf_missing"
 
 
 def failure_of(

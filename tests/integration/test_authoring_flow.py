@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pypdf import PdfReader
 from flask_pdfqueue import PDFQueueState
 from tests.conftest import (
     API_KEY,
+    isolated_worker_env,
     make_isolated_app,
     start_worker_process,
     stop_worker_process,
@@ -76,13 +76,7 @@ def stack(
     }
     app = make_isolated_app(settings, redis_server, home, redis_db=12)
     state: PDFQueueState = app.extensions["pdfqueue"]
-    env = {
-        **os.environ,
-        **settings,
-        "PDFQUEUE_REDIS_URL": state.settings.redis_url,
-        "PDFQUEUE_SQL_URL": state.settings.resolved_sql_url,
-        "PDFQUEUE_MONGO_DB": state.settings.mongo_db,
-    }
+    env = isolated_worker_env(settings, state)
     worker = start_worker_process(state, env, home / "worker.log")
     deliveries = start_worker_process(state, env, home / "delivery.log", "delivery-worker")
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flask_pdfqueue import PDFQueueState
-from tests.conftest import make_isolated_app, start_worker_process
+from tests.conftest import isolated_worker_env, make_isolated_app, start_worker_process
 from tests.integration.helpers import settled, sql_row, wait_until
 from tests.integration.test_worker_lost import slow_report
 from tests.servers import RunningServer
@@ -22,13 +22,7 @@ def test_a_worker_told_to_stop_finishes_its_job_then_exits(
 ) -> None:
     app = make_isolated_app(stack_settings, redis_server, tmp_path, redis_db=12)
     state: PDFQueueState = app.extensions["pdfqueue"]
-    env = {
-        **os.environ,
-        **stack_settings,
-        "PDFQUEUE_REDIS_URL": state.settings.redis_url,
-        "PDFQUEUE_SQL_URL": state.settings.resolved_sql_url,
-        "PDFQUEUE_MONGO_DB": state.settings.mongo_db,
-    }
+    env = isolated_worker_env(stack_settings, state)
     worker = start_worker_process(state, env, tmp_path / "worker.log")
     try:
         document = slow_report(state)
