@@ -7,11 +7,17 @@ then loads WeasyPrint, and it shows report data to anyone with a key).
 
 from __future__ import annotations
 
+import threading
+
 from flask import Blueprint, Response, request
 
 from ..errors import ReportNotFound, TemplateError
 from ..extension import current_pdfqueue
 from .envelope import APIError
+
+#: The renderer is not meant for several threads at once, and the web process serves
+#: requests on many: previews render one after the other.
+_one_render_at_a_time = threading.Lock()
 
 
 def preview() -> Response:
@@ -38,7 +44,8 @@ def preview() -> Response:
         document = state.documents.load(code, product_id)
         if output == "html":
             return Response(state.renderer.render_html(document, product_id), mimetype="text/html")
-        rendered = state.renderer.render(document, product_id)
+        with _one_render_at_a_time:
+            rendered = state.renderer.render(document, product_id)
         return Response(rendered.pdf, mimetype="application/pdf")
     except ReportNotFound as exc:
         raise APIError(404, exc.error_code, exc.message) from None
