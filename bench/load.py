@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -120,7 +121,89 @@ def load(
     return total
 
 
-def start_gunicorn(s: Stack, app: str, name: str, extra_env: dict[str, str]) -> tuple[Any, int]:
+@dataclass(frozen=True)
+class Answer:
+    """One request of :func:`fire`: HTTP status (0: no answer), job id, seconds, error."""
+
+    status: int
+    job_id: str | None
+    seconds: float
+    error: str = ""
+
+
+def _fire_proc(
+    port: int, path: str, plans: list[list[str]], timeout: float, callback: str, out: Any
+) -> None:
+    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+    answers: list[tuple[int, str | None, float, str]] = []
+    lock = threading.Lock()
+
+    def client(codes: list[str]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        mine: list[tuple[int, str | None, float, str]] = []
+        for code in codes:
+            body = json.dumps({"code": code, "productId": PRODUCT, "callback": callback})
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", path, body, headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                job_id = None
+                with contextlib.suppress(ValueError, AttributeError):
+                    job_id = json.loads(data).get("job_id")
+                mine.append((resp.status, job_id, time.perf_counter() - t0, ""))
+                if resp.will_close:
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            except (OSError, http.client.HTTPException) as exc:
+                kind = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+                mine.append((0, None, time.perf_counter() - t0, kind))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.close()
+        with lock:
+            answers.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(plan,)) for plan in plans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(answers)
+
+
+def fire(
+    port: int,
+    path: str,
+    codes: list[str],
+    conns: int,
+    callback: str,
+    timeout: float = 60.0,
+    procs: int = 2,
+) -> list[Answer]:
+    """POST one submit per code, over ``conns`` keep-alive connections in ``procs`` processes
+    (connection k sends codes k, k + conns, …); each request waits ``timeout`` s at most."""
+    plans = [codes[k::conns] for k in range(conns)]
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    workers = [
+        ctx.Process(target=_fire_proc, args=(port, path, plans[k::procs], timeout, callback, out))
+        for k in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    answers: list[Answer] = []
+    for _ in workers:
+        answers.extend(Answer(*a) for a in out.get(timeout=timeout * len(codes) + 120))
+    for w in workers:
+        w.join()
+    return answers
+
+
+def start_gunicorn(
+    s: Stack, app: str, name: str, extra_env: dict[str, str], options: list[str] | None = None
+) -> tuple[Any, int]:
+    """gunicorn serving ``app``, with config/gunicorn.py unless ``options`` replace it."""
     from tests.servers import free_port
 
     port = free_port()
@@ -128,7 +211,9 @@ def start_gunicorn(s: Stack, app: str, name: str, extra_env: dict[str, str]) -> 
     env["PYTHONPATH"] = str(ROOT)
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     proc = spawn(
-        [gunicorn, "--config", str(ROOT / "config" / "gunicorn.py"), app],
+        [gunicorn, *(options or ["--config", str(ROOT / "config" / "gunicorn.py")])]
+        + (["--bind", f"127.0.0.1:{port}"] if options else [])
+        + [app],
         env,
         s.home / "logs" / f"gunicorn-{name}.log",
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.results import Results
 from bench.stack import API_KEY, PRODUCT, ROOT, SUBMIT_PATH, Stack, spawn, stop, wait_for
+from bench.workers import check_webhooks
 
 # --------------------------------------------------------------------------- the report HTML
 
@@ -184,20 +185,7 @@ def pipeline_rate(s: Stack, workers: int, jobs: int, results: Results, tag: str)
                 k: 1000 * (cpu_after[k] - cpu_before[k]) / max(1, len(job_ids)) for k in cpu_after
             },
         }
-        time.sleep(2.0)  # a duplicate would come now
-        got = s.receiver.requests()[before:]
-        per_job: dict[str, int] = {}
-        for req in got:
-            body = req.json
-            if req.route != "/hook/pdf-complete" or body.get("status") != "completed":
-                results.violations.append(f"{tag}: {body.get('job_id')} {body.get('status')}")
-            per_job[body.get("job_id")] = per_job.get(body.get("job_id"), 0) + 1
-        lost = job_ids - set(per_job)
-        dups = {j: n for j, n in per_job.items() if n > 1}
-        if lost:
-            results.violations.append(f"{tag}: {len(lost)} jobs without a webhook")
-        if dups:
-            results.violations.append(f"{tag}: duplicate webhooks {dups}")
+        per_job = check_webhooks(s, before, job_ids, tag, results)
         return len(per_job.keys() & job_ids) / elapsed
     finally:
         if spy:  # py-spy writes its profile on SIGINT; the worker goes on until stop

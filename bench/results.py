@@ -37,7 +37,7 @@ class Results:
             "| " + " | ".join(head) + " |",
             "|" + "|".join("---" for _ in head) + "|",
         ]
-        for r in self.rows:
+        for r in sorted(self.rows, key=lambda row: row.id):  # stable: run order within an id
             cells = (r.id, r.measure, r.ours, r.baseline, r.ratio, r.target, r.met)
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)

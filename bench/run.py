@@ -3,13 +3,15 @@
 Starts a private redis-server, a SecantusDB (MongoDB wire protocol) and SQLite under a
 temporary directory, runs the measurements one after another (nothing else of ours runs
 meanwhile), prints the table and exits non-zero when a correctness invariant broke
-(a lost job, a failed job or a duplicate webhook in P1/P2). Slowness never fails it.
+(a refused submit, a lost or failed job or a duplicate webhook in any run of our pipeline:
+P1, P4, P5, P6, P7; a failed baseline job in P2 or P5). Slowness never fails it.
 
 ``BENCH_SCALE`` (default 1) multiplies job counts and load windows; ``BENCH_WORKERS``
-(default 2) is W; ``BENCH_REPEAT`` (default 3) alternates P1's pipeline and bare loop that
-many times and reports medians; ``BENCH_ONLY`` (comma list such as ``P1,P3``) runs a subset;
-``BENCH_SQL_URL`` replaces SQLite; ``BENCH_PYSPY`` (a folder) records render worker 0 with
-py-spy; ``BENCH_KEEP`` keeps the temporary directory.
+(default 2) is W; ``BENCH_REPEAT`` (default 3) alternates P1's pipeline and bare loop (and
+P5's pipeline and Celery) that many times and reports medians; ``BENCH_ONLY`` (comma list
+such as ``P1,P3``) runs a subset; ``BENCH_SYNC_TIMEOUT`` (default 25) is the service's
+``PDFQUEUE_SYNC_TIMEOUT`` in P6; ``BENCH_SQL_URL`` replaces SQLite; ``BENCH_PYSPY`` (a
+folder) records render worker 0 with py-spy; ``BENCH_KEEP`` keeps the temporary directory.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ import statistics
 import sys
 import time
 
+from bench.burst import burst_rows
+from bench.celery_rate import celery_rows
+from bench.legacy import legacy_rows
 from bench.load import batch_fill, flush, load, redis_breakdown, start_gunicorn
+from bench.memory import rss_run
 from bench.renders import (
     bare_render_rate,
     pipeline_rate,
@@ -94,6 +100,17 @@ def run() -> int:
                     yes(p1 / plain >= 1.8),
                 )
             )
+        # Rows that run workers come before the submit-only loads (P7 Redis, P8, P3): those
+        # leave thousands of queued jobs in SQL, which a worker's reconciler would re-enqueue.
+        if wanted("P4"):
+            burst = max(20, int(2000 * scale))
+            burst_rows(s, (html_path, base_url), workers, burst, jobs, results, wanted("P7"))
+        if wanted("P5"):
+            celery_rows(s, workers, jobs, repeat, results)
+        if wanted("P6"):
+            legacy_rows(s, workers, max(10, int(100 * scale)), results)
+        if wanted("P7") and not wanted("P4"):
+            rss_run(s, workers, max(20, int(300 * scale)), results)
         if wanted("P7") or wanted("P8"):
             flush(s)
             proc, port = start_gunicorn(s, "flask_pdfqueue.service:create_app()", "service-p8", {})
@@ -208,13 +225,6 @@ def run() -> int:
                 )
             )
             results.extra["p3_32_p99_ms"] = ours.pct(0.99)
-    for pid, what in (
-        ("P4", "burst of 2,000 at 64 conns"),
-        ("P5", "Celery prefork comparison"),
-        ("P6", "legacy endpoint vs render-inline"),
-        ("P7", "peak RSS per worker, growth over 1,000 jobs"),
-    ):
-        results.add(Row(pid, what, "not measured yet"))
     print()
     print(
         f"flask-pdfqueue benchmarks: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
@@ -233,6 +243,9 @@ def run() -> int:
             f"  one job hash ({results.extra.get('p7_encoding')!r}), field: value bytes:",
             json.dumps(results.extra.get("p7_job_hash")),
         )
+    for key in ("p6", "p7_rss"):
+        if key in results.extra:
+            print(f"\n{key.upper()}: " + json.dumps(results.extra[key]))
     if results.violations:
         print("\nCORRECTNESS VIOLATIONS:", file=sys.stderr)
         for v in results.violations:

@@ -1,0 +1,161 @@
+"""P7's RSS part: peak RSS of the render workers' parents and work horses, parent growth."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from bench.results import Results, Row, yes
+from bench.stack import API_KEY, BATCH_PATH, PRODUCT, Stack, log
+from bench.workers import check_webhooks, product_workers, webhooks_after
+
+LIMIT_MB = 120.0
+
+
+def _status_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of ``pid`` in kB (empty when it is gone)."""
+    found: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    found[line[:5]] = int(line.split()[1])
+    except OSError:
+        return {}
+    return found
+
+
+def _children(parents: set[int]) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid in parents:
+            found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class RssSampler:
+    """Samples /proc every ``every`` s in a thread: the parents' VmRSS/VmHWM and the peak
+    VmHWM of each child (work horse) seen. Start it after the warm-up (preload)."""
+
+    parents: list[int]
+    every: float = 0.1
+    start_kb: dict[int, int] = field(default_factory=dict)
+    end_kb: dict[int, int] = field(default_factory=dict)
+    parent_peak_kb: int = 0
+    horse_peak_kb: dict[int, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RssSampler:
+        self.start_kb = {pid: _status_kb(pid).get("VmRSS", 0) for pid in self.parents}
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        self.end_kb = {pid: _status_kb(pid).get("VmRSS", 0) for pid in self.parents}
+
+    def _sample(self) -> None:
+        for pid in self.parents:
+            self.parent_peak_kb = max(self.parent_peak_kb, _status_kb(pid).get("VmHWM", 0))
+        for pid in _children(set(self.parents)):
+            hwm = _status_kb(pid).get("VmHWM", 0)
+            self.horse_peak_kb[pid] = max(self.horse_peak_kb.get(pid, 0), hwm)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def growth(self) -> float:
+        """The largest relative growth of a parent's VmRSS from start to end."""
+        return max(
+            (self.end_kb[p] - self.start_kb[p]) / self.start_kb[p]
+            for p in self.parents
+            if self.start_kb.get(p)
+        )
+
+
+def rss_rows(sampler: RssSampler, jobs: int, during: str, results: Results) -> None:
+    horse_mb = max(sampler.horse_peak_kb.values(), default=0) / 1024
+    parent_mb = sampler.parent_peak_kb / 1024
+    peak = max(horse_mb, parent_mb)
+    start = max(sampler.start_kb.values()) / 1024
+    end = max(sampler.end_kb.values()) / 1024
+    growth = sampler.growth()
+    results.extra["p7_rss"] = {
+        "parents_start_kb": sampler.start_kb,
+        "parents_end_kb": sampler.end_kb,
+        "parent_peak_kb": sampler.parent_peak_kb,
+        "horses_seen": len(sampler.horse_peak_kb),
+        "horse_peak_kb": max(sampler.horse_peak_kb.values(), default=0),
+    }
+    results.add(
+        Row(
+            "P7",
+            f"peak RSS per render worker (VmHWM, parents and horses), {jobs:,} jobs {during}",
+            f"{peak:.0f} MB (parent {parent_mb:.0f}, horses {horse_mb:.0f}, "
+            f"{len(sampler.horse_peak_kb)} horses seen)",
+            "-",
+            "-",
+            f"≤ {LIMIT_MB:.0f} MB",
+            yes(peak <= LIMIT_MB and horse_mb > 0),
+        )
+    )
+    results.add(
+        Row(
+            "P7",
+            f"render worker parent RSS growth, after warm-up to the end of {jobs:,} jobs",
+            f"{growth * 100:+.1f} % ({start:.0f} → {end:.0f} MB, largest parent)",
+            "-",
+            "-",
+            "< 10 %",
+            yes(growth < 0.10),
+        )
+    )
+
+
+def rss_run(s: Stack, workers: int, jobs: int, results: Results) -> None:
+    """P7 on its own (when P4 does not run): ``jobs`` jobs through the batch endpoint."""
+    from bench.renders import seed_reports
+
+    s.state.redis.flushdb()
+    codes = [f"P7r-{i:05d}" for i in range(jobs)]
+    seed_reports(s, codes)
+    client = s.app.test_client()
+    with product_workers(s, workers, "P7r") as render:
+        log(f"P7: RSS of {workers} render workers over {jobs} jobs")
+        before = len(s.receiver.requests())
+        job_ids: set[str] = set()
+        with RssSampler([p.pid for p in render]) as sampler:
+            for b in range(0, jobs, 100):
+                batch = [
+                    {"code": c, "productId": PRODUCT, "callback": s.callback}
+                    for c in codes[b : b + 100]
+                ]
+                r = client.post(BATCH_PATH, json={"jobs": batch}, headers={"X-API-Key": API_KEY})
+                if r.status_code != 202:
+                    results.violations.append(f"P7r: batch answered {r.status_code}")
+                    continue
+                for item in r.get_json()["jobs"]:
+                    if "job_id" not in item:
+                        results.violations.append(f"P7r: batch item refused: {item}")
+                    else:
+                        job_ids.add(item["job_id"])
+            webhooks_after(s, before, job_ids, 120 + 3 * jobs)
+            time.sleep(0.5)
+        check_webhooks(s, before, job_ids, "P7r", results)
+    rss_rows(sampler, jobs, "(own run)", results)

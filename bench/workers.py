@@ -1,0 +1,88 @@
+"""The product's workers for a measurement, and the webhook check every pipeline run ends with."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.results import Results
+from bench.stack import Stack, spawn, stop, wait_for
+
+FLASK = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service", "pdfqueue"]
+
+
+@contextlib.contextmanager
+def product_workers(s: Stack, workers: int, tag: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """W ``flask pdfqueue worker`` (renderer preloaded) and 1 delivery worker, registered.
+
+    Yields the render workers (RQ worker parents; their work horses are their children).
+    """
+    from rq import Worker
+
+    logs = s.home / "logs"
+    render = [
+        spawn([*FLASK, "worker"], s.env, logs / f"{tag}-render-{n}.log") for n in range(workers)
+    ]
+    procs = [*render, spawn([*FLASK, "delivery-worker"], s.env, logs / f"{tag}-delivery.log")]
+    try:
+        wait_for(
+            "workers registered",
+            lambda: Worker.count(connection=s.state.redis) >= workers + 1,
+            120,
+        )
+        time.sleep(1.0)
+        yield render
+    finally:
+        stop(procs)
+
+
+def wait_ready(ready_dir: Path, count: int, what: str, procs: list[Any], timeout: float) -> None:
+    """Wait until ``count`` processes wrote their pid file (bench.inline warm-up done)."""
+
+    def ready() -> bool:
+        for p in procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"{what} exited with {p.returncode} before it was ready")
+        return ready_dir.is_dir() and len(list(ready_dir.iterdir())) >= count
+
+    wait_for(what, ready, timeout)
+
+
+def webhooks_after(s: Stack, before: int, job_ids: set[str], timeout: float) -> int:
+    """Wait until a webhook per job arrived after the first ``before`` requests; say how many."""
+
+    def arrived() -> int:
+        return len(s.receiver.requests()) - before
+
+    every = 0.05 if len(job_ids) < 200 else 0.2
+    with contextlib.suppress(TimeoutError):
+        wait_for("webhooks", lambda: arrived() >= len(job_ids), timeout, every=every)
+    return arrived()
+
+
+def check_webhooks(
+    s: Stack, before: int, job_ids: set[str], tag: str, results: Results, settle: float = 2.0
+) -> dict[str, int]:
+    """After ``settle`` s (a duplicate would come then): every job exactly one ``completed``.
+
+    Violations go to ``results`` (they fail ``make bench``); returns webhooks per job id.
+    """
+    time.sleep(settle)
+    per_job: dict[str, int] = {}
+    for req in s.receiver.requests()[before:]:
+        body = req.json
+        if req.route != "/hook/pdf-complete" or body.get("status") != "completed":
+            results.violations.append(f"{tag}: {body.get('job_id')} {body.get('status')}")
+        per_job[body.get("job_id")] = per_job.get(body.get("job_id"), 0) + 1
+    lost = job_ids - set(per_job)
+    dups = {j: n for j, n in per_job.items() if n > 1}
+    if lost:
+        results.violations.append(f"{tag}: {len(lost)} jobs without a webhook")
+    if dups:
+        results.violations.append(f"{tag}: duplicate webhooks {dups}")
+    return per_job
