@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 import uuid
 
 from bench.inline import child_env
 from bench.renders import pipeline_rate, seed_reports
-from bench.results import Results, Row, yes
+from bench.results import Results, Row, paired_ratio_row
 from bench.stack import PRODUCT, Stack, log, spawn, stop
 from bench.workers import check_webhooks, wait_ready, webhooks_after
 
@@ -77,24 +76,19 @@ def celery_rows(s: Stack, workers: int, jobs: int, repeat: int, results: Results
         results.add(Row("P5", "Celery prefork comparison", "not run: `make bench` installs celery"))
         return
     ours: list[float] = []
+    in_process: list[float] = []
     theirs: list[float] = []
     for rep in range(repeat):
         log(f"P5 pipeline #{rep + 1}: {jobs} jobs, {workers} render + 1 delivery worker")
         ours.append(pipeline_rate(s, workers, jobs, results, f"P5p.{rep + 1}"))
         log(f"P5 Celery prefork -c {workers} #{rep + 1}: {jobs} tasks")
         theirs.append(celery_rate(s, workers, jobs, results, f"P5c{rep + 1}"))
-    ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
-    ratio = statistics.median(ratios)
-    spread = f" (runs {', '.join(f'{r:.2f}' for r in ratios)})" if repeat > 1 else ""
+        log(f"P5 pipeline #{rep + 1} with worker --no-fork: {jobs} jobs")
+        in_process.append(pipeline_rate(s, workers, jobs, results, f"P5n.{rep + 1}", fork=False))
+    measure = f"end-to-end reports/s ÷ Celery prefork -c {workers}, same job, {jobs} jobs"
+    results.add(paired_ratio_row("P5", measure, ours, theirs, 1.0))
     results.add(
-        Row(
-            "P5",
-            f"end-to-end reports/s ÷ Celery prefork -c {workers}, same job, {jobs} jobs"
-            + (f", median of {repeat}" if repeat > 1 else ""),
-            f"{statistics.median(ours):.2f}/s",
-            f"{statistics.median(theirs):.2f}/s",
-            f"{ratio:.3f}{spread}",
-            "≥ 1.0",
-            yes(ratio >= 1.0),
+        paired_ratio_row(
+            "P5", measure.replace("end-to-end", "`worker --no-fork`"), in_process, theirs, 1.0
         )
     )

@@ -122,9 +122,12 @@ def argv_flask(flask: list[str]) -> list[str]:
     return [*flask, "worker"]
 
 
-def pipeline_rate(s: Stack, workers: int, jobs: int, results: Results, tag: str) -> float:
-    """Reports/s through the product: submit via the app, W render + 1 delivery workers,
-    until every job's webhook arrived. Records invariant violations in ``results``."""
+def pipeline_rate(
+    s: Stack, workers: int, jobs: int, results: Results, tag: str, *, fork: bool = True
+) -> float:
+    """Reports/s through the product: submit via the app, W render + 1 delivery workers
+    (``worker --no-fork`` unless ``fork``), until every job's webhook arrived. Records
+    invariant violations in ``results``."""
     from rq import Worker
 
     codes = [f"{tag}-{i:05d}" for i in range(jobs)]
@@ -134,14 +137,15 @@ def pipeline_rate(s: Stack, workers: int, jobs: int, results: Results, tag: str)
     spy = os.environ.get("BENCH_PYSPY")  # a folder: record render worker 0 with py-spy
     named = {}
     for n in range(workers):
-        argv = [*flask, "worker"]
+        argv = [*flask, "worker"] if fork else [*flask, "worker", "--no-fork"]
         if spy and n == 0:
             pyspy = str(Path(sys.executable).parent / "py-spy")
             out = str(Path(spy) / f"{tag}-render-0.txt")
             argv = [pyspy, "record", "--subprocesses", "--idle", "--format", "raw"]
             argv += ["--rate", "200", "--output", out, "--", *argv_flask(flask)]
-        named[f"render worker {n} (+horses)"] = spawn(argv, s.env, logs / f"{tag}-render-{n}.log")
-    named["delivery worker (+horses)"] = spawn(
+        name = f"render worker {n}" + (" (+horses)" if fork else "")
+        named[name] = spawn(argv, s.env, logs / f"{tag}-render-{n}.log")
+    named["delivery worker"] = spawn(
         [*flask, "delivery-worker"], s.env, logs / f"{tag}-delivery.log"
     )
     procs = list(named.values())

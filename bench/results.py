@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,3 +46,23 @@ class Results:
 
 def yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
+
+
+def paired_ratio_row(
+    pid: str, measure: str, ours: list[float], theirs: list[float], target: float
+) -> Row:
+    """A rate row from alternating runs: medians of both, and the median of the per-pair
+    ratios (this VM's speed drifts between runs a minute apart), met at ``target``."""
+    ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+    ratio = statistics.median(ratios)
+    spread = f" (runs {', '.join(f'{r:.2f}' for r in ratios)})" if len(ratios) > 1 else ""
+    repeats = f", median of {len(ratios)}" if len(ratios) > 1 else ""
+    return Row(
+        pid,
+        measure + repeats,
+        f"{statistics.median(ours):.2f}/s",
+        f"{statistics.median(theirs):.2f}/s",
+        f"{ratio:.3f}{spread}",
+        f"≥ {target}",
+        yes(ratio >= target),
+    )

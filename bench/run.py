@@ -34,7 +34,7 @@ from bench.renders import (
     report_html,
     rq_default_rate,
 )
-from bench.results import Results, Row, yes
+from bench.results import Results, Row, paired_ratio_row, yes
 from bench.stack import SUBMIT_PATH, log, stack, stop
 
 # --------------------------------------------------------------------------- the run
@@ -57,8 +57,10 @@ def run() -> int:
         p1 = None
         if wanted("P1") or wanted("P2"):
             # Pipeline and bare loop alternate, and the medians are reported: this VM's
-            # speed drifts between runs a minute apart (bench/README.md).
+            # speed drifts between runs a minute apart (bench/README.md). The pipeline runs
+            # with forking render workers (the default) and with `worker --no-fork`.
             pipes: list[float] = []
+            in_process: list[float] = []
             bares: list[float] = []
             for rep in range(repeat):
                 log(f"pipeline #{rep + 1}: {jobs} jobs, {workers} render + 1 delivery worker")
@@ -67,24 +69,16 @@ def run() -> int:
                     break
                 log(f"bare warm render loop #{rep + 1} in {workers} processes, {jobs} renders")
                 bares.append(bare_render_rate(html_path, base_url, workers, jobs))
+                log(f"pipeline #{rep + 1} with worker --no-fork: {jobs} jobs")
+                in_process.append(
+                    pipeline_rate(s, workers, jobs, results, f"P1n.{rep + 1}", fork=False)
+                )
             p1 = statistics.median(pipes)
         if wanted("P1"):
-            bare = statistics.median(bares)
-            ratios = [p / b for p, b in zip(pipes, bares, strict=True)]
-            ratio = statistics.median(ratios)
-            spread = f" (runs {', '.join(f'{r:.2f}' for r in ratios)})" if repeat > 1 else ""
-            results.add(
-                Row(
-                    "P1",
-                    f"end-to-end reports/s, W={workers}, {jobs} jobs ÷ warm WeasyPrint loop"
-                    + (f", median of {repeat}" if repeat > 1 else ""),
-                    f"{p1:.2f}/s",
-                    f"{bare:.2f}/s",
-                    f"{ratio:.3f}{spread}",
-                    "≥ 0.95",
-                    yes(ratio >= 0.95),
-                )
-            )
+            measure = f"end-to-end reports/s, W={workers}, {jobs} jobs ÷ warm WeasyPrint loop"
+            results.add(paired_ratio_row("P1", measure, pipes, bares, 0.95))
+            in_process_measure = measure.replace("end-to-end", "`worker --no-fork`")
+            results.add(paired_ratio_row("P1", in_process_measure, in_process, bares, 0.95))
         if wanted("P2"):
             log(f"rq worker (fork, no preload) x{workers}, {jobs} plain render jobs")
             plain = rq_default_rate(s, html_path, base_url, workers, jobs)

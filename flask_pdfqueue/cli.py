@@ -13,7 +13,7 @@ from . import cli_operations, cli_render
 from .attempts import on_horse_killed
 from .cli_operations import moment
 from .extension import current_pdfqueue
-from .rq_worker import DeliveryWorker, PDFWorker
+from .rq_worker import DeliveryWorker, InProcessWorker, PDFWorker
 from .timestamps import iso_utc
 
 log = logging.getLogger(__name__)
@@ -27,15 +27,27 @@ for _command in (*cli_operations.COMMANDS, cli_render.render_command):
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("--name", default=None, help="Worker name (default: RQ's host.pid name).")
 @click.option("--max-jobs", type=int, default=None, help="Exit after this many jobs.")
-@click.option("--preload/--no-preload", default=True, help="Warm the renderer before forking.")
+@click.option("--preload/--no-preload", default=True, help="Warm the renderer before any job.")
+@click.option(
+    "--fork/--no-fork",
+    default=None,
+    help="A work horse per run (the default), or every run in this process "
+    "(default: PDFQUEUE_WORKER_FORK).",
+)
 @click.option("--logging-level", default="INFO", show_default=True)
 def worker_command(
-    burst: bool, name: str | None, max_jobs: int | None, preload: bool, logging_level: str
+    burst: bool,
+    name: str | None,
+    max_jobs: int | None,
+    preload: bool,
+    fork: bool | None,
+    logging_level: str,
 ) -> None:
     """Work the high, normal and low queues in that order, with RQ's scheduler.
 
-    The renderer (WeasyPrint, fonts, compiled templates) is loaded in this parent
-    process before any job, so every forked work horse starts warm.
+    The renderer (WeasyPrint, fonts, compiled templates) is loaded in this process
+    before any job, so every run starts warm: in a forked work horse, or here with
+    ``--no-fork`` (see the README's Operations for the trade-off).
     """
     from .rendering import harfbuzz_subset_available
 
@@ -54,12 +66,16 @@ def worker_command(
     if preload:
         state.renderer.preload()
         gc.freeze()  # what is loaded now stays shared with every forked work horse
-    worker = PDFWorker(
-        state.queue.ordered,
-        connection=state.redis,
-        name=name,
-        work_horse_killed_handler=on_horse_killed,
-    )
+    worker: PDFWorker | InProcessWorker
+    if state.settings.worker_fork if fork is None else fork:
+        worker = PDFWorker(
+            state.queue.ordered,
+            connection=state.redis,
+            name=name,
+            work_horse_killed_handler=on_horse_killed,
+        )
+    else:
+        worker = InProcessWorker(state.queue.ordered, connection=state.redis, name=name)
     worker.work(
         burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level=logging_level.upper()
     )

@@ -67,6 +67,7 @@ class Settings:
     job_timeout: int = 300
     max_queue_size: int = 100
     workers: int = 2
+    worker_fork: bool = True  # false: render workers run each job in-process
     result_ttl: int = 3600
     failure_ttl: int = 7 * 24 * 3600
     storage: str = "local"

@@ -4,6 +4,11 @@
   crashes or hangs takes only its work horse with it. A horse that dies (OOM
   killer, ``kill -9``, the hard timeout) is reported through RQ's documented
   ``work_horse_killed_handler``, :func:`~flask_pdfqueue.attempts.on_horse_killed`.
+- With ``--no-fork`` (``PDFQUEUE_WORKER_FORK=false``), render runs go to
+  :class:`InProcessWorker` instead, on RQ's ``SimpleWorker``: no fork and no fresh
+  connections per run, for about a tenth more reports per second, at the cost of
+  the horse's isolation (a crash takes the worker, whose run is then retried once
+  RQ finds it abandoned; memory is bounded by ``--max-jobs`` and a restart).
 - Webhook attempts run in the worker process itself (:class:`DeliveryWorker`, on
   RQ's ``SimpleWorker``): an attempt is one bounded POST and two SQL writes, and a
   fork per attempt cost more CPU than the attempt. Its time limit still holds
@@ -84,6 +89,10 @@ class _Upkeep(BaseWorker):
 class PDFWorker(_Upkeep, Worker):
     """Render worker: a work horse per run, inside the app context of ``flask pdfqueue
     worker`` (inherited by the horses)."""
+
+
+class InProcessWorker(_Upkeep, SimpleWorker):
+    """Render worker that runs each job in its own process, warm and without a fork."""
 
 
 class DeliveryWorker(_Upkeep, SimpleWorker):
