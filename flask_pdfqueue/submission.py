@@ -61,7 +61,8 @@ class JobRequest:
     failure_callback: str | None = None
     metadata: dict[str, object] | None = None
     deliver: str = "link"
-    #: The submit's W3C ``traceparent``; None starts a trace of the job's own.
+    #: The submit's W3C ``traceparent`` header as sent; absent or invalid, the job starts
+    #: a trace of its own.
     traceparent: str | None = None
 
 

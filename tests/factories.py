@@ -19,6 +19,26 @@ from tests.conftest import make_isolated_app
 from tests.servers import RunningServer
 
 
+def isolated_app(
+    stack_settings: dict[str, str],
+    redis_server: RunningServer,
+    home: Path,
+    *,
+    redis_db: int,
+    **overrides: str,
+) -> Iterator[Flask]:
+    """An isolated app inside its app context (what RQ's callbacks run in); its Redis
+    database flushed and its connections closed afterwards."""
+    app: Flask = make_isolated_app(
+        {**stack_settings, **overrides}, redis_server, home, redis_db=redis_db
+    )
+    state = state_of(app)
+    with app.app_context():
+        yield app
+    state.redis.flushdb()
+    state.close()
+
+
 def isolated_state(
     stack_settings: dict[str, str],
     redis_server: RunningServer,
@@ -27,15 +47,14 @@ def isolated_state(
     redis_db: int,
     **overrides: str,
 ) -> Iterator[PDFQueueState]:
-    """An isolated app's state inside its app context (what RQ's callbacks run in)."""
-    app: Flask = make_isolated_app(
-        {**stack_settings, **overrides}, redis_server, home, redis_db=redis_db
-    )
+    """The state of :func:`isolated_app`, inside its app context."""
+    for app in isolated_app(stack_settings, redis_server, home, redis_db=redis_db, **overrides):
+        yield state_of(app)
+
+
+def state_of(app: Flask) -> PDFQueueState:
     state: PDFQueueState = app.extensions["pdfqueue"]
-    with app.app_context():
-        yield state
-    state.redis.flushdb()
-    state.close()
+    return state
 
 
 def queued_job(

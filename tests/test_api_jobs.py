@@ -10,12 +10,10 @@ import pytest
 from flask import Flask
 from rq.job import Job, JobStatus
 
-from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.attempts import settle_failed_run
 from flask_pdfqueue.errors import StorageError
 from flask_pdfqueue.queueing import run_id
-from tests.conftest import make_isolated_app
-from tests.factories import processing_job, queued_job
+from tests.factories import isolated_app, processing_job, queued_job, state_of
 from tests.servers import RunningServer
 
 
@@ -23,21 +21,13 @@ from tests.servers import RunningServer
 def app(
     stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
 ) -> Iterator[Flask]:
-    app = make_isolated_app(stack_settings, redis_server, tmp_path, redis_db=4)
-    with app.app_context():
-        yield app
-    app.extensions["pdfqueue"].close()
-
-
-def _state(app: Flask) -> PDFQueueState:
-    state: PDFQueueState = app.extensions["pdfqueue"]
-    return state
+    yield from isolated_app(stack_settings, redis_server, tmp_path, redis_db=4)
 
 
 def test_the_listing_pages_newest_first_and_stays_put_while_jobs_arrive(
     app: Flask, auth: dict[str, str]
 ) -> None:
-    state = _state(app)
+    state = state_of(app)
     made = [queued_job(state, code=f"LIST-{n}") for n in range(5)]
     client = app.test_client()
     first = client.get("/api/jobs?limit=2", headers=auth).get_json()
@@ -56,7 +46,7 @@ def test_the_listing_pages_newest_first_and_stays_put_while_jobs_arrive(
 
 
 def test_the_listing_filters_by_status_code_and_product(app: Flask, auth: dict[str, str]) -> None:
-    state = _state(app)
+    state = state_of(app)
     done = processing_job(state, code="FILTER-1")
     state.jobs.complete(done, pdf_url="u", google_drive_link=None, storage_key="k")
     queued_job(state, code="FILTER-2")
@@ -95,7 +85,7 @@ def test_a_bad_listing_query_is_400_naming_the_parameter(
 def test_cancelling_a_queued_job_takes_it_out_of_redis_and_announces_it_once(
     app: Flask, auth: dict[str, str]
 ) -> None:
-    state = _state(app)
+    state = state_of(app)
     job_id = queued_job(state, enqueue=True, metadata={"n": 1})
     response = app.test_client().delete(f"/api/jobs/{job_id}", headers=auth)
     assert response.status_code == 200
@@ -124,7 +114,7 @@ def test_cancelling_a_queued_job_takes_it_out_of_redis_and_announces_it_once(
 def test_cancelling_a_job_that_waits_for_its_retry_takes_it_off_the_schedule(
     app: Flask, auth: dict[str, str]
 ) -> None:
-    state = _state(app)
+    state = state_of(app)
     job_id = processing_job(state)
     settle_failed_run(state, job_id, job_id, StorageError("disk full"))
     scheduled = state.queue.queues["normal"].scheduled_job_registry

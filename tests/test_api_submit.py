@@ -16,6 +16,7 @@ from flask_pdfqueue.queueing import JOB_FUNCTION
 from flask_pdfqueue.records.sql import Subscriber
 from flask_pdfqueue.records.sql.subscribers import subscribers_of
 from tests.conftest import SECOND_API_KEY, make_isolated_app
+from tests.factories import state_of
 from tests.servers import RunningServer
 
 SUBMIT = "/api/reports/generate-async"
@@ -32,11 +33,6 @@ def app(
     )
     yield app
     app.extensions["pdfqueue"].close()
-
-
-def _state(app: Flask) -> PDFQueueState:
-    state: PDFQueueState = app.extensions["pdfqueue"]
-    return state
 
 
 def _subscribers(state: PDFQueueState, job_id: str) -> list[Subscriber]:
@@ -70,7 +66,7 @@ def test_a_second_submit_for_a_queued_report_joins_its_job(
     assert joined["job_id"] == first.get_json()["job_id"]
     assert joined["status_url"] == second.headers["Location"]
     assert "deduplicated" not in first.get_json()
-    state = _state(app)
+    state = state_of(app)
     subscribers = _subscribers(state, joined["job_id"])
     assert [(s.callback_url, s.failure_callback_url, s.metadata) for s in subscribers] == [
         ("http://127.0.0.1/a", "http://127.0.0.1/a", None),
@@ -110,7 +106,7 @@ def test_twenty_identical_submits_at_once_make_one_job_with_twenty_subscribers(
     assert len(results) == 20
     assert {job_id for _, job_id in results} == {results[0][1]}
     assert sorted(status for status, _ in results) == [200] * 19 + [202]
-    state = _state(app)
+    state = state_of(app)
     subscribers = _subscribers(state, results[0][1])
     assert sorted((s.metadata or {})["n"] for s in subscribers) == list(range(20))
     assert state.queue.waiting() == 1
@@ -133,7 +129,7 @@ def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(
     again = client.post(SUBMIT, json=body, headers=keyed)
     assert first.status_code == again.status_code == 202
     assert first.get_json() == again.get_json()
-    state = _state(app)
+    state = state_of(app)
     assert state.queue.waiting() == 1
     assert len(_subscribers(state, first.get_json()["job_id"])) == 0  # nothing added
 
@@ -186,7 +182,7 @@ def test_a_batch_answers_each_item_in_order_and_queues_in_one_go(
     assert results[3]["job_id"] == results[0]["job_id"] and results[3]["deduplicated"] is True
     assert results[4]["position_in_queue"] == 0  # high goes first
     assert results[0]["position_in_queue"] == 1  # behind the high one
-    state = _state(app)
+    state = state_of(app)
     assert state.queue.waiting() == 2
     for result in (results[0], results[4]):
         job = Job.fetch(result["job_id"], connection=state.redis)
@@ -208,4 +204,4 @@ def test_a_batch_that_is_not_one_is_refused_whole(
 ) -> None:
     response = app.test_client().post(BATCH, json=body, headers=auth)
     assert (response.status_code, response.get_json()["error"]["code"]) == (status, code)
-    assert _state(app).queue.waiting() == 0
+    assert state_of(app).queue.waiting() == 0

@@ -18,8 +18,7 @@ from flask_pdfqueue.records.sql import SubscriberRequest, pdf_job_results
 from flask_pdfqueue.records.sql.subscribers import subscribers_of
 from flask_pdfqueue.steps.record import record_failed
 from flask_pdfqueue.timestamps import utcnow
-from tests.conftest import make_isolated_app
-from tests.factories import processing_job, queued_job
+from tests.factories import isolated_app, processing_job, queued_job, state_of
 from tests.servers import RunningServer
 
 
@@ -27,15 +26,7 @@ from tests.servers import RunningServer
 def app(
     stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
 ) -> Iterator[Flask]:
-    app = make_isolated_app(stack_settings, redis_server, tmp_path, redis_db=14)
-    with app.app_context():
-        yield app
-    app.extensions["pdfqueue"].close()
-
-
-def _state(app: Flask) -> PDFQueueState:
-    state: PDFQueueState = app.extensions["pdfqueue"]
-    return state
+    yield from isolated_app(stack_settings, redis_server, tmp_path, redis_db=14)
 
 
 def _run(app: Flask, *args: str) -> str:
@@ -63,7 +54,7 @@ def _age(state: PDFQueueState, job_id: str, days: float) -> None:
 
 
 def test_info_shows_queues_workers_and_jobs(app: Flask) -> None:
-    state = _state(app)
+    state = state_of(app)
     queued_job(state, code="INFO-1", enqueue=True)
     _completed(state, "INFO-2")
     output = _run(app, "info")
@@ -76,7 +67,7 @@ def test_info_shows_queues_workers_and_jobs(app: Flask) -> None:
 def test_failed_lists_dead_letters_and_requeues_one_for_the_same_subscribers(
     app: Flask,
 ) -> None:
-    state = _state(app)
+    state = state_of(app)
     job_id = queued_job(state, code="DEAD-1", metadata={"who": "first"})
     state.jobs.join(job_id, SubscriberRequest("http://127.0.0.1/b", None, {"who": "second"}))
     record_failed(
@@ -102,7 +93,7 @@ def test_failed_lists_dead_letters_and_requeues_one_for_the_same_subscribers(
 
 
 def test_failed_all_requeues_every_listed_dead_letter(app: Flask) -> None:
-    state = _state(app)
+    state = state_of(app)
     dead = [queued_job(state, code=f"DEAD-ALL-{n}") for n in range(2)]
     for job_id in dead:
         record_failed(state, job_id, status="failed", error_message="x", error_code="storage_error")
@@ -113,7 +104,7 @@ def test_failed_all_requeues_every_listed_dead_letter(app: Flask) -> None:
 
 
 def test_failed_purge_forgets_old_failures_only(app: Flask) -> None:
-    state = _state(app)
+    state = state_of(app)
     old, recent = (queued_job(state, code=c) for c in ("OLD-1", "NEW-1"))
     for job_id in (old, recent):
         record_failed(
@@ -129,7 +120,7 @@ def test_failed_purge_forgets_old_failures_only(app: Flask) -> None:
 
 
 def test_cleanup_forgets_old_finished_jobs_and_their_pdfs(app: Flask) -> None:
-    state = _state(app)
+    state = state_of(app)
     old = _completed(state, "CLEAN-1", days_ago=100)
     recent = _completed(state, "CLEAN-2", days_ago=1)
     active = queued_job(state, code="CLEAN-3")
@@ -144,7 +135,7 @@ def test_cleanup_forgets_old_finished_jobs_and_their_pdfs(app: Flask) -> None:
 
 
 def test_regenerate_renders_a_products_reports_again_at_low_priority(app: Flask) -> None:
-    state = _state(app)
+    state = state_of(app)
     for code in ("REGEN-1", "REGEN-2"):
         _completed(state, code)
     queued_job(state, code="REGEN-3")  # no PDF yet: not regenerated

@@ -11,8 +11,8 @@ from flask import Flask
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.cli import pdfqueue_cli
 from flask_pdfqueue.delivery.dispatch import attempt_delivery
-from tests.conftest import API_KEY, make_isolated_app
-from tests.factories import processing_job, queued_job
+from tests.conftest import API_KEY
+from tests.factories import isolated_app, processing_job, queued_job, state_of
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer
 
@@ -23,20 +23,13 @@ AUTH = {"X-API-Key": API_KEY}
 def app(
     stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
 ) -> Iterator[Flask]:
-    app = make_isolated_app(
-        {**stack_settings, "PDFQUEUE_WEBHOOK_RETRY_SCHEDULE": "60"},
+    yield from isolated_app(
+        stack_settings,
         redis_server,
         tmp_path,
         redis_db=8,
+        PDFQUEUE_WEBHOOK_RETRY_SCHEDULE="60",
     )
-    with app.app_context():
-        yield app
-    app.extensions["pdfqueue"].close()
-
-
-def _state(app: Flask) -> PDFQueueState:
-    state: PDFQueueState = app.extensions["pdfqueue"]
-    return state
 
 
 def _delivered_job(state: PDFQueueState, receiver: WebhookReceiver, path: str) -> str:
@@ -47,7 +40,7 @@ def _delivered_job(state: PDFQueueState, receiver: WebhookReceiver, path: str) -
 
 
 def test_replay_sends_the_same_event_again(app: Flask, receiver: WebhookReceiver) -> None:
-    state = _state(app)
+    state = state_of(app)
     path = "/replay/api/pdf-complete"
     job_id = _delivered_job(state, receiver, path)
 
@@ -67,7 +60,7 @@ def test_replay_sends_the_same_event_again(app: Flask, receiver: WebhookReceiver
 
 
 def test_replay_errors_say_why(app: Flask) -> None:
-    state = _state(app)
+    state = state_of(app)
     client = app.test_client()
     unknown = client.post("/api/webhooks/pdf_nope/replay", headers=AUTH)
     assert (unknown.status_code, unknown.get_json()["error"]["code"]) == (404, "job_not_found")
@@ -84,7 +77,7 @@ def test_replay_errors_say_why(app: Flask) -> None:
 def test_the_cli_replays_failed_deliveries_selected_by_state_and_age(
     app: Flask, receiver: WebhookReceiver
 ) -> None:
-    state = _state(app)
+    state = state_of(app)
     gone_path, ok_path = "/replay/cli/gone/pdf-complete", "/replay/cli/ok/pdf-complete"
     receiver.respond(gone_path, 410)
     gone = _delivered_job(state, receiver, gone_path)  # 410: failed for good

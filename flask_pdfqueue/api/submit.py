@@ -10,7 +10,6 @@ from flask import Blueprint, Response, request
 from ..extension import PDFQueueState, current_pdfqueue
 from ..submission import Accepted, JobRequest, SubmitRejected, submit, submit_many
 from ..timestamps import iso_utc
-from ..tracing import parse_traceparent
 from .envelope import APIError, error_envelope, unavailable
 from .idempotency import idempotent
 from .models import SubmitRequest, parse_batch, parse_submit
@@ -48,7 +47,7 @@ def job_request(payload: SubmitRequest, *, priority: str | None = None) -> JobRe
         failure_callback=payload.failure_callback,
         metadata=payload.metadata,
         deliver=payload.deliver,
-        traceparent=parse_traceparent(request.headers.get("traceparent")),
+        traceparent=request.headers.get("traceparent"),
     )
 
 

@@ -48,7 +48,7 @@ from tests.integration.helpers import (
     pdf_generation,
     settled,
     sql_row,
-    submit,
+    submit_report,
     verified,
     wait_until,
 )
@@ -105,11 +105,10 @@ class DriveStack:
             app.extensions["pdfqueue"].close()
 
     def submit(self, document: dict[str, Any], ok_path: str) -> str:
-        accepted = submit(
+        accepted = submit_report(
             self.client,
             AUTH,
-            code=document["code"],
-            productId=document["product_id"],
+            document,
             callback=self.receiver.url_for(ok_path),
             metadata={"run": "drive"},
         )

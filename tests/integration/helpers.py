@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -59,6 +59,14 @@ def submit(client: FlaskClient, auth: dict[str, str], **body: Any) -> dict[str, 
     assert response.status_code == 202, response.get_json()
     data: dict[str, Any] = response.get_json()
     return data
+
+
+def submit_report(
+    client: FlaskClient, auth: dict[str, str], document: Mapping[str, Any], **body: Any
+) -> dict[str, Any]:
+    """Submit ``document``'s report (its code and product id) with the other fields of
+    ``body``; the 202 answer."""
+    return submit(client, auth, code=document["code"], productId=document["product_id"], **body)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30) -> None:

@@ -19,7 +19,7 @@ from tests.integration.helpers import (
     new_report,
     settled,
     sql_row,
-    submit,
+    submit_report,
     verified,
     wait_until,
 )
@@ -39,11 +39,10 @@ def test_cancelling_a_running_job_stops_it_and_stores_nothing(
 ) -> None:
     document = slow_report(state)
     ok_path, failed_path = callback_paths()
-    accepted = submit(
+    accepted = submit_report(
         client,
         auth,
-        code=document["code"],
-        productId=document["product_id"],
+        document,
         callback=receiver.url_for(ok_path),
     )
     job_id = accepted["job_id"]

@@ -28,7 +28,14 @@ from tests.conftest import (
     start_worker_process,
     stop_worker_process,
 )
-from tests.integration.helpers import callback_paths, new_report, settled, submit, verified
+from tests.integration.helpers import (
+    callback_paths,
+    new_report,
+    settled,
+    submit,
+    submit_report,
+    verified,
+)
 from tests.pdfs import pdfa_identification
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer
@@ -199,11 +206,10 @@ def test_a_submit_without_a_trace_gets_one_of_its_own(
 ) -> None:
     ok_path, _ = callback_paths()
     document = new_report(stack.state)
-    job_id = submit(
+    job_id = submit_report(
         stack.client,
         AUTH,
-        code=document["code"],
-        productId=document["product_id"],
+        document,
         callback=receiver.url_for(ok_path),
     )["job_id"]
 

@@ -28,7 +28,7 @@ from tests.integration.helpers import (
     new_report,
     settled,
     sql_row,
-    submit,
+    submit_report,
     verified,
     wait_until,
 )
@@ -86,11 +86,10 @@ def test_jobs_run_in_the_worker_process_with_one_webhook_each(
     try:
         document = new_report(stack.state)
         ok_path, failed_path = callback_paths()
-        job_id = submit(
+        job_id = submit_report(
             stack.client,
             AUTH,
-            code=document["code"],
-            productId=document["product_id"],
+            document,
             callback=receiver.url_for(ok_path),
         )["job_id"]
         [hook] = receiver.wait_for(ok_path, timeout=90)
@@ -116,11 +115,10 @@ def test_a_worker_killed_mid_run_has_its_job_retried_elsewhere_and_finished_once
     ok_path, failed_path = callback_paths()
     doomed, doomed_process = stack.worker("worker-doomed")
     try:
-        job_id = submit(
+        job_id = submit_report(
             stack.client,
             AUTH,
-            code=str(document["code"]),
-            productId=str(document["product_id"]),
+            document,
             callback=receiver.url_for(ok_path),
         )["job_id"]
         wait_until(lambda: sql_row(stack.state, job_id)["stage"] == "rendering", timeout=60)

@@ -27,6 +27,7 @@ from tests.integration.helpers import (
     settled,
     sql_row,
     submit,
+    submit_report,
     verified,
 )
 from tests.receiver import WebhookReceiver
@@ -43,11 +44,10 @@ def test_report_is_rendered_stored_recorded_and_announced_once(
 ) -> None:
     document = new_report(state)
     ok_path, failed_path = callback_paths()
-    accepted = submit(
+    accepted = submit_report(
         client,
         auth,
-        code=document["code"],
-        productId=document["product_id"],
+        document,
         callback=receiver.url_for(ok_path),
         metadata={"execution": "n8n-42"},
     )
@@ -161,11 +161,10 @@ def test_report_that_does_not_fit_the_template_is_recorded_failed_in_mongo(
 ) -> None:
     document = new_report(state, results="not a list of scales")
     ok_path, failed_path = callback_paths()
-    accepted = submit(
+    accepted = submit_report(
         client,
         auth,
-        code=document["code"],
-        productId=document["product_id"],
+        document,
         callback=receiver.url_for(ok_path),
     )
     [hook] = receiver.wait_for(failed_path, timeout=90)

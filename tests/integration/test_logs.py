@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 
 from flask_pdfqueue import PDFQueueState
 from tests.conftest import API_KEY, WorkerProcess
-from tests.integration.helpers import new_report, settled, submit
+from tests.integration.helpers import new_report, settled, submit_report
 from tests.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
@@ -24,11 +24,10 @@ def test_a_job_logs_each_transition_and_no_secret(
 ) -> None:
     document = new_report(state)
     resume = receiver.url_for(f"/webhook-waiting/77?signature={SIGNATURE}")
-    accepted = submit(
+    accepted = submit_report(
         client,
         auth,
-        code=document["code"],
-        productId=document["product_id"],
+        document,
         callback=resume,
         failure_callback=resume,
     )

@@ -11,7 +11,13 @@ from flask.testing import FlaskClient
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.alerts import LOCK_KEY
 from tests.conftest import WorkerProcess
-from tests.integration.helpers import callback_paths, new_report, settled, submit, wait_until
+from tests.integration.helpers import (
+    callback_paths,
+    new_report,
+    settled,
+    submit_report,
+    wait_until,
+)
 from tests.receiver import WebhookReceiver
 from tests.test_metrics import samples
 
@@ -37,11 +43,10 @@ def test_a_rendered_job_shows_in_stats_and_metrics(
     stats_before, metrics_before = _figures(client, auth)
     complete, _ = callback_paths()
     document = new_report(state)
-    job = submit(
+    job = submit_report(
         client,
         auth,
-        code=document["code"],
-        productId=document["product_id"],
+        document,
         callback=receiver.url_for(complete),
     )
     settled(state, job["job_id"])

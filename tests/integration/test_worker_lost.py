@@ -17,23 +17,13 @@ from tests.integration.helpers import (
     callback_paths,
     pdf_generation,
     sql_row,
-    submit,
+    submit_report,
     verified,
     wait_until,
 )
 from tests.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
-
-
-def submit_slow(
-    client: FlaskClient, auth: dict[str, str], document: dict[str, object], callback: str
-) -> str:
-    accepted = submit(
-        client, auth, code=document["code"], productId=document["product_id"], callback=callback
-    )
-    job_id: str = accepted["job_id"]
-    return job_id
 
 
 def slow_report(state: PDFQueueState) -> dict[str, object]:
@@ -73,7 +63,7 @@ def test_killed_horse_on_every_attempt_fails_the_job_once(
 ) -> None:
     document = slow_report(state)
     ok_path, failed_path = callback_paths()
-    job_id = submit_slow(client, auth, document, receiver.url_for(ok_path))
+    job_id = submit_report(client, auth, document, callback=receiver.url_for(ok_path))["job_id"]
     for retries_made in range(RETRIES + 1):
         kill_while_rendering(state, worker, job_id, retries_made=retries_made)
 
@@ -106,7 +96,7 @@ def test_killed_horse_with_retries_left_is_retried_and_succeeds_once(
 ) -> None:
     document = slow_report(state)
     ok_path, failed_path = callback_paths()
-    job_id = submit_slow(client, auth, document, receiver.url_for(ok_path))
+    job_id = submit_report(client, auth, document, callback=receiver.url_for(ok_path))["job_id"]
     # The retry renders an ordinary report, so it finishes quickly.
     wait_until(lambda: sql_row(state, job_id)["stage"] == "rendering", timeout=60)
     state.documents.collection.update_one(
