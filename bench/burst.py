@@ -27,38 +27,43 @@ def burst_rows(
     bare_jobs: int,
     results: Results,
     rss: bool,
+    *,
+    fork: bool = True,
 ) -> None:
-    """P4 (and, with ``rss``, P7's RSS rows sampled during the same run).
+    """P4 (and, with ``rss``, P7's RSS rows sampled during the same run), with forking
+    render workers or, unless ``fork``, ``worker --no-fork``.
 
     The P1 limit is measured right before and right after the burst (the bare loop,
     ``bare_jobs`` renders each time) and their mean used: the burst takes minutes, and this
     VM's speed drifts over minutes.
     """
     flush(s)
-    codes = [f"P4-{i:05d}" for i in range(jobs)]
+    tag = "P4" if fork else "P4n"
+    mode = "" if fork else "`worker --no-fork`: "
+    codes = [f"{tag}-{i:05d}" for i in range(jobs)]
     seed_reports(s, codes)
-    log(f"P4: bare warm render loop before the burst, {bare_jobs} renders")
+    log(f"{tag}: bare warm render loop before the burst, {bare_jobs} renders")
     bare_before = bare_render_rate(*html, workers, bare_jobs)
     violations = len(results.violations)
-    proc, port = start_gunicorn(s, "flask_pdfqueue.service:create_app()", "service-p4", {})
+    proc, port = start_gunicorn(s, "flask_pdfqueue.service:create_app()", f"service-{tag}", {})
     try:
-        with product_workers(s, workers, "P4") as render:
+        with product_workers(s, workers, tag, fork=fork) as render:
             sampler = RssSampler([p.pid for p in render]) if rss else None
             watch: AbstractContextManager[Any] = sampler or contextlib.nullcontext()
             before = len(s.receiver.requests())
-            log(f"P4: burst of {jobs} submits at {CONNECTIONS} connections, then the renders")
+            log(f"{tag}: burst of {jobs} submits at {CONNECTIONS} connections, then the renders")
             with watch:
                 started = time.perf_counter()
                 answers = fire(port, SUBMIT_PATH, codes, CONNECTIONS, s.callback)
                 submitted = time.perf_counter() - started
                 job_ids = {a.job_id for a in answers if 200 <= a.status < 300 and a.job_id}
-                log(f"P4: {len(job_ids)} accepted in {submitted:.1f} s; waiting for webhooks")
+                log(f"{tag}: {len(job_ids)} accepted in {submitted:.1f} s; waiting for webhooks")
                 webhooks_after(s, before, job_ids, 120 + 3 * jobs / bare_before)
                 elapsed = time.perf_counter() - started
-            per_job = check_webhooks(s, before, job_ids, "P4", results, settle=5.0)
+            per_job = check_webhooks(s, before, job_ids, tag, results, settle=5.0)
     finally:
         stop([proc])
-    log(f"P4: bare warm render loop after the burst, {bare_jobs} renders")
+    log(f"{tag}: bare warm render loop after the burst, {bare_jobs} renders")
     bare_after = bare_render_rate(*html, workers, bare_jobs)
     refused = [a for a in answers if not (200 <= a.status < 300 and a.job_id)]
     if refused:
@@ -66,7 +71,7 @@ def burst_rows(
         for a in refused:
             kind = a.error or str(a.status)
             kinds[kind] = kinds.get(kind, 0) + 1
-        results.violations.append(f"P4: {len(refused)} of {jobs} submits not accepted: {kinds}")
+        results.violations.append(f"{tag}: {len(refused)} of {jobs} submits not accepted: {kinds}")
     once = sum(1 for j in job_ids if per_job.get(j) == 1)
     bare = (bare_before + bare_after) / 2
     limit = jobs / bare
@@ -76,7 +81,7 @@ def burst_rows(
     results.add(
         Row(
             "P4",
-            f"burst of {jobs:,} at {CONNECTIONS} conns (gunicorn): wall time to the last "
+            f"{mode}burst of {jobs:,} at {CONNECTIONS} conns (gunicorn): wall time to the last "
             f"webhook ÷ P1-limit time ({jobs:,} ÷ bare loop reports/s)",
             f"{elapsed:.0f} s ({jobs / elapsed:.2f}/s; {len(job_ids):,}/{jobs:,} 2xx in "
             f"{submitted:.1f} s, submit p99 {p99:.0f} ms; {once:,} with exactly one webhook)",
@@ -87,4 +92,4 @@ def burst_rows(
         )
     )
     if sampler is not None:
-        rss_rows(sampler, jobs, "(sampled during P4)", results)
+        rss_rows(sampler, jobs, f"(sampled during {tag})", results, fork=fork)

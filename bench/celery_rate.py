@@ -1,17 +1,19 @@
-"""P5: our pipeline's reports/s against the same job as a Celery task (bench/celery_app.py)."""
+"""P5: our pipeline's reports/s against Celery running the same job (bench/celery_app.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 
 from bench.inline import child_env
 from bench.renders import pipeline_rate, seed_reports
 from bench.results import Results, Row, paired_ratio_row
-from bench.stack import PRODUCT, Stack, log, spawn, stop
-from bench.workers import check_webhooks, wait_ready, webhooks_after
+from bench.stack import API_KEY, PRODUCT, SUBMIT_PATH, Stack, log, spawn, stop, wait_for
+from bench.workers import FLASK, check_webhooks, wait_ready, webhooks_after
 
 
 def celery_available() -> bool:
@@ -22,73 +24,128 @@ def celery_available() -> bool:
     return True
 
 
-def celery_rate(s: Stack, workers: int, jobs: int, results: Results, tag: str) -> float:
-    """Reports/s of a Celery prefork worker (concurrency W) on ``jobs`` render tasks, from
-    the first ``delay`` until the last webhook. A lost, failed or repeated task raises."""
+@contextlib.contextmanager
+def _celery_worker(s: Stack, workers: int, tag: str, job: str) -> Iterator[None]:
+    """``celery worker --pool prefork --concurrency W``, every pool process warm."""
     broker = s.redis_url.rsplit("/", 1)[0] + "/2"  # the private redis-server, its own db
     ready = s.home / f"{tag}-ready"
-    env = {**s.env, **child_env(s, s.home / f"{tag}-pdfs", ready), "BENCH_CELERY_BROKER": broker}
+    env = {**s.env, **child_env(s, s.home / f"{tag}-pdfs", ready)}
+    env.update(BENCH_CELERY_BROKER=broker, BENCH_CELERY_JOB=job)
     argv = [sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker"]
     argv += ["--pool", "prefork", "--concurrency", str(workers), "--loglevel", "WARNING"]
     argv += ["--hostname", f"{tag}@%h"]
-    proc = spawn(argv, env, s.home / "logs" / f"{tag}-celery.log")
+    procs = [spawn(argv, env, s.home / "logs" / f"{tag}-celery.log")]
     try:
-        wait_ready(ready, workers, "celery pool processes warm", [proc], 120)
+        if job == "product":  # the product's job owes its webhook to our delivery worker
+            from rq import Worker
+
+            delivery = spawn([*FLASK, "delivery-worker"], s.env, s.home / "logs" / f"{tag}-d.log")
+            procs.append(delivery)
+            wait_for("delivery worker", lambda: Worker.count(connection=s.state.redis) >= 1, 120)
+        wait_ready(ready, workers, "celery pool processes warm", procs, 120)
         time.sleep(1.0)  # the consumer starts after the pool
         os.environ["BENCH_CELERY_BROKER"] = broker  # read when bench.celery_app is imported
-        from bench.celery_app import app, render_report
+        from bench.celery_app import app
 
         app.conf.broker_url = broker
+        yield
+    finally:
+        stop(procs)
+
+
+def _timed(s: Stack, tag: str, codes: list[str], send: Callable[[str], str | None]) -> float:
+    """Reports/s from the first send until the last webhook; a job that was not accepted,
+    failed, lost or announced twice raises. ``send(code)`` returns the job id."""
+    before = len(s.receiver.requests())
+    started = time.perf_counter()
+    job_ids = {job_id for job_id in map(send, codes) if job_id is not None}
+    webhooks_after(s, before, job_ids, 60 + 5 * len(codes))
+    elapsed = time.perf_counter() - started
+    baseline = Results()
+    per_job = check_webhooks(s, before, job_ids, tag, baseline)
+    if len(job_ids) < len(codes):
+        baseline.violations.append(f"{tag}: {len(codes) - len(job_ids)} submits refused")
+    if baseline.violations:
+        raise RuntimeError(f"P5 baseline (Celery): {'; '.join(baseline.violations[:5])}")
+    return len(per_job.keys() & job_ids) / elapsed
+
+
+def celery_rate(s: Stack, workers: int, jobs: int, tag: str) -> float:
+    """Reports/s of Celery on ``jobs`` plain render tasks (bench.inline), which post their
+    own webhook."""
+    with _celery_worker(s, workers, tag, "inline"):
+        from bench.celery_app import render_report
+
         codes = [f"{tag}-{i:05d}" for i in range(jobs)]
         seed_reports(s, codes)
-        callback = s.callback
+
+        def send(code: str) -> str:
+            job_id = uuid.uuid4().hex
+            render_report.delay(job_id, code, PRODUCT, s.callback)
+            return job_id
+
         # One task per pool process first, so the clock starts with the consumer connected
         # (Celery's start-up, mingle included, is not counted, as our workers' is not).
-        before = len(s.receiver.requests())
-        warm = {f"warm-{n}" for n in range(workers)}
-        for job_id in warm:
-            render_report.delay(job_id, codes[0], PRODUCT, callback)
-        if webhooks_after(s, before, warm, 120) < len(warm):
-            raise RuntimeError("P5 baseline (Celery): the warm-up tasks did not finish")
+        _timed(s, f"{tag}-warm", codes[:workers], send)
         time.sleep(0.5)
-        before = len(s.receiver.requests())
-        started = time.perf_counter()
-        job_ids = set()
-        for code in codes:
-            job_id = uuid.uuid4().hex
-            render_report.delay(job_id, code, PRODUCT, callback)
-            job_ids.add(job_id)
-        webhooks_after(s, before, job_ids, 60 + 5 * jobs)
-        elapsed = time.perf_counter() - started
-        baseline = Results()
-        per_job = check_webhooks(s, before, job_ids, tag, baseline)
-        if baseline.violations:
-            raise RuntimeError(f"P5 baseline (Celery): {'; '.join(baseline.violations[:5])}")
-        return len(per_job.keys() & job_ids) / elapsed
-    finally:
-        stop([proc])
+        return _timed(s, tag, codes, send)
+
+
+def celery_product_rate(s: Stack, workers: int, jobs: int, tag: str) -> float:
+    """Reports/s of Celery running the product's job: each report submitted through the
+    app as in our pipeline (its SQL row and queued state), then handed to Celery."""
+    with _celery_worker(s, workers, tag, "product"):
+        from bench.celery_app import product_job
+
+        client = s.app.test_client()
+        codes = [f"{tag}-{i:05d}" for i in range(jobs + workers)]
+        seed_reports(s, codes)
+
+        def send(code: str) -> str | None:
+            answer = client.post(
+                SUBMIT_PATH,
+                json={"code": code, "productId": PRODUCT, "callback": s.callback},
+                headers={"X-API-Key": API_KEY},
+            )
+            if answer.status_code != 202:
+                return None
+            job_id = str(answer.get_json()["job_id"])
+            product_job.delay(job_id)
+            return job_id
+
+        try:
+            _timed(s, f"{tag}-warm", codes[:workers], send)
+            time.sleep(0.5)
+            return _timed(s, tag, codes[workers:], send)
+        finally:  # the submits' RQ runs: no RQ worker ran them, none must later
+            for queue in s.state.queue.ordered:
+                queue.empty()
 
 
 def celery_rows(s: Stack, workers: int, jobs: int, repeat: int, results: Results) -> None:
-    """P5: pipeline and Celery alternate ``repeat`` times on ``jobs`` jobs; the median of the
-    per-pair ratios is reported (the VM's speed drifts, as for P1)."""
+    """P5: our pipeline (forking and ``--no-fork``), Celery running the product's job, and
+    Celery running a plain render task alternate ``repeat`` times on ``jobs`` jobs; each
+    row reports the median of its per-repetition ratios (the VM's speed drifts, as for P1)."""
     if not celery_available():
         results.add(Row("P5", "Celery prefork comparison", "not run: `make bench` installs celery"))
         return
     ours: list[float] = []
     in_process: list[float] = []
     theirs: list[float] = []
+    plain: list[float] = []
     for rep in range(repeat):
         log(f"P5 pipeline #{rep + 1}: {jobs} jobs, {workers} render + 1 delivery worker")
         ours.append(pipeline_rate(s, workers, jobs, results, f"P5p.{rep + 1}"))
-        log(f"P5 Celery prefork -c {workers} #{rep + 1}: {jobs} tasks")
-        theirs.append(celery_rate(s, workers, jobs, results, f"P5c{rep + 1}"))
+        log(f"P5 Celery prefork -c {workers} running the product's job #{rep + 1}")
+        theirs.append(celery_product_rate(s, workers, jobs, f"P5c{rep + 1}"))
         log(f"P5 pipeline #{rep + 1} with worker --no-fork: {jobs} jobs")
         in_process.append(pipeline_rate(s, workers, jobs, results, f"P5n.{rep + 1}", fork=False))
-    measure = f"end-to-end reports/s ÷ Celery prefork -c {workers}, same job, {jobs} jobs"
-    results.add(paired_ratio_row("P5", measure, ours, theirs, 1.0))
-    results.add(
-        paired_ratio_row(
-            "P5", measure.replace("end-to-end", "`worker --no-fork`"), in_process, theirs, 1.0
-        )
-    )
+        log(f"P5 Celery prefork -c {workers}, plain render task #{rep + 1}: {jobs} tasks")
+        plain.append(celery_rate(s, workers, jobs, f"P5i{rep + 1}"))
+    same = f"end-to-end reports/s ÷ Celery prefork -c {workers} running the same job, {jobs} jobs"
+    results.add(paired_ratio_row("P5", same, ours, theirs, 1.0))
+    no_fork = same.replace("end-to-end", "`worker --no-fork`")
+    results.add(paired_ratio_row("P5", no_fork, in_process, theirs, 1.0))
+    bare = f"(for information) ÷ a plain Celery render task without records, {jobs} jobs"
+    results.add(paired_ratio_row("P5", "forking " + bare, ours, plain, None))
+    results.add(paired_ratio_row("P5", "`--no-fork` " + bare, in_process, plain, None))

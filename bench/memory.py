@@ -89,36 +89,45 @@ class RssSampler:
         )
 
 
-def rss_rows(sampler: RssSampler, jobs: int, during: str, results: Results) -> None:
+def rss_rows(sampler: RssSampler, jobs: int, during: str, results: Results, *, fork: bool) -> None:
+    """The peak row (with ``fork``, parents and horses; else the worker, which runs the jobs)
+    and the growth row."""
     horse_mb = max(sampler.horse_peak_kb.values(), default=0) / 1024
     parent_mb = sampler.parent_peak_kb / 1024
     peak = max(horse_mb, parent_mb)
     start = max(sampler.start_kb.values()) / 1024
     end = max(sampler.end_kb.values()) / 1024
     growth = sampler.growth()
-    results.extra["p7_rss"] = {
+    results.extra["p7_rss" if fork else "p7_rss_no_fork"] = {
         "parents_start_kb": sampler.start_kb,
         "parents_end_kb": sampler.end_kb,
         "parent_peak_kb": sampler.parent_peak_kb,
         "horses_seen": len(sampler.horse_peak_kb),
         "horse_peak_kb": max(sampler.horse_peak_kb.values(), default=0),
     }
+    if fork:
+        what = "peak RSS per render worker (VmHWM, parents and horses)"
+        ours = f"{peak:.0f} MB (parent {parent_mb:.0f}, horses {horse_mb:.0f}, "
+        ours += f"{len(sampler.horse_peak_kb)} horses seen)"
+    else:
+        what = "`worker --no-fork`: peak RSS per render worker (VmHWM; it runs the jobs)"
+        ours = f"{parent_mb:.0f} MB"
     results.add(
         Row(
             "P7",
-            f"peak RSS per render worker (VmHWM, parents and horses), {jobs:,} jobs {during}",
-            f"{peak:.0f} MB (parent {parent_mb:.0f}, horses {horse_mb:.0f}, "
-            f"{len(sampler.horse_peak_kb)} horses seen)",
+            f"{what}, {jobs:,} jobs {during}",
+            ours,
             "-",
             "-",
             f"≤ {LIMIT_MB:.0f} MB",
-            yes(peak <= LIMIT_MB and horse_mb > 0),
+            yes(peak <= LIMIT_MB and (horse_mb > 0 or not fork)),
         )
     )
+    worker = "render worker parent" if fork else "`worker --no-fork`: render worker"
     results.add(
         Row(
             "P7",
-            f"render worker parent RSS growth, after warm-up to the end of {jobs:,} jobs",
+            f"{worker} RSS growth, after warm-up to the end of {jobs:,} jobs",
             f"{growth * 100:+.1f} % ({start:.0f} → {end:.0f} MB, largest parent)",
             "-",
             "-",
@@ -128,15 +137,16 @@ def rss_rows(sampler: RssSampler, jobs: int, during: str, results: Results) -> N
     )
 
 
-def rss_run(s: Stack, workers: int, jobs: int, results: Results) -> None:
+def rss_run(s: Stack, workers: int, jobs: int, results: Results, *, fork: bool) -> None:
     """P7 on its own (when P4 does not run): ``jobs`` jobs through the batch endpoint."""
     from bench.renders import seed_reports
 
     s.state.redis.flushdb()
-    codes = [f"P7r-{i:05d}" for i in range(jobs)]
+    tag = "P7r" if fork else "P7n"
+    codes = [f"{tag}-{i:05d}" for i in range(jobs)]
     seed_reports(s, codes)
     client = s.app.test_client()
-    with product_workers(s, workers, "P7r") as render:
+    with product_workers(s, workers, tag, fork=fork) as render:
         log(f"P7: RSS of {workers} render workers over {jobs} jobs")
         before = len(s.receiver.requests())
         job_ids: set[str] = set()
@@ -148,14 +158,14 @@ def rss_run(s: Stack, workers: int, jobs: int, results: Results) -> None:
                 ]
                 r = client.post(BATCH_PATH, json={"jobs": batch}, headers={"X-API-Key": API_KEY})
                 if r.status_code != 202:
-                    results.violations.append(f"P7r: batch answered {r.status_code}")
+                    results.violations.append(f"{tag}: batch answered {r.status_code}")
                     continue
                 for item in r.get_json()["jobs"]:
                     if "job_id" not in item:
-                        results.violations.append(f"P7r: batch item refused: {item}")
+                        results.violations.append(f"{tag}: batch item refused: {item}")
                     else:
                         job_ids.add(item["job_id"])
             webhooks_after(s, before, job_ids, 120 + 3 * jobs)
             time.sleep(0.5)
-        check_webhooks(s, before, job_ids, "P7r", results)
-    rss_rows(sampler, jobs, "(own run)", results)
+        check_webhooks(s, before, job_ids, tag, results)
+    rss_rows(sampler, jobs, "(own run)", results, fork=fork)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.results import Results
 from bench.stack import API_KEY, PRODUCT, ROOT, SUBMIT_PATH, Stack, spawn, stop, wait_for
-from bench.workers import check_webhooks
+from bench.workers import FLASK, check_webhooks
 
 # --------------------------------------------------------------------------- the report HTML
 
@@ -118,10 +118,6 @@ def _horse_times(s: Stack, job_ids: set[str]) -> list[float]:
     return times
 
 
-def argv_flask(flask: list[str]) -> list[str]:
-    return [*flask, "worker"]
-
-
 def pipeline_rate(
     s: Stack, workers: int, jobs: int, results: Results, tag: str, *, fork: bool = True
 ) -> float:
@@ -132,21 +128,20 @@ def pipeline_rate(
 
     codes = [f"{tag}-{i:05d}" for i in range(jobs)]
     seed_reports(s, codes)
-    flask = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service", "pdfqueue"]
     logs = s.home / "logs"
     spy = os.environ.get("BENCH_PYSPY")  # a folder: record render worker 0 with py-spy
     named = {}
     for n in range(workers):
-        argv = [*flask, "worker"] if fork else [*flask, "worker", "--no-fork"]
+        argv = [*FLASK, "worker"] if fork else [*FLASK, "worker", "--no-fork"]
         if spy and n == 0:
             pyspy = str(Path(sys.executable).parent / "py-spy")
             out = str(Path(spy) / f"{tag}-render-0.txt")
-            argv = [pyspy, "record", "--subprocesses", "--idle", "--format", "raw"]
-            argv += ["--rate", "200", "--output", out, "--", *argv_flask(flask)]
+            record = [pyspy, "record", "--subprocesses", "--idle", "--format", "raw"]
+            argv = [*record, "--rate", "200", "--output", out, "--", *argv]
         name = f"render worker {n}" + (" (+horses)" if fork else "")
         named[name] = spawn(argv, s.env, logs / f"{tag}-render-{n}.log")
     named["delivery worker"] = spawn(
-        [*flask, "delivery-worker"], s.env, logs / f"{tag}-delivery.log"
+        [*FLASK, "delivery-worker"], s.env, logs / f"{tag}-delivery.log"
     )
     procs = list(named.values())
     try:
@@ -193,7 +188,7 @@ def pipeline_rate(
         return len(per_job.keys() & job_ids) / elapsed
     finally:
         if spy:  # py-spy writes its profile on SIGINT; the worker goes on until stop
-            spied = named["render worker 0 (+horses)"]
+            spied = procs[0]  # render worker 0
             os.kill(spied.pid, signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 spied.wait(timeout=30)

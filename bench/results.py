@@ -49,10 +49,11 @@ def yes(ok: bool) -> str:
 
 
 def paired_ratio_row(
-    pid: str, measure: str, ours: list[float], theirs: list[float], target: float
+    pid: str, measure: str, ours: list[float], theirs: list[float], target: float | None
 ) -> Row:
     """A rate row from alternating runs: medians of both, and the median of the per-pair
-    ratios (this VM's speed drifts between runs a minute apart), met at ``target``."""
+    ratios (this VM's speed drifts between runs a minute apart), met at ``target`` (None:
+    a row for information)."""
     ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
     ratio = statistics.median(ratios)
     spread = f" (runs {', '.join(f'{r:.2f}' for r in ratios)})" if len(ratios) > 1 else ""
@@ -63,6 +64,6 @@ def paired_ratio_row(
         f"{statistics.median(ours):.2f}/s",
         f"{statistics.median(theirs):.2f}/s",
         f"{ratio:.3f}{spread}",
-        f"≥ {target}",
-        yes(ratio >= target),
+        "-" if target is None else f"≥ {target}",
+        "-" if target is None else yes(ratio >= target),
     )

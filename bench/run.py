@@ -98,13 +98,17 @@ def run() -> int:
         # leave thousands of queued jobs in SQL, which a worker's reconciler would re-enqueue.
         if wanted("P4"):
             burst = max(20, int(2000 * scale))
-            burst_rows(s, (html_path, base_url), workers, burst, jobs, results, wanted("P7"))
+            for fork in (True, False):
+                burst_rows(
+                    s, (html_path, base_url), workers, burst, jobs, results, wanted("P7"), fork=fork
+                )
         if wanted("P5"):
             celery_rows(s, workers, jobs, repeat, results)
         if wanted("P6"):
             legacy_rows(s, workers, max(10, int(100 * scale)), results)
         if wanted("P7") and not wanted("P4"):
-            rss_run(s, workers, max(20, int(300 * scale)), results)
+            for fork in (True, False):
+                rss_run(s, workers, max(20, int(300 * scale)), results, fork=fork)
         if wanted("P7") or wanted("P8"):
             flush(s)
             proc, port = start_gunicorn(s, "flask_pdfqueue.service:create_app()", "service-p8", {})

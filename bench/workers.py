@@ -13,21 +13,24 @@ from typing import Any
 from bench.results import Results
 from bench.stack import Stack, spawn, stop, wait_for
 
-FLASK = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service", "pdfqueue"]
+FLASK = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service:create_worker_app"]
+FLASK += ["pdfqueue"]
 
 
 @contextlib.contextmanager
-def product_workers(s: Stack, workers: int, tag: str) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """W ``flask pdfqueue worker`` (renderer preloaded) and 1 delivery worker, registered.
+def product_workers(
+    s: Stack, workers: int, tag: str, *, fork: bool = True
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """W ``flask pdfqueue worker`` (renderer preloaded; ``--no-fork`` unless ``fork``) and 1
+    delivery worker, registered.
 
     Yields the render workers (RQ worker parents; their work horses are their children).
     """
     from rq import Worker
 
     logs = s.home / "logs"
-    render = [
-        spawn([*FLASK, "worker"], s.env, logs / f"{tag}-render-{n}.log") for n in range(workers)
-    ]
+    argv = [*FLASK, "worker"] if fork else [*FLASK, "worker", "--no-fork"]
+    render = [spawn(argv, s.env, logs / f"{tag}-render-{n}.log") for n in range(workers)]
     procs = [*render, spawn([*FLASK, "delivery-worker"], s.env, logs / f"{tag}-delivery.log")]
     try:
         wait_for(

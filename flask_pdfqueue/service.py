@@ -1,8 +1,10 @@
 """The stand-alone service: an app with only PDFQueue, configured by profile.
 
-``gunicorn 'flask_pdfqueue.service:create_app()'`` and ``flask --app
-flask_pdfqueue.service pdfqueue worker`` use it. The profile file comes from the
-``config/`` folder of ``PDFQUEUE_HOME`` (default: the current directory), and
+``gunicorn 'flask_pdfqueue.service:create_app()'`` serves it; the workers run
+``flask --app flask_pdfqueue.service:create_worker_app pdfqueue worker``, the same app
+without its HTTP side (what a worker never serves, it need not import). The profile
+file comes from the ``config/`` folder of ``PDFQUEUE_HOME`` (default: the current
+directory), and
 generated secrets, SQLite and PDFs live in its ``var/`` folder. Every ``PDFQUEUE_*``
 environment variable is loaded into ``app.config`` after the profile file, so the
 environment wins. The app is the API and nothing else: every error, on any path,
@@ -17,13 +19,13 @@ from pathlib import Path
 
 from flask import Flask
 
-from .api.envelope import register_app_error_handlers
 from .config import PROFILES, ConfigError, from_environ
 from .extension import PDFQueue
 from .tracing import TraceIdFilter
 
 
-def create_app(profile: str | None = None) -> Flask:
+def create_app(profile: str | None = None, *, web: bool = True) -> Flask:
+    """The service's app; without ``web``, the jobs side only (see :class:`PDFQueue`)."""
     home = Path(os.environ.get("PDFQUEUE_HOME") or Path.cwd()).resolve()
     profile = profile or os.environ.get("PDFQUEUE_PROFILE") or "development"
     if profile not in PROFILES:
@@ -43,6 +45,14 @@ def create_app(profile: str | None = None) -> Flask:
             handler.addFilter(TraceIdFilter())
     # WeasyPrint logs a dozen "Step N" lines per render at INFO: noise at any volume.
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-    PDFQueue(app)
-    register_app_error_handlers(app)
+    PDFQueue(app, web=web)
+    if web:
+        from .api.envelope import register_app_error_handlers
+
+        register_app_error_handlers(app)
     return app
+
+
+def create_worker_app(profile: str | None = None) -> Flask:
+    """The app the worker commands run in: settings, connections and jobs, no HTTP side."""
+    return create_app(profile, web=False)

@@ -37,6 +37,8 @@ for _name in [n for n in os.environ if n.startswith("PDFQUEUE_")]:
     del os.environ[_name]
 
 API_KEY = "test-key-primary"
+#: The app the worker commands run in (``flask --app``), as supervisord.conf starts them.
+WORKER_APP = "flask_pdfqueue.service:create_worker_app"
 SECOND_API_KEY = "test-key-rotated"
 RETRIES = 2
 
@@ -166,8 +168,8 @@ def auth() -> dict[str, str]:
 
 
 def _start_worker(env: dict[str, str], log_path: Path, command: str) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service"]
-    argv += ["pdfqueue", command, "--logging-level", "DEBUG"]
+    argv = [sys.executable, "-m", "flask", "--app", WORKER_APP, "pdfqueue", command]
+    argv += ["--logging-level", "DEBUG"]
     return subprocess.Popen(
         argv,
         env=env,

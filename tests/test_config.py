@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
 from flask_pdfqueue import ConfigError, PDFQueue, Settings, current_pdfqueue
-from flask_pdfqueue.service import create_app
+from flask_pdfqueue.service import create_app, create_worker_app
 
 
 def settings(config: dict[str, object] | None = None) -> Settings:
@@ -229,3 +233,41 @@ def test_the_services_profile_argument_wins_over_the_environment(
     with app.app_context():
         assert current_pdfqueue().settings.profile == "development"
         current_pdfqueue().close()
+
+
+def test_the_worker_app_has_the_jobs_side_and_no_http_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PDFQUEUE_HOME", str(tmp_path))
+    monkeypatch.setenv("PDFQUEUE_API_KEYS", "123456")
+    app = create_worker_app()
+    with app.app_context():
+        state = current_pdfqueue()
+        assert state.settings.api_keys == ("123456",)
+        assert state.download_url("j1").endswith("/api/jobs/j1/download")
+        state.close()
+    assert [rule.rule for rule in app.url_map.iter_rules()] == ["/static/<path:filename>"]
+    full = create_app()
+    rules = {rule.rule for rule in full.url_map.iter_rules()}
+    full.extensions["pdfqueue"].close()
+    assert {"/api/reports/generate-async", "/metrics", "/rq/"} <= rules
+
+
+#: Loads what a worker process runs, then names the HTTP side's packages it imported.
+_WORKER_IMPORTS = """
+import json, sys
+from flask_pdfqueue.service import create_worker_app
+import flask_pdfqueue.cli, flask_pdfqueue.rq_worker, workers.pdf_worker, workers.webhook_worker
+create_worker_app()
+http_side = ("pydantic", "flask_limiter", "prometheus_client", "rq_dashboard")
+print(json.dumps(sorted(name for name in http_side if name in sys.modules)))
+"""
+
+
+def test_a_worker_process_does_not_import_the_http_side(tmp_path: Path) -> None:
+    env = {**os.environ, "PDFQUEUE_HOME": str(tmp_path), "PDFQUEUE_API_KEYS": "123456"}
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER_IMPORTS], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []

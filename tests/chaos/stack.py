@@ -25,7 +25,7 @@ from pathlib import Path
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.migrations import upgrade
-from tests.conftest import API_KEY, make_app
+from tests.conftest import API_KEY, WORKER_APP, make_app
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis
 
@@ -100,7 +100,7 @@ class ChaosStack:
         self.state.documents.collection.drop()
         env = {**os.environ, **self.settings(), MARKER: self.run_id}
         env["CHAOS_STORAGE_FAILURE_RATE"] = str(self.storage_failure_rate)
-        flask = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service", "pdfqueue"]
+        flask = [sys.executable, "-m", "flask", "--app", WORKER_APP, "pdfqueue"]
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
         for n in range(self.render_workers):

@@ -31,6 +31,7 @@ from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.migrations import upgrade
 from tests.conftest import (
     API_KEY,
+    WORKER_APP,
     WorkerProcess,
     make_app,
     start_worker_process,
@@ -366,7 +367,7 @@ def test_a_bad_drive_setting_stops_the_worker_at_start_naming_the_key(
     stack: DriveStack, shared_drive_setup: DriveSetup
 ) -> None:
     drive = shared_drive_setup.settings(drive_credentials=str(stack.home / "missing-key.json"))
-    argv = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service", "pdfqueue", "worker"]
+    argv = [sys.executable, "-m", "flask", "--app", WORKER_APP, "pdfqueue", "worker"]
     done = subprocess.run(
         [*argv, "--burst"],
         env={**os.environ, **stack.settings, **drive, **loopback_env()},

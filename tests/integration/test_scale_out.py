@@ -27,7 +27,7 @@ from rq import Worker
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.demo import demo_documents
 from flask_pdfqueue.migrations import upgrade
-from tests.conftest import API_KEY, make_app
+from tests.conftest import API_KEY, WORKER_APP, make_app
 from tests.integration.helpers import assert_one_webhook, settled, verified
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, ServerUnavailable, start_redis, start_secantus
@@ -107,7 +107,7 @@ def test_workers_on_a_second_host_render_jobs_submitted_on_the_first(
         documents.append(document)
 
     env = {**os.environ, **settings}
-    flask = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service", "pdfqueue"]
+    flask = [sys.executable, "-m", "flask", "--app", WORKER_APP, "pdfqueue"]
     workers = [
         subprocess.Popen(
             ["ip", "netns", "exec", second_host, *flask, role],
