@@ -44,7 +44,7 @@ test-n8n: setup
 	@cache=$$(bash scripts/n8n-install.sh) && \
 	    TEST_N8N_CACHE="$$cache" $(VENV)/bin/pytest $(PYTEST_ARGS) tests/n8n
 
-# Issue 12's benchmarks on private servers (bench/README.md); about 20 minutes, BENCH_SCALE
+# Issue 12's benchmarks on private servers (bench/README.md); about 25 minutes, BENCH_SCALE
 # enlarges. Exits non-zero only when a correctness invariant breaks, never for slowness.
 # The `bench` extra (Celery, for P5) goes into .venv once; again when setup.cfg changes.
 bench: setup

@@ -30,6 +30,11 @@ class Load:
     def rps(self) -> float:
         return self.requests / self.seconds
 
+    @property
+    def mean(self) -> float:
+        """Mean latency in ms."""
+        return 1000 * sum(self.latencies) / max(1, len(self.latencies))
+
     def pct(self, q: float) -> float:
         if not self.latencies:
             return float("nan")

@@ -10,7 +10,8 @@ P1, P4, P5, P6, P7; a failed baseline job in P2 or P5). Slowness never fails it.
 (default 2) is W; ``BENCH_REPEAT`` (default 3) alternates P1's pipeline and bare loop (and
 P5's pipeline and Celery) that many times and reports medians; ``BENCH_ONLY`` (comma list
 such as ``P1,P3``) runs a subset; ``BENCH_SYNC_TIMEOUT`` (default 25) is the service's
-``PDFQUEUE_SYNC_TIMEOUT`` in P6; ``BENCH_SQL_URL`` replaces SQLite; ``BENCH_PYSPY`` (a
+``PDFQUEUE_SYNC_TIMEOUT`` in P6; ``BENCH_SQL_URL`` replaces SQLite, and ``BENCH_SQL=postgresql``
+starts a private PostgreSQL to replace it; ``BENCH_PYSPY`` (a
 folder) records render worker 0 with py-spy; ``BENCH_KEEP`` keeps the temporary directory.
 """
 
@@ -197,6 +198,9 @@ def run() -> int:
             try:
                 log(f"P3: bare Flask + RQ enqueue, 32 connections, {window:.0f} s")
                 bare_load = load(port, "/enqueue", 32, window, "P3c", s.callback)
+                flush(s)
+                log(f"P3: bare Flask + RQ enqueue, 128 connections, {window:.0f} s")
+                bare_heavy = load(port, "/enqueue", 128, window, "P3d", s.callback)
             finally:
                 stop([proc])
             ratio = ours.rps / bare_load.rps
@@ -214,9 +218,11 @@ def run() -> int:
             results.add(
                 Row(
                     "P3",
-                    "submit at 128 conns: p99, errors",
-                    f"p99 {heavy.pct(0.99):.0f} ms, {heavy.errors} err, {heavy.rps:.0f}/s",
-                    "-",
+                    "submit at 128 conns: p99, errors (closed loop: mean latency = 128 ÷ req/s)",
+                    f"p99 {heavy.pct(0.99):.0f} ms, {heavy.errors} err, {heavy.rps:.0f}/s "
+                    f"(mean {heavy.mean:.0f} ms)",
+                    f"bare: p99 {bare_heavy.pct(0.99):.0f} ms, {bare_heavy.errors} err, "
+                    f"{bare_heavy.rps:.0f}/s (mean {bare_heavy.mean:.0f} ms)",
                     "-",
                     "p99 ≤ 50 ms, 0 errors",
                     yes(heavy.pct(0.99) <= 50 and heavy.errors == 0),

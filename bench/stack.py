@@ -47,15 +47,14 @@ class Stack:
         return str(self.receiver.url_for("/hook/pdf-complete"))
 
 
-def _settings(home: Path, redis_url: str, mongo_url: str) -> dict[str, str]:
+def _settings(home: Path, redis_url: str, mongo_url: str, sql_url: str | None) -> dict[str, str]:
     return {
         "PDFQUEUE_PROFILE": "development",
         "PDFQUEUE_HOME": str(home),
         "PDFQUEUE_REDIS_URL": redis_url,
         "PDFQUEUE_MONGO_URL": mongo_url,
         "PDFQUEUE_MONGO_DB": "bench",
-        "PDFQUEUE_SQL_URL": os.environ.get("BENCH_SQL_URL")
-        or f"sqlite:///{home / 'bench.sqlite3'}",
+        "PDFQUEUE_SQL_URL": sql_url or f"sqlite:///{home / 'bench.sqlite3'}",
         "PDFQUEUE_API_KEYS": API_KEY,
         "PDFQUEUE_WEBHOOK_SECRET": SECRET,
         "PDFQUEUE_CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
@@ -72,15 +71,21 @@ def _settings(home: Path, redis_url: str, mongo_url: str) -> dict[str, str]:
 @contextlib.contextmanager
 def stack() -> Iterator[Stack]:
     from tests.receiver import WebhookReceiver
-    from tests.servers import start_redis, start_secantus
+    from tests.servers import RunningServer, start_redis, start_secantus
+    from tests.sql_servers import start_postgres
 
     home = Path(tempfile.mkdtemp(prefix="pdfqueue-bench-"))
     redis_server = mongo_server = None
+    sql_server: RunningServer | None = None
     receiver = WebhookReceiver()
     try:
         redis_server = start_redis(home / "redis-data", appendonly=True)
         mongo_server = start_secantus(home / "mongo")
-        env = _settings(home, redis_server.url, mongo_server.url)
+        sql_url = os.environ.get("BENCH_SQL_URL")
+        if os.environ.get("BENCH_SQL") == "postgresql":  # a private server, as the tests start
+            sql_server = start_postgres(home / "postgres")
+            sql_url = sql_server.url
+        env = _settings(home, redis_server.url, mongo_server.url, sql_url)
         os.environ.update(env)
         from flask_pdfqueue.migrations import upgrade
         from flask_pdfqueue.service import create_app
@@ -95,7 +100,7 @@ def stack() -> Iterator[Stack]:
         state.close()
     finally:
         receiver.close()
-        for server in (redis_server, mongo_server):
+        for server in (redis_server, mongo_server, sql_server):
             if server is not None:
                 server.stop()
         if os.environ.get("BENCH_KEEP"):

@@ -159,7 +159,9 @@ class JobQueue:
             for name in PRIORITIES:
                 pipe.llen(self.queues[name].key)
             for rq_job_id, priority in runs:
-                pipe.lpos(self.queues[priority].key, rq_job_id)
+                # From the tail, where a submit's own job just went: no scan of the queue.
+                # (The index LPOS answers counts from the head all the same.)
+                pipe.lpos(self.queues[priority].key, rq_job_id, rank=-1)
             answers = pipe.execute()
         lengths = dict(zip(PRIORITIES, answers[: len(PRIORITIES)], strict=True))
         result: list[int | None] = []

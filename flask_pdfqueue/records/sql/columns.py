@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, Text, TypeDecorator, create_engine, event
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -109,9 +109,13 @@ def _utc_now_mysql(element: utc_now_default, compiler: SQLCompiler, **kw: Any) -
 
 def make_engine(url: str, **engine_options: Any) -> Engine:
     """An engine that keeps bound values out of error messages (callback URLs carry
-    n8n's token) and, on SQLite, lets readers and one writer work side by side."""
-    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **engine_options)
-    if engine.dialect.name == "sqlite":
+    n8n's token) and, on SQLite, lets readers and one writer work side by side.
+
+    A server's connection is pinged before use (a restarted server leaves dead ones in
+    the pool); a SQLite file has no connection to go stale, so it is not."""
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    engine = create_engine(url, pool_pre_ping=not sqlite, hide_parameters=True, **engine_options)
+    if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
