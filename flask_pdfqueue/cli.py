@@ -63,15 +63,11 @@ def worker_command(
         state.documents.ensure_indexes()
     except PyMongoError as exc:
         log.warning("could not make sure of the report collection's index: %s", exc)
-    forking = state.settings.worker_fork if fork is None else fork
     if preload:
         state.renderer.preload()
-    if forking:
         gc.freeze()  # what is loaded now stays shared with every forked work horse
-        # (Not without forks: there it only keeps a render's garbage around longer, and
-        # the worker settles about 5 MB higher.)
     worker: PDFWorker | InProcessWorker
-    if forking:
+    if state.settings.worker_fork if fork is None else fork:
         worker = PDFWorker(
             state.queue.ordered,
             connection=state.redis,
