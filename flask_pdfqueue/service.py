@@ -4,11 +4,10 @@
 ``flask --app flask_pdfqueue.service:create_worker_app pdfqueue worker``, the same app
 without its HTTP side (what a worker never serves, it need not import). The profile
 file comes from the ``config/`` folder of ``PDFQUEUE_HOME`` (default: the current
-directory), and
-generated secrets, SQLite and PDFs live in its ``var/`` folder. Every ``PDFQUEUE_*``
-environment variable is loaded into ``app.config`` after the profile file, so the
-environment wins. The app is the API and nothing else: every error, on any path,
-answers in the JSON envelope.
+directory), and generated secrets, SQLite and PDFs live in its ``var/`` folder. Every
+``PDFQUEUE_*`` environment variable is loaded into ``app.config`` after the profile
+file, so the environment wins. The served app is the API and nothing else: every
+error, on any path, answers in the JSON envelope.
 """
 
 from __future__ import annotations
