@@ -12,8 +12,15 @@ from collections.abc import Callable, Iterator
 from bench.inline import child_env
 from bench.renders import pipeline_rate, seed_reports
 from bench.results import Results, Row, paired_ratio_row
-from bench.stack import API_KEY, PRODUCT, SUBMIT_PATH, Stack, log, spawn, stop, wait_for
-from bench.workers import FLASK, check_webhooks, wait_ready, webhooks_after
+from bench.stack import PRODUCT, Stack, log, spawn, stop
+from bench.workers import (
+    FLASK,
+    check_webhooks,
+    submit_via_app,
+    wait_ready,
+    wait_registered,
+    webhooks_after,
+)
 
 
 def celery_available() -> bool:
@@ -37,11 +44,9 @@ def _celery_worker(s: Stack, workers: int, tag: str, job: str) -> Iterator[None]
     procs = [spawn(argv, env, s.home / "logs" / f"{tag}-celery.log")]
     try:
         if job == "product":  # the product's job owes its webhook to our delivery worker
-            from rq import Worker
-
             delivery = spawn([*FLASK, "delivery-worker"], s.env, s.home / "logs" / f"{tag}-d.log")
             procs.append(delivery)
-            wait_for("delivery worker", lambda: Worker.count(connection=s.state.redis) >= 1, 120)
+            wait_registered(s, 1)
         wait_ready(ready, workers, "celery pool processes warm", procs, 120)
         time.sleep(1.0)  # the consumer starts after the pool
         os.environ["BENCH_CELERY_BROKER"] = broker  # read when bench.celery_app is imported
@@ -102,15 +107,9 @@ def celery_product_rate(s: Stack, workers: int, jobs: int, tag: str) -> float:
         seed_reports(s, codes)
 
         def send(code: str) -> str | None:
-            answer = client.post(
-                SUBMIT_PATH,
-                json={"code": code, "productId": PRODUCT, "callback": s.callback},
-                headers={"X-API-Key": API_KEY},
-            )
-            if answer.status_code != 202:
-                return None
-            job_id = str(answer.get_json()["job_id"])
-            product_job.delay(job_id)
+            job_id = submit_via_app(s, client, code)
+            if job_id is not None:
+                product_job.delay(job_id)
             return job_id
 
         try:

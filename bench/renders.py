@@ -12,8 +12,15 @@ import time
 from pathlib import Path
 
 from bench.results import Results
-from bench.stack import API_KEY, PRODUCT, ROOT, SUBMIT_PATH, Stack, spawn, stop, wait_for
-from bench.workers import FLASK, check_webhooks
+from bench.stack import PRODUCT, ROOT, Stack, spawn, stop, wait_for
+from bench.workers import (
+    FLASK,
+    check_webhooks,
+    render_worker_argv,
+    submit_via_app,
+    wait_registered,
+    webhooks_after,
+)
 
 # --------------------------------------------------------------------------- the report HTML
 
@@ -124,15 +131,13 @@ def pipeline_rate(
     """Reports/s through the product: submit via the app, W render + 1 delivery workers
     (``worker --no-fork`` unless ``fork``), until every job's webhook arrived. Records
     invariant violations in ``results``."""
-    from rq import Worker
-
     codes = [f"{tag}-{i:05d}" for i in range(jobs)]
     seed_reports(s, codes)
     logs = s.home / "logs"
     spy = os.environ.get("BENCH_PYSPY")  # a folder: record render worker 0 with py-spy
     named = {}
     for n in range(workers):
-        argv = [*FLASK, "worker"] if fork else [*FLASK, "worker", "--no-fork"]
+        argv = render_worker_argv(fork)
         if spy and n == 0:
             pyspy = str(Path(sys.executable).parent / "py-spy")
             out = str(Path(spy) / f"{tag}-render-0.txt")
@@ -145,33 +150,19 @@ def pipeline_rate(
     )
     procs = list(named.values())
     try:
-        wait_for(
-            "workers registered",
-            lambda: Worker.count(connection=s.state.redis) >= workers + 1,
-            120,
-        )
-        time.sleep(1.0)
+        wait_registered(s, workers + 1)
         client = s.app.test_client()
         before = len(s.receiver.requests())
         cpu_before = _cpu_snapshot(s, named)
         started = time.perf_counter()
         job_ids: set[str] = set()
         for code in codes:
-            r = client.post(
-                SUBMIT_PATH,
-                json={"code": code, "productId": PRODUCT, "callback": s.callback},
-                headers={"X-API-Key": API_KEY},
-            )
-            if r.status_code != 202:
-                results.violations.append(f"{tag}: submit {code} answered {r.status_code}")
+            job_id = submit_via_app(s, client, code)
+            if job_id is None:
+                results.violations.append(f"{tag}: submit {code} was refused")
                 continue
-            job_ids.add(r.get_json()["job_id"])
-
-        def arrived() -> int:
-            return len(s.receiver.requests()) - before
-
-        with contextlib.suppress(TimeoutError):
-            wait_for("webhooks", lambda: arrived() >= len(job_ids), 60 + 5 * jobs, every=0.05)
+            job_ids.add(job_id)
+        webhooks_after(s, before, job_ids, 60 + 5 * jobs)
         elapsed = time.perf_counter() - started
         cpu_after = _cpu_snapshot(s, named)
         horse = _horse_times(s, job_ids)

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from flask.testing import FlaskClient
+
 from bench.results import Results
-from bench.stack import Stack, spawn, stop, wait_for
+from bench.stack import API_KEY, PRODUCT, SUBMIT_PATH, Stack, spawn, stop, wait_for
 
 FLASK = [sys.executable, "-m", "flask", "--app", "flask_pdfqueue.service:create_worker_app"]
 FLASK += ["pdfqueue"]
@@ -26,22 +28,38 @@ def product_workers(
 
     Yields the render workers (RQ worker parents; their work horses are their children).
     """
-    from rq import Worker
-
     logs = s.home / "logs"
-    argv = [*FLASK, "worker"] if fork else [*FLASK, "worker", "--no-fork"]
+    argv = render_worker_argv(fork)
     render = [spawn(argv, s.env, logs / f"{tag}-render-{n}.log") for n in range(workers)]
     procs = [*render, spawn([*FLASK, "delivery-worker"], s.env, logs / f"{tag}-delivery.log")]
     try:
-        wait_for(
-            "workers registered",
-            lambda: Worker.count(connection=s.state.redis) >= workers + 1,
-            120,
-        )
-        time.sleep(1.0)
+        wait_registered(s, workers + 1)
         yield render
     finally:
         stop(procs)
+
+
+def render_worker_argv(fork: bool) -> list[str]:
+    """``flask pdfqueue worker``, with ``--no-fork`` unless ``fork``."""
+    return [*FLASK, "worker"] if fork else [*FLASK, "worker", "--no-fork"]
+
+
+def wait_registered(s: Stack, count: int) -> None:
+    """Wait until ``count`` RQ workers registered (after their preload), and a second more."""
+    from rq import Worker
+
+    wait_for("workers registered", lambda: Worker.count(connection=s.state.redis) >= count, 120)
+    time.sleep(1.0)
+
+
+def submit_via_app(s: Stack, client: FlaskClient, code: str) -> str | None:
+    """Submit the seeded report ``code`` through the app; its job id, or None if refused."""
+    answer = client.post(
+        SUBMIT_PATH,
+        json={"code": code, "productId": PRODUCT, "callback": s.callback},
+        headers={"X-API-Key": API_KEY},
+    )
+    return str(answer.get_json()["job_id"]) if answer.status_code == 202 else None
 
 
 def wait_ready(ready_dir: Path, count: int, what: str, procs: list[Any], timeout: float) -> None:

@@ -13,7 +13,7 @@ from . import cli_operations, cli_render
 from .attempts import on_horse_killed
 from .cli_operations import moment
 from .extension import current_pdfqueue
-from .rq_worker import DeliveryWorker, InProcessWorker, PDFWorker
+from .rq_worker import InProcessWorker, PDFWorker
 from .timestamps import iso_utc
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def delivery_worker_command(burst: bool, name: str | None, logging_level: str) -
     Kept apart from the render workers, so a slow or dead receiver never holds one.
     """
     state = current_pdfqueue()
-    worker = DeliveryWorker([state.queue.webhooks], connection=state.redis, name=name)
+    worker = InProcessWorker([state.queue.webhooks], connection=state.redis, name=name)
     worker.work(burst=burst, with_scheduler=True, logging_level=logging_level.upper())
 
 

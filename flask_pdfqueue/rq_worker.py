@@ -9,8 +9,8 @@
   connections per run, for about a tenth more reports per second, at the cost of
   the horse's isolation (a crash takes the worker, whose run is then retried once
   RQ finds it abandoned; memory is bounded by ``--max-jobs`` and a restart).
-- Webhook attempts run in the worker process itself (:class:`DeliveryWorker`, on
-  RQ's ``SimpleWorker``): an attempt is one bounded POST and two SQL writes, and a
+- Webhook attempts run in the worker process itself (:class:`InProcessWorker`
+  too): an attempt is one bounded POST and two SQL writes, and a
   fork per attempt cost more CPU than the attempt. Its time limit still holds
   (RQ's signal-based death penalty); should the process die mid-POST, the claim's
   lease runs out and the reconciler queues the attempt again.
@@ -92,11 +92,8 @@ class PDFWorker(_Upkeep, Worker):
 
 
 class InProcessWorker(_Upkeep, SimpleWorker):
-    """Render worker that runs each job in its own process, warm and without a fork."""
-
-
-class DeliveryWorker(_Upkeep, SimpleWorker):
-    """Webhook delivery worker: each attempt in this process, no fork."""
+    """A worker that runs each job in its own process, warm and without a fork: the
+    webhook delivery worker, and the render worker of ``--no-fork``."""
 
 
 def scheduler_heartbeat(connection: Redis, queue_name: str) -> datetime | None:
