@@ -198,10 +198,19 @@ def on_run_stopped(job: Job, connection: Redis) -> None:
     _settle_from_rq(job, Cancelled("the job was cancelled"))
 
 
-def on_horse_killed(job: Job, pid: int, status: int, rusage: Any) -> None:
-    """The worker's ``work_horse_killed_handler``: the run's process died."""
+def on_horse_killed(job: Job, pid: int | None, status: int | None, rusage: Any) -> None:
+    """The worker's ``work_horse_killed_handler``: the run's process died.
+
+    RQ passes ``None`` for the pid and status when the horse was reaped elsewhere
+    (killed at a warm shutdown, say): the run is settled all the same.
+    """
+    _settle_from_rq(job, WorkerLost(f"the worker running the job died ({death_of(status)})"))
+
+
+def death_of(status: int | None) -> str:
+    """How a process ended, from its ``wait`` status (None: nobody could ask any more)."""
+    if status is None:
+        return "its exit status was already collected"
     if os.WIFSIGNALED(status):
-        why = f"killed by signal {os.WTERMSIG(status)}"
-    else:
-        why = f"exit status {os.WEXITSTATUS(status)}"
-    _settle_from_rq(job, WorkerLost(f"the worker running the job died ({why})"))
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.WEXITSTATUS(status)}"

@@ -8,11 +8,13 @@ import logging
 import click
 from flask.cli import AppGroup
 from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
 
 from . import cli_operations, cli_render
 from .attempts import on_horse_killed
 from .cli_operations import moment
 from .extension import current_pdfqueue
+from .redis_support import support_note
 from .rq_worker import InProcessWorker, PDFWorker
 from .timestamps import iso_utc
 
@@ -59,6 +61,12 @@ def worker_command(
             fg="red",
             err=True,
         )
+    try:
+        note = support_note(str(state.redis.info("server")["redis_version"]))
+    except RedisError:
+        note = None  # RQ says so at once, in its own words
+    if note:
+        click.secho(f"WARNING: {note}", fg="red", err=True)
     try:  # every job looks its report up by code and product id
         state.documents.ensure_indexes()
     except PyMongoError as exc:

@@ -264,7 +264,8 @@ class ReportRenderer:
             autoescape=True,  # the output is always HTML, whatever a template is named
             undefined=jinja2.StrictUndefined,
         )
-        self._font_config: Any = None
+        #: WeasyPrint font configurations by the process that made them (see :meth:`_fonts`).
+        self._font_configs: dict[int, Any] = {}
 
     def template_for(self, product_id: str) -> str:
         """The template file name used for ``product_id``."""
@@ -305,7 +306,8 @@ class ReportRenderer:
         """Warm everything a render needs, in the worker parent, before forking.
 
         Importing WeasyPrint, loading fonts, compiling templates and one warm-up render
-        halve the first render in each forked work horse.
+        halve the first render in each forked work horse (which makes its own font
+        configuration, see :meth:`_fonts`).
         A template that is missing or does not compile raises ``TemplateError`` here,
         at worker start, instead of failing every job.
         """
@@ -328,15 +330,26 @@ class ReportRenderer:
                 default_template=DEFAULT_TEMPLATE,
                 context_builder=build_psikotes_context,
             )
-            builtin._font_config = self._fonts()
+            builtin._font_configs = self._font_configs
             builtin.render(document, DEMO_PRODUCT_ID)
 
     def _fonts(self) -> Any:
-        if self._font_config is None:
+        """This process's font configuration, made on first use.
+
+        A configuration belongs to the process that made it: Pango's font map works
+        with a thread of its own, which a forked work horse does not inherit, and on
+        Pango 1.56 (Debian 13) a horse using its parent's configuration hangs at the
+        first ``local()`` font it looks up. So a horse makes its own (about 3 ms; the
+        imports, fonts on disk and compiled templates stay warm from the preload).
+        The parent's stays referenced in the horse, unused: releasing it there could
+        wait for that missing thread too.
+        """
+        pid = os.getpid()
+        if pid not in self._font_configs:
             from weasyprint.text.fonts import FontConfiguration
 
-            self._font_config = FontConfiguration()
-        return self._font_config
+            self._font_configs[pid] = FontConfiguration()
+        return self._font_configs[pid]
 
     def _template(self, name: str) -> jinja2.Template:
         try:

@@ -35,6 +35,18 @@ else
 fi
 
 flask=(.venv/bin/flask --app flask_pdfqueue.service)
+
+# The Redis about to serve the queue: one sentence when it is too old (and stop) or newer
+# than tested (and go on).
+if [ "$PDFQUEUE_EMBEDDED_REDIS" = true ]; then
+    redis_version=$(redis-server --version | sed -n 's/.* v=\([0-9.]*\) .*/\1/p')
+else
+    redis_version=$(.venv/bin/python -c 'import os, redis
+print(redis.Redis.from_url(os.environ["PDFQUEUE_REDIS_URL"], socket_timeout=5).info("server")["redis_version"])' 2>/dev/null || true)
+fi
+if [ -n "$redis_version" ] && ! .venv/bin/python -m flask_pdfqueue.redis_support "$redis_version" | sed 's/^/run: /'; then
+    exit 1
+fi
 # Worker count and job timeout come from the profile (and any PDFQUEUE_* override).
 read -r workers delivery_workers timeout < <(.venv/bin/python - <<'PY'
 from flask_pdfqueue.service import create_app

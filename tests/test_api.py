@@ -107,6 +107,21 @@ def test_callbacks_outside_the_allow_list_are_refused(
     assert problem in error["fields"]["callback"]
 
 
+@pytest.mark.parametrize(
+    "callback",
+    ["http://[::ffff:a9fe:a9fe]./latest/meta-data", "http://[fd00:ec2::254]/latest/meta-data"],
+)
+def test_a_refused_callback_is_named_whoever_refuses_it(
+    client: FlaskClient, auth: dict[str, str], callback: str
+) -> None:
+    # The first is refused by urllib.parse on some Python patch releases and by the guard on
+    # others: either way the answer is the same 400 naming the field.
+    error = error_of(client.post(SUBMIT, json={**VALID, "callback": callback}, headers=auth), 400)
+    assert error["code"] == "invalid_fields"
+    assert list(error["fields"]) == ["callback"]
+    assert error["fields"]["callback"]
+
+
 def test_body_that_is_not_json_is_415(client: FlaskClient, auth: dict[str, str]) -> None:
     response = client.post(SUBMIT, data="code=x", headers=auth, content_type="text/plain")
     assert error_of(response, 415)["code"] == "unsupported_media_type"

@@ -225,3 +225,17 @@ def test_the_worker_parent_survives_when_the_death_of_a_horse_cannot_be_recorded
         on_horse_killed(job, 4242, signal.SIGKILL, None)  # logs, does not raise
     assert job.get_status() == "queued"
     state.close()
+
+
+def test_a_horse_reaped_elsewhere_still_settles_its_run(state: PDFQueueState) -> None:
+    # RQ passes no pid and no status when the horse was already reaped (a warm shutdown
+    # killed it): the run is settled, and the worker parent does not crash.
+    job_id = processing_job(state)
+    state.queue.queues["normal"].enqueue(
+        "workers.pdf_worker.generate_pdf_job", job_id, job_id=job_id
+    )
+    on_horse_killed(Job.fetch(job_id, connection=state.redis), None, None, None)
+    record = state.jobs.get(job_id)
+    assert record is not None
+    assert (record.status, record.retry_count, record.error_code) == ("queued", 1, "worker_lost")
+    assert "already collected" in (record.error_message or "")

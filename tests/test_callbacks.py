@@ -110,7 +110,9 @@ def test_metadata_addresses_are_refused_in_every_spelling_whatever_the_allow_lis
     allowed = [urlsplit(url).hostname or "", ".internal", "169.254.169.254"]
     with pytest.raises(CallbackRefused, match="never a webhook receiver"):
         check_callback_url(url, allowed)
-    with pytest.raises(CallbackRefused, match="never a webhook receiver"):  # fully qualified
+    # Fully qualified. After an IPv6 literal ("[…].") that is no URL at all, and whether
+    # urllib.parse says so itself depends on the Python patch release: only the refusal counts.
+    with pytest.raises(CallbackRefused):
         check_callback_url(url.replace(f"{host}/", f"{host}./"), allowed)
 
 

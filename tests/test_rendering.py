@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import select
+import signal
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -386,3 +389,39 @@ def test_a_product_in_the_template_map_may_have_its_own_pdf_variant() -> None:
 def test_a_template_map_variant_weasyprint_lacks_is_refused() -> None:
     with pytest.raises(ValueError, match="product 'archive' asks for PDF variant 'pdf/a-9z'"):
         _renderer(template_map={"archive": "psikotes.html pdf/a-9z"})
+
+
+LOCAL_FONT_PAGE = _page(
+    "<style>@font-face { font-family: Missing; src: local('No Such Font Anywhere') }"
+    " p { font-family: Missing, sans-serif }</style><p>Rendered in the horse</p>"
+)
+
+
+def test_a_forked_horse_renders_a_local_font_face_after_the_preload(tmp_path: Path) -> None:
+    # What a forking worker does: preload in the parent, render in a forked child. On
+    # Pango 1.56 a child that inherits its parent's font configuration hangs on local().
+    (tmp_path / "local-font.html").write_text(LOCAL_FONT_PAGE)
+    renderer = _renderer(tmp_path, default_template="local-font.html", context_builder=dict)
+    renderer.preload()
+    renderer.render({}, "any")  # the parent has used its configuration on this page too
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        code = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as out:
+                out.write(renderer.render({}, "any").pdf)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as source:
+        ready, _, _ = select.select([source], [], [], 60)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        pdf = source.read() if ready else b""
+    _, status = os.waitpid(pid, 0)
+    assert ready, "the forked child did not render within 60 s"
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _pages(pdf) == ["Rendered in the horse"]

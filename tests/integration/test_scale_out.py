@@ -41,30 +41,44 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
+def _remove_pair(namespace: str, outside: str) -> None:
+    with contextlib.suppress(subprocess.CalledProcessError):
+        _ip("link", "del", outside)
+    with contextlib.suppress(subprocess.CalledProcessError):
+        _ip("netns", "del", namespace)
+
+
 @pytest.fixture
 def second_host() -> Iterator[str]:
-    """A network namespace reachable at HOST_TWO, that reaches this host at HOST_ONE."""
+    """A network namespace reachable at HOST_TWO, that reaches this host at HOST_ONE.
+
+    Where namespaces exist but cannot be configured (a chroot, a container without
+    CAP_NET_ADMIN inside them), the test skips with the step that failed."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("a second host needs root and iproute2 (network namespaces)")
     tag = uuid.uuid4().hex[:6]
     namespace, outside, inside = f"pdfq-{tag}", f"pq{tag}a", f"pq{tag}b"
+    steps = [
+        ("netns", "add", namespace),
+        ("link", "add", outside, "type", "veth", "peer", "name", inside),
+        ("link", "set", inside, "netns", namespace),
+        ("addr", "add", f"{HOST_ONE}/24", "dev", outside),
+        ("link", "set", outside, "up"),
+        ("netns", "exec", namespace, "ip", "addr", "add", f"{HOST_TWO}/24", "dev", inside),
+        ("netns", "exec", namespace, "ip", "link", "set", inside, "up"),
+        ("netns", "exec", namespace, "ip", "link", "set", "lo", "up"),
+    ]
+    for step in steps:
+        try:
+            _ip(*step)
+        except subprocess.CalledProcessError as exc:
+            _remove_pair(namespace, outside)
+            reason = exc.stderr.decode().strip() or f"exit {exc.returncode}"
+            pytest.skip(f"a second host cannot be set up here: `ip {' '.join(step)}`: {reason}")
     try:
-        _ip("netns", "add", namespace)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"network namespaces are not available here: {exc.stderr.decode().strip()}")
-    try:
-        _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
-        _ip("link", "set", inside, "netns", namespace)
-        _ip("addr", "add", f"{HOST_ONE}/24", "dev", outside)
-        _ip("link", "set", outside, "up")
-        _ip("netns", "exec", namespace, "ip", "addr", "add", f"{HOST_TWO}/24", "dev", inside)
-        _ip("netns", "exec", namespace, "ip", "link", "set", inside, "up")
-        _ip("netns", "exec", namespace, "ip", "link", "set", "lo", "up")
         yield namespace
     finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _ip("link", "del", outside)
-        _ip("netns", "del", namespace)
+        _remove_pair(namespace, outside)
 
 
 @pytest.fixture
