@@ -7,10 +7,13 @@ unique among active jobs, so two submits racing for one report make one job.
 
 A new job's SQL row is written before the job reaches Redis, so an accepted job
 is never only in Redis, and that row is the promise: should Redis lose the job,
-or the web process die before queuing it, the reconciler queues it (the report's
-job never hangs unqueued, holding its dedupe key). If Redis refuses the job, the
-row is removed again and the caller gets a 503. One SQL transaction per job. A
-batch is recorded item by item and queued in one round trip.
+refuse it, or the web process die before queuing it, the reconciler queues it (the
+report's job never hangs unqueued, holding its dedupe key). So a job whose row is
+written is accepted, even when Redis refuses it a moment later: another submit may
+have joined it already, and removing the row would take that caller's subscriber
+with it. (A Redis that does not answer before the row is written gets a 503.) One
+SQL transaction per job. A batch is recorded item by item and queued in one round
+trip.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from redis.exceptions import RedisError
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from . import signals
 from .callbacks import CallbackRefused, check_callback_url, failure_callback_for
@@ -188,19 +191,18 @@ def _queue_new(
         return [o for o in outcomes if not isinstance(o, JobRecord)]
     try:
         state.queue.enqueue_many([(r.job_id, r.priority) for r in created])
-    except RedisError as exc:
-        for record in created:
-            try:
-                state.jobs.delete(record.job_id)
-            except SQLAlchemyError:  # the row stays a promise: the reconciler runs it
-                log.warning("job %s: Redis refused it and its row could not go", record.job_id)
-        refused = _queue_unavailable(exc)
-        return [refused if isinstance(o, JobRecord) else o for o in outcomes]
+        where = iter(_where(state, created))
+    except RedisError as exc:  # the rows are the promise: the reconciler queues them
+        log.warning(
+            "%d accepted job(s) not queued now, the reconciler will: %s",
+            len(created),
+            type(exc).__name__,
+        )
+        where = iter([(None, None)] * len(created))
     for record in created:
         note_in_report(state, record, within=SUBMIT_MIRROR_SECONDS, status="queued", retry_count=0)
         log.info("accepted job %s (priority %s)", record.job_id, record.priority)
         signals.send(signals.job_accepted, job=record, deduplicated=False)
-    where = iter(_where(state, created))
     return [Accepted(o, *next(where)) if isinstance(o, JobRecord) else o for o in outcomes]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,14 +10,17 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import Job
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.queueing import JOB_FUNCTION
+from flask_pdfqueue.reconcile import reconcile
 from flask_pdfqueue.records.sql import Subscriber
 from flask_pdfqueue.records.sql.subscribers import subscribers_of
+from flask_pdfqueue.submission import Accepted, JobRequest, submit
 from tests.conftest import SECOND_API_KEY, make_isolated_app
-from tests.factories import state_of
+from tests.factories import make_idle, state_of
 from tests.servers import RunningServer
 
 SUBMIT = "/api/reports/generate-async"
@@ -205,3 +209,60 @@ def test_a_batch_that_is_not_one_is_refused_whole(
     response = app.test_client().post(BATCH, json=body, headers=auth)
     assert (response.status_code, response.get_json()["error"]["code"]) == (status, code)
     assert state_of(app).queue.waiting() == 0
+
+
+class _RefusingQueue:
+    """The real queue, except that the enqueue fails the way a Redis going away does; just
+    before it fails, ``meanwhile`` runs (another submit joining the new job)."""
+
+    def __init__(self, real: Any, meanwhile: Any) -> None:
+        self._real = real
+        self._meanwhile = meanwhile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def enqueue_many(self, jobs: Any) -> None:
+        self._meanwhile()
+        raise RedisConnectionError("Connection closed by server.")
+
+
+def test_a_job_redis_refuses_after_another_submit_joined_it_is_kept_for_both(
+    app: Flask, auth: dict[str, str]
+) -> None:
+    state = state_of(app)
+    joined: list[Accepted] = []
+    second = JobRequest(
+        code="DEMO-001", product_id="minatBakatUmum", callback="http://127.0.0.1/b/pdf-complete"
+    )
+    refusing = _RefusingQueue(state.queue, lambda: joined.append(submit(state, second)))
+    app.extensions["pdfqueue"] = dataclasses.replace(state, queue=refusing)
+    try:
+        response = app.test_client().post(
+            SUBMIT,
+            json={
+                "code": "DEMO-001",
+                "productId": "minatBakatUmum",
+                "callback": "http://127.0.0.1/a/pdf-complete",
+            },
+            headers=auth,
+        )
+    finally:
+        app.extensions["pdfqueue"] = state
+    # The row is the promise: accepted, though not in Redis yet, and the joined submit's
+    # subscriber is still on it.
+    assert response.status_code == 202
+    job_id = response.get_json()["job_id"]
+    assert response.get_json()["position_in_queue"] is None
+    assert [j.record.job_id for j in joined] == [job_id]
+    assert joined[0].deduplicated
+    assert [s.callback_url for s in _subscribers(state, job_id)] == [
+        "http://127.0.0.1/a/pdf-complete",
+        "http://127.0.0.1/b/pdf-complete",
+    ]
+    assert not state.queue.holds(job_id)
+    make_idle(state, job_id)
+    assert reconcile(state).jobs_requeued == 1  # once Redis answers, the job runs
+    assert state.queue.holds(job_id)
+    record = state.jobs.get(job_id)
+    assert record is not None and record.status == "queued"

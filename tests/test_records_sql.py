@@ -258,18 +258,6 @@ def test_rows_inserted_by_other_tools_default_to_utc_now(sql_url: str, engine: E
     assert abs(record.created_at - datetime.now(UTC)) < timedelta(seconds=5)
 
 
-def test_delete_removes_the_job_and_its_subscribers_only(engine: Engine, jobs: JobStore) -> None:
-    for job_id in ("a", "b"):
-        _queue(jobs, job_id, subscriber=_subscriber(metadata={"job": job_id}))
-    _join(engine, _subscriber(metadata={"job": "a, again"}), "a")
-    jobs.delete("a")
-    assert jobs.get("a") is None
-    assert _subscribers(engine, "a") == []
-    assert _get(jobs, "b").status == "queued"
-    assert [s.metadata for s in _subscribers(engine, "b")] == [{"job": "b"}]
-    jobs.delete("a")  # deleting twice is harmless
-
-
 def test_ping_and_readable_pdf_filename(jobs: JobStore) -> None:
     jobs.ping()
     record = jobs.insert_queued(

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from ...timestamps import utcnow
 from .columns import MYSQL_OPTIONS, TextList, Timestamp, metadata, utc_now_default
 from .deliveries import Delivery, owe_terminal_event
-from .subscribers import SubscriberRequest, add_subscriber, pdf_job_subscribers
+from .subscribers import SubscriberRequest, add_subscriber
 
 if TYPE_CHECKING:
     from ...delivery.events import InlinePDF
@@ -202,12 +202,6 @@ class JobStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(*COLUMNS).where(pdf_job_results.c.job_id == job_id)).first()
         return JobRecord.from_row(row) if row else None
-
-    def delete(self, job_id: str) -> None:
-        """Remove a job that never reached the queue (its submit answered 503)."""
-        with self.engine.begin() as conn:
-            conn.execute(pdf_job_subscribers.delete().where(pdf_job_subscribers.c.job_id == job_id))
-            conn.execute(pdf_job_results.delete().where(pdf_job_results.c.job_id == job_id))
 
     def start_attempt(self, job_id: str, rq_job_id: str) -> bool:
         """Mark the job processing; False unless it is active and ``rq_job_id`` is its run."""
