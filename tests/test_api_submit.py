@@ -6,7 +6,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import Job
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.queueing import JOB_FUNCTION
+from flask_pdfqueue.queueing import JOB_FUNCTION, JobQueue
 from flask_pdfqueue.reconcile import reconcile
 from flask_pdfqueue.records.sql import Subscriber
 from flask_pdfqueue.records.sql.subscribers import subscribers_of
@@ -236,7 +236,7 @@ def test_a_job_redis_refuses_after_another_submit_joined_it_is_kept_for_both(
         code="DEMO-001", product_id="minatBakatUmum", callback="http://127.0.0.1/b/pdf-complete"
     )
     refusing = _RefusingQueue(state.queue, lambda: joined.append(submit(state, second)))
-    app.extensions["pdfqueue"] = dataclasses.replace(state, queue=refusing)
+    app.extensions["pdfqueue"] = dataclasses.replace(state, queue=cast(JobQueue, refusing))
     try:
         response = app.test_client().post(
             SUBMIT,

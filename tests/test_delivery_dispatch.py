@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
@@ -21,7 +22,7 @@ from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
 from flask_pdfqueue.timestamps import utcnow
 from tests.factories import isolated_state, processing_job
 from tests.integration.helpers import callback_paths, verified
-from tests.receiver import WebhookReceiver
+from tests.receiver import Reply, WebhookReceiver
 from tests.servers import RunningServer
 
 
@@ -159,3 +160,83 @@ def test_the_stored_body_is_what_goes_out(state: PDFQueueState, receiver: Webhoo
     body = json.loads(hook.body)
     assert body["status"] == "completed"
     assert body["pdf_url"] == "http://x/p"
+
+
+FINISHED: Reply = (409, {}, b'{"code":409,"message":"The execution 7 has finished already"}')
+
+
+@pytest.fixture
+def impatient(
+    stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
+) -> Iterator[PDFQueueState]:
+    """Deliveries that wait half a second for an answer."""
+    yield from isolated_state(
+        stack_settings,
+        redis_server,
+        tmp_path,
+        redis_db=10,
+        PDFQUEUE_WEBHOOK_RETRY_SCHEDULE="30,60",
+        PDFQUEUE_WEBHOOK_TIMEOUT="0.5",
+    )
+
+
+def test_finished_already_after_a_sent_attempt_timed_out_is_delivered(
+    impatient: PDFQueueState, receiver: WebhookReceiver
+) -> None:
+    # n8n took the first POST (its Wait node resumed) but answered after our timeout; the
+    # retry gets n8n's final "has finished already".
+    delivery, path = _owed(impatient, receiver)
+    receiver.respond(path, ("delay", 2.0), FINISHED)
+    attempt_delivery(impatient, delivery.webhook_id)
+    pending = impatient.deliveries.get(delivery.webhook_id)
+    assert pending is not None and pending.state == "pending"
+    _make_due(impatient, pending)
+    attempt_delivery(impatient, delivery.webhook_id)
+    settled = impatient.deliveries.get(delivery.webhook_id)
+    assert settled is not None
+    assert (settled.state, settled.attempts, settled.last_status) == ("delivered", 2, 409)
+    assert "an earlier attempt was sent" in (settled.last_error or "")
+    assert settled.delivered_at is not None
+    assert [e.http_status for e in impatient.deliveries.attempts_of(delivery.webhook_id)] == [
+        None,
+        409,
+    ]
+    assert len(receiver.requests(path)) == 2
+
+
+def test_finished_already_with_no_attempt_sent_before_is_a_failure(
+    impatient: PDFQueueState, receiver: WebhookReceiver
+) -> None:
+    # The first attempt never reached n8n (refused connection): its Wait timed out on its own.
+    delivery, path = _owed(impatient, receiver)
+    receiver.respond(path, 503, FINISHED)
+    attempt_delivery(impatient, delivery.webhook_id)
+    _make_due(impatient, impatient.deliveries.get(delivery.webhook_id))  # type: ignore[arg-type]
+    attempt_delivery(impatient, delivery.webhook_id)
+    settled = impatient.deliveries.get(delivery.webhook_id)
+    assert settled is not None
+    assert (settled.state, settled.last_status) == ("failed", 409)
+
+
+class _TimeLimitedSender:
+    """A receiver sending its answer so slowly that RQ's time limit ends the attempt."""
+
+    def deliver(self, url: str, webhook_id: str, body: bytes, **_: Any) -> Any:
+        raise JobTimeoutException("Task exceeded maximum timeout value (90 seconds)")
+
+
+def test_an_attempt_cut_by_the_time_limit_counts_and_is_backed_off(
+    state: PDFQueueState, receiver: WebhookReceiver
+) -> None:
+    delivery, _ = _owed(state, receiver)
+    limited = dataclasses.replace(state, webhooks=cast(WebhookSender, _TimeLimitedSender()))
+    before = utcnow()
+    attempt_delivery(limited, delivery.webhook_id)
+    pending = state.deliveries.get(delivery.webhook_id)
+    assert pending is not None
+    assert (pending.state, pending.attempts, pending.claim_token) == ("pending", 1, None)
+    assert pending.last_error == f"cut at the {state.settings.delivery_job_timeout} s limit"
+    first_wait = state.settings.webhook_retry_schedule[0]
+    assert pending.next_attempt_at is not None
+    assert pending.next_attempt_at >= before + timedelta(seconds=first_wait * 0.79)
+    assert state.queue.webhooks.scheduled_job_registry.get_job_ids() == [pending.rq_job_id]

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from redis.exceptions import RedisError
 from rq import get_current_job
+from rq.timeouts import JobTimeoutException
 
 from .. import signals
 from ..extension import PDFQueueState
@@ -23,6 +24,7 @@ from ..records.sql import AttemptLog, Delivery
 from ..timestamps import utcnow
 from ..tracing import child_traceparent, traced
 from .schedule import next_attempt_at
+from .sender import SENT_UNANSWERED, DeliveryResult
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +70,23 @@ def _attempt(state: PDFQueueState, claimed: Delivery) -> None:
             claimed.payload.encode(),
             traceparent=child_traceparent(claimed.traceparent),
         )
-    except BaseException:  # interrupted (stop, timeout): no answer to record, owed again
+    except JobTimeoutException:  # a receiver slower than the time limit: a timeout like any
+        limit = settings.delivery_job_timeout
+        result = DeliveryResult(False, None, retryable=True, error=f"cut at the {limit} s limit")
+    except BaseException:  # interrupted (stop, shutdown): no answer to record, owed again
         state.deliveries.release(claimed)
         raise
+    if result.finished_already and state.deliveries.had_attempt_with_error(
+        claimed.webhook_id, starting=SENT_UNANSWERED
+    ):
+        # An earlier attempt went out whole and timed out waiting: n8n took it then (its
+        # Wait node resumed, the answer came late), and now says the execution is over.
+        result = dataclasses.replace(
+            result,
+            delivered=True,
+            error=f"{result.error} (delivered: an earlier attempt was sent and not answered "
+            "in time, and n8n has finished the execution since)",
+        )
     entry = AttemptLog(
         attempted_at=attempted_at,
         duration_ms=round((time.monotonic() - started) * 1000),

@@ -27,6 +27,9 @@ RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 N8N_FINISHED_MARKER = "has finished already"
 #: How much of a refusal's body is read (and kept as its reason).
 MAX_ANSWER_BYTES = 500
+#: How an attempt's error starts when the whole request went out and no answer came back
+#: in time: the receiver may have taken it (see :mod:`.dispatch`).
+SENT_UNANSWERED = "sent, no answer in time"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class DeliveryResult:
     retryable: bool
     error: str | None = None
     retry_after: float | None = None
+    #: n8n's "has finished already": the execution this URL resumes is over.
+    finished_already: bool = False
 
 
 class WebhookSender:
@@ -85,15 +90,23 @@ class WebhookSender:
         for address in addresses:  # e.g. localhost: ::1, then 127.0.0.1
             conn = _connection_for(parts.scheme, address, parts.port, parts.hostname or "", self)
             try:
-                conn.connect()
-                conn.sock.settimeout(self.read_timeout)
-                conn.request("POST", target, body=body, headers=headers, preload_content=False)
-                return _result_of(conn.getresponse())
-            except urllib3.exceptions.NewConnectionError as exc:
-                error = _describe(exc)
-                continue  # nothing was sent; the next address may answer
-            except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
-                return DeliveryResult(False, None, retryable=True, error=_describe(exc))
+                try:
+                    conn.connect()
+                    # From now on the read timeout: urllib3 applies ``timeout`` to the socket
+                    # again when the answer is read.
+                    conn.timeout = self.read_timeout
+                    conn.sock.settimeout(self.read_timeout)
+                    conn.request("POST", target, body=body, headers=headers, preload_content=False)
+                except urllib3.exceptions.NewConnectionError as exc:
+                    error = _describe(exc)
+                    continue  # nothing was sent; the next address may answer
+                except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+                    return DeliveryResult(False, None, retryable=True, error=_describe(exc))
+                try:
+                    return _result_of(conn.getresponse())
+                except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+                    error = f"{SENT_UNANSWERED}: {_describe(exc)}"
+                    return DeliveryResult(False, None, retryable=True, error=error)
             finally:
                 conn.close()
         return DeliveryResult(False, None, retryable=True, error=error)
@@ -115,7 +128,9 @@ def _result_of(response: urllib3.BaseHTTPResponse) -> DeliveryResult:
         return DeliveryResult(True, status, retryable=False)
     text = response.read(MAX_ANSWER_BYTES).decode("utf-8", "replace")
     if status == 409 and N8N_FINISHED_MARKER in text:
-        return DeliveryResult(False, status, retryable=False, error=f"HTTP 409: {text}")
+        return DeliveryResult(
+            False, status, retryable=False, error=f"HTTP 409: {text}", finished_already=True
+        )
     retryable = status in RETRYABLE_STATUSES or status >= 500
     return DeliveryResult(
         False,

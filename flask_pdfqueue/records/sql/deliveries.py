@@ -356,6 +356,20 @@ class DeliveryStore:
         with self.engine.connect() as conn:
             return [AttemptLog(**dict(row._mapping)) for row in conn.execute(query)]
 
+    def had_attempt_with_error(self, webhook_id: str, *, starting: str) -> bool:
+        """Whether an attempt at ``webhook_id`` was logged with an error starting so."""
+        attempts = pdf_webhook_attempts.c
+        query = (
+            select(attempts.id)
+            .where(
+                attempts.webhook_id == webhook_id,
+                attempts.error.startswith(starting, autoescape=True),
+            )
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
     def _reopen(self, conditions: Sequence[Any]) -> None:
         now = utcnow()
         with self.engine.begin() as conn:
