@@ -139,7 +139,13 @@ class JobQueue:
             return False
         status = job.get_status(refresh=False)
         if status == JobStatus.QUEUED:  # its entry in the list may be what Redis lost
-            return Queue(job.origin, connection=self.connection).get_job_position(job) is not None
+            queue = Queue(job.origin, connection=self.connection)
+            # A worker that has just taken it holds it in the queue's intermediate list
+            # until it starts (RQ fails it there after a minute if the worker died).
+            return (
+                queue.get_job_position(job) is not None
+                or self.connection.lpos(queue.intermediate_queue_key, rq_job_id) is not None
+            )
         return status in LIVE_STATES
 
     def waiting(self) -> int:

@@ -6,15 +6,19 @@ mid-job). Every ``PDFQUEUE_RECONCILE_INTERVAL`` seconds one worker (a Redis lock
 makes it one across machines) runs :func:`reconcile`; ``flask pdfqueue
 reconcile`` runs it by hand. Each round:
 
-- an active job whose current run RQ holds nowhere is run again: a ``queued``
-  one as it was, a ``processing`` one as a lost attempt (retried while retries
-  remain, else failed as ``worker_lost`` and announced);
+- an active job whose current run RQ has held nowhere for the visibility window
+  is run again: a ``queued`` one as it was, a ``processing`` one as a lost attempt
+  (retried while retries remain, else failed as ``worker_lost`` and announced);
 - delivery claims whose lease ran out are released, and owed deliveries with no
   delivery job are queued;
 - report documents whose ``pdf_generation`` lags SQL are written again;
 - ``Idempotency-Key`` answers older than 24 hours are forgotten.
 
 Rows touched within the grace period are left alone: they are in someone's hands.
+So is a run seen missing from RQ for the first time: a worker polling several
+queues takes a job with ``BLPOP`` and holds it in no list until it starts it, so a
+run counts as lost only when a later round, the visibility window after the first
+sighting (by Redis's clock), finds it missing still.
 A row whose submit died before queuing it is run like any lost job (its caller may
 have had no answer, but the report's job must not stay queued for ever).
 """
@@ -30,13 +34,18 @@ from .delivery.dispatch import dispatch
 from .errors import WorkerLost
 from .extension import PDFQueueState
 from .steps.record import mirror_outcome
-from .timestamps import utcnow
+from .timestamps import redis_now, utcnow
 
 log = logging.getLogger(__name__)
 
 LOCK_KEY = "pdfqueue:reconcile-lock"
 #: How long a row must be untouched before the reconciler judges it.
 GRACE = timedelta(seconds=30)
+#: How long a run must stay missing from RQ before it counts as lost.
+VISIBILITY_WINDOW = timedelta(seconds=10)
+#: When a run was first seen missing (Redis time, seconds); forgotten after a day.
+MISSING_KEY = "pdfqueue:missing:{run}"
+MISSING_KEY_TTL = 24 * 3600
 
 
 @dataclass
@@ -61,7 +70,7 @@ def reconcile(state: PDFQueueState) -> ReconcileReport:
     idle_before = utcnow() - GRACE
     for job in state.jobs.active(idle_before=idle_before):
         run = job.rq_job_id or job.job_id
-        if state.queue.holds(run):
+        if state.queue.holds(run) or not _missing_for_the_window(state, run):
             continue
         if job.status == "processing":
             log.warning("reconcile: job %s lost its run %s", job.job_id, run)
@@ -89,6 +98,19 @@ def reconcile(state: PDFQueueState) -> ReconcileReport:
     if report.changed_anything:
         log.info("reconcile: %s", report)
     return report
+
+
+def _missing_for_the_window(state: PDFQueueState, run: str) -> bool:
+    """Note that ``run`` is missing from RQ now; True once it has been for the window
+    (and then the sighting is forgotten: the run is dealt with)."""
+    now = redis_now(state.redis).timestamp()
+    key = MISSING_KEY.format(run=run)
+    state.redis.set(key, now, nx=True, ex=MISSING_KEY_TTL)
+    first_seen = float(state.redis.get(key) or now)
+    if now - first_seen < VISIBILITY_WINDOW.total_seconds():
+        return False
+    state.redis.delete(key)
+    return True
 
 
 def reconcile_if_due(state: PDFQueueState, owner: str) -> ReconcileReport | None:

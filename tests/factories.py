@@ -12,9 +12,10 @@ from flask import Flask
 from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.reconcile import MISSING_KEY
 from flask_pdfqueue.records.sql import SubscriberRequest, pdf_job_results
 from flask_pdfqueue.submission import new_job_id
-from flask_pdfqueue.timestamps import utcnow
+from flask_pdfqueue.timestamps import redis_now, utcnow
 from tests.conftest import make_isolated_app
 from tests.servers import RunningServer
 
@@ -91,10 +92,17 @@ def processing_job(state: PDFQueueState, **options: Any) -> str:
 
 
 def make_idle(state: PDFQueueState, job_id: str, seconds: float = 120) -> None:
-    """Pretend nothing touched the job for ``seconds`` (the reconciler's grace)."""
+    """Pretend nothing touched the job for ``seconds`` (the reconciler's grace), and that its
+    current run, if RQ does not hold it, has been missing as long (its visibility window)."""
     with state.jobs.engine.begin() as conn:
         conn.execute(
             update(pdf_job_results)
             .where(pdf_job_results.c.job_id == job_id)
             .values(updated_at=utcnow() - timedelta(seconds=seconds))
         )
+    record = state.jobs.get(job_id)
+    assert record is not None
+    run = record.rq_job_id or job_id
+    if not state.queue.holds(run):
+        since = redis_now(state.redis).timestamp() - seconds
+        state.redis.set(MISSING_KEY.format(run=run), since, ex=3600)

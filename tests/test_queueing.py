@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from rq import Worker
+from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
 from flask_pdfqueue.attempts import on_run_failed, on_run_stopped
@@ -120,6 +120,20 @@ def test_holds_only_runs_rq_will_still_run(connection: redis.Redis) -> None:
     queue.enqueue("j-4", "normal", rq_job_id="j-4")
     Job.fetch("j-4", connection=connection).set_status(JobStatus.FAILED)
     assert not queue.holds("j-4")
+
+
+def test_a_run_a_worker_has_just_taken_is_held(connection: redis.Redis) -> None:
+    # A worker on one queue (the delivery worker, or one started for a single priority)
+    # keeps what it took in the queue's intermediate list until it starts it: the
+    # reconciler must not queue it a second time then.
+    queue = _queue(connection)
+    queue.enqueue("j-6", "normal", rq_job_id="j-6")
+    taken = Queue.dequeue_any([queue.queues["normal"]], None, connection=connection)
+    assert taken is not None and taken[0].id == "j-6"
+    assert queue.queues["normal"].get_job_ids() == []
+    assert queue.holds("j-6")
+    connection.delete(queue.queues["normal"].intermediate_queue_key)  # the worker died
+    assert not queue.holds("j-6")
 
 
 def test_a_delivery_attempt_goes_on_the_webhook_queue(connection: redis.Redis) -> None:

@@ -13,11 +13,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rq import Queue
 from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.queueing import run_id
-from flask_pdfqueue.reconcile import LOCK_KEY, reconcile, reconcile_if_due
+from flask_pdfqueue.reconcile import (
+    LOCK_KEY,
+    MISSING_KEY,
+    VISIBILITY_WINDOW,
+    reconcile,
+    reconcile_if_due,
+)
 from flask_pdfqueue.records.sql import pdf_job_results
 from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.idempotency import pdf_idempotency_keys
@@ -50,6 +57,27 @@ def test_a_queued_job_redis_lost_is_queued_again_without_counting_a_retry(
     assert record is not None
     assert (record.status, record.retry_count, record.rq_job_id) == ("queued", 0, job_id)
     assert reconcile(state).jobs_requeued == 0  # touched just now: in someone's hands
+
+
+def test_a_run_is_lost_only_once_it_stays_missing_for_the_visibility_window(
+    state: PDFQueueState,
+) -> None:
+    job_id = queued_job(state, enqueue=True)
+    make_idle(state, job_id)  # idle in SQL; its run is in the queue
+    # A worker polling several queues takes the run (BLPOP: it is in no list now) ...
+    taken = Queue.dequeue_any(state.queue.ordered, None, connection=state.redis)
+    assert taken is not None and taken[0].id == job_id
+    assert not state.queue.holds(job_id)
+    # ... and this round sees it missing for the first time: it is left to that worker.
+    assert reconcile(state).jobs_requeued == 0
+    assert state.queue.queues["normal"].get_job_ids() == []
+    # The worker died before starting it: missing still, once the window has passed.
+    first_seen = float(state.redis.get(MISSING_KEY.format(run=job_id)) or 0)
+    window = VISIBILITY_WINDOW.total_seconds()
+    state.redis.set(MISSING_KEY.format(run=job_id), first_seen - window)
+    assert reconcile(state).jobs_requeued == 1
+    assert state.queue.queues["normal"].get_job_ids() == [job_id]
+    assert state.redis.get(MISSING_KEY.format(run=job_id)) is None  # dealt with
 
 
 def test_a_job_still_in_redis_is_left_alone(state: PDFQueueState) -> None:

@@ -286,6 +286,9 @@ def test_start_attempt_only_for_the_current_run_while_active(jobs: JobStore, clo
     assert (record.status, record.stage, record.retry_count) == ("processing", "loading", 0)
     assert record.started_at == record.updated_at == started
     assert record.enqueued_at == NOW
+    clock.tick()
+    assert not jobs.start_attempt("job-1", "job-1")  # a run starts once, never twice at once
+    assert _get(jobs) == record
 
     clock.tick()
     assert jobs.schedule_retry(

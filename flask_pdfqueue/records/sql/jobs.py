@@ -204,11 +204,16 @@ class JobStore:
         return JobRecord.from_row(row) if row else None
 
     def start_attempt(self, job_id: str, rq_job_id: str) -> bool:
-        """Mark the job processing; False unless it is active and ``rq_job_id`` is its run."""
+        """Mark the job processing; False unless it is queued and ``rq_job_id`` is its run.
+
+        A run starts once: a second execution of it (RQ handed it out twice) finds the
+        job ``processing`` already and does nothing.
+        """
         now = utcnow()
         return self._update(
             job_id,
             run=rq_job_id,
+            statuses=("queued",),
             status="processing",
             stage="loading",
             started_at=func.coalesce(pdf_job_results.c.started_at, literal(now, Timestamp())),
