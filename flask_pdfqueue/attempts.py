@@ -79,6 +79,11 @@ class Attempt:
         )
         return record.record_stage(self.state, self.job, self.run, stage)
 
+    def cancelled(self) -> bool:
+        """Whether the job was cancelled (a run that is merely stale may still finish it)."""
+        current = self.state.jobs.get(self.job.job_id)
+        return current is not None and current.status == "cancelled"
+
     def succeeded(self) -> None:
         try:
             self.state.queue.record_duration(time.monotonic() - self.started)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from flask_pdfqueue.config import Settings
-from flask_pdfqueue.storage import StoredPDF, create_storage
+from flask_pdfqueue.storage import DeletingStorage, StoredPDF, create_storage
 from flask_pdfqueue.storage.local import LocalStorage
 
 PDF = b"%PDF-1.7\n\x00\xff binary body\n%%EOF\n"
@@ -122,3 +122,16 @@ def test_a_storage_failure_names_no_server_path(tmp_path: Path) -> None:
         store_pdf(state, record, b"%PDF-1.7")  # type: ignore[arg-type]
     assert excinfo.value.message.startswith("could not store the PDF (")
     assert str(tmp_path) not in excinfo.value.message
+
+
+def test_local_delete_removes_the_file_once_and_refuses_unsafe_keys(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "pdfs")
+    stored = storage.save("pdf_1", b"%PDF-1.7 x", "x.pdf")
+    outside = tmp_path / "pdfs" / ".." / "keep.pdf"
+    outside.write_bytes(b"keep")
+    storage.delete(stored.key)
+    storage.delete(stored.key)  # gone already: no error
+    storage.delete("../keep.pdf")  # never outside the folder
+    assert storage.local_path(stored.key) is None
+    assert outside.read_bytes() == b"keep"
+    assert isinstance(storage, DeletingStorage)

@@ -29,7 +29,9 @@ def generate_pdf_job(job_id: str) -> None:
         if not attempt.reached("storing"):
             return  # cancelled meanwhile: nothing is stored
         stored = store.store_pdf(state, attempt.job, rendered.pdf)
-        attempt.reached("recording")
+        if not attempt.reached("recording") and attempt.cancelled():
+            store.discard_pdf(state, attempt.job, stored)  # cancelled while storing
+            return
         owed = record.record_completed(state, attempt.job, stored, rendered)
         attempt.succeeded()
         notify.announce(state, owed)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import StorageError
+from ..errors import JobFailure, StorageError
 from ..extension import PDFQueueState
 from ..records.sql import JobRecord
-from ..storage import ReservingStorage, StoredPDF
+from ..storage import DeletingStorage, ReservingStorage, StoredPDF
 
 log = logging.getLogger(__name__)
 
@@ -32,3 +32,18 @@ def store_pdf(state: PDFQueueState, record: JobRecord, pdf: bytes) -> StoredPDF:
         log.error("job %s: could not store the PDF: %s", record.job_id, exc)
         reason = exc.strerror or type(exc).__name__
         raise StorageError(f"could not store the PDF ({reason})") from exc
+
+
+def discard_pdf(state: PDFQueueState, record: JobRecord, stored: StoredPDF) -> None:
+    """Take back the PDF of a job cancelled while it was being stored: a cancelled job
+    leaves no file, and no link to one. Best effort: the job is cancelled either way."""
+    storage = state.storage
+    if not isinstance(storage, DeletingStorage):
+        log.warning("job %s cancelled while storing; this storage keeps its PDF", record.job_id)
+        return
+    try:
+        storage.delete(stored.key)
+    except (OSError, JobFailure) as exc:
+        log.error("job %s cancelled while storing; its PDF stays: %s", record.job_id, exc)
+    else:
+        log.info("job %s cancelled while storing; its PDF was removed", record.job_id)

@@ -55,6 +55,15 @@ class ReservingStorage(Storage, Protocol):
     def save_as(self, key: str, job_id: str, pdf: bytes, filename: str) -> StoredPDF: ...
 
 
+@runtime_checkable
+class DeletingStorage(Storage, Protocol):
+    """A backend that can take a stored PDF back (a job cancelled while it was stored)."""
+
+    def delete(self, key: str) -> None:
+        """Remove the file ``key``; a file that is gone already is no error."""
+        ...
+
+
 def create_storage(settings: Settings) -> Storage:
     """The backend named by ``PDFQUEUE_STORAGE``: ``local``, ``drive``, or
     ``package.module:factory``, a callable that takes the settings and returns a

@@ -106,6 +106,18 @@ class DriveStorage:
             raise self.failure(exc, "download the PDF from Google Drive") from None
         return bytes(content)
 
+    def delete(self, key: str) -> None:
+        """Delete the file for good (not to the trash: its link must stop working)."""
+        try:
+            self.service().files().delete(fileId=key, supportsAllDrives=True).execute(
+                num_retries=self.retries
+            )
+        except HttpError as exc:
+            if exc.resp.status != 404:
+                raise self.failure(exc, "delete the PDF from Google Drive") from None
+        except AUTH_OR_TRANSIENT as exc:
+            raise self.failure(exc, "delete the PDF from Google Drive") from None
+
     def save(self, job_id: str, pdf: bytes, filename: str) -> StoredPDF:
         """Upload under a newly reserved id (the store step keeps the id with the job)."""
         return self.save_as(self.reserve_key(job_id), job_id, pdf, filename)

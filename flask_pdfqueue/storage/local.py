@@ -38,3 +38,7 @@ class LocalStorage:
             return None
         path = self.folder / key
         return path if path.is_file() else None
+
+    def delete(self, key: str) -> None:
+        if _SAFE_KEY.fullmatch(key):
+            (self.folder / key).unlink(missing_ok=True)

@@ -340,6 +340,19 @@ def test_running_twice_under_one_reserved_id_leaves_one_file(
     assert [r.status for r in fake.log_of("create")][-1] == 409
 
 
+def test_a_deleted_pdf_is_gone_for_good_and_deleting_again_is_no_error(
+    shared_drive_setup: DriveSetup, fake: FakeDrive, tmp_path: Path
+) -> None:
+    storage = shared_drive_setup.storage(tmp_path)
+    key, _ = upload(storage)
+    storage.delete(key)
+    assert shared_drive_setup.uploads() == []
+    with pytest.raises(StorageRejected):
+        storage.read(key)
+    storage.delete(key)  # a cancel that is told twice
+    assert [r.status for r in fake.log_of("delete")] == [204, 404]
+
+
 def test_an_id_taken_by_another_jobs_file_or_trashed_is_refused(
     shared_drive_setup: DriveSetup, fake: FakeDrive, tmp_path: Path
 ) -> None:
