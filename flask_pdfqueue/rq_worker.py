@@ -9,6 +9,8 @@
   connections per run, for about a tenth more reports per second, at the cost of
   the horse's isolation (a crash takes the worker, whose run is then retried once
   RQ finds it abandoned; memory is bounded by ``--max-jobs`` and a restart).
+  RQ's stop command (a cancel) has no horse to kill there: it interrupts the run
+  in the worker process instead (:func:`stoppable`).
 - Webhook attempts run in the worker process itself (:class:`InProcessWorker`
   too): an attempt is one bounded POST and two SQL writes, and a
   fork per attempt cost more CPU than the attempt. Its time limit still holds
@@ -25,8 +27,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 from typing import Any
 
 from redis import Redis
@@ -94,6 +101,61 @@ class PDFWorker(_Upkeep, Worker):
 class InProcessWorker(_Upkeep, SimpleWorker):
     """A worker that runs each job in its own process, warm and without a fork: the
     webhook delivery worker, and the render worker of ``--no-fork``."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        signal.signal(STOP_SIGNAL, _stop_on_signal)
+        return bool(super().work(*args, **kwargs))
+
+    def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """RQ's stop command, from its command thread: there is no horse, so the run in
+        this process is interrupted where it is stoppable (:func:`stoppable`)."""
+        run = self.get_current_job_id()
+        main = threading.main_thread().ident
+        if run is None or main is None:
+            return
+        _switch.requested = run
+        signal.pthread_kill(main, STOP_SIGNAL)
+
+
+class RunStopped(Exception):
+    """RQ's stop command reached a run of an in-process worker (the job was cancelled)."""
+
+
+#: What an in-process worker's command thread sends its main thread to stop a run.
+STOP_SIGNAL = signal.SIGUSR2
+
+
+class _StopSwitch:
+    """Which run may be interrupted now, and which run a stop was asked for."""
+
+    stoppable: str | None = None
+    requested: str | None = None
+
+    def stop_if_asked(self) -> None:
+        if self.stoppable is not None and self.requested == self.stoppable:
+            self.requested = None
+            raise RunStopped(f"run {self.stoppable} was stopped on request")
+
+
+_switch = _StopSwitch()
+
+
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    _switch.stop_if_asked()
+
+
+@contextlib.contextmanager
+def stoppable(run: str) -> Iterator[None]:
+    """Let RQ's stop command interrupt ``run`` while this block runs, in an in-process
+    worker (:class:`RunStopped` is raised in it). In a forking worker the horse is killed
+    instead, and this changes nothing. The stop is taken only inside the block, so it
+    never lands in RQ's own bookkeeping around the job."""
+    _switch.stoppable = run
+    try:
+        _switch.stop_if_asked()  # asked before the block began
+        yield
+    finally:
+        _switch.stoppable = None
 
 
 def scheduler_heartbeat(connection: Redis, queue_name: str) -> datetime | None:

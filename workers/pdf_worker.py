@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask_pdfqueue import current_pdfqueue
 from flask_pdfqueue.attempts import begin_attempt
+from flask_pdfqueue.rq_worker import stoppable
 from flask_pdfqueue.steps import load, notify, record, render, store
 from flask_pdfqueue.tracing import traced
 
@@ -22,7 +23,9 @@ def generate_pdf_job(job_id: str) -> None:
     attempt = begin_attempt(state, job_id)
     if attempt is None:
         return
-    with traced(attempt.job.traceparent):  # the job's log lines show its trace id
+    # The job's log lines show its trace id; a cancel's stop command ends the run here
+    # (a forking worker kills the horse instead).
+    with traced(attempt.job.traceparent), stoppable(attempt.run):
         document = load.load_report(state, attempt.job)
         attempt.reached("rendering")
         rendered = render.render_pdf(state, attempt.job, document)

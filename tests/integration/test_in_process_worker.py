@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from rq.job import Job, JobStatus
 
 from flask_pdfqueue import PDFQueueState
 from tests.conftest import (
@@ -139,3 +140,46 @@ def test_a_worker_killed_mid_run_has_its_job_retried_elsewhere_and_finished_once
     assert (row["status"], row["retry_count"]) == ("completed", 1)
     assert f"job {job_id} rendering" in survivor.log_path.read_text()
     assert_one_webhook(receiver, ok_path, failed_path)
+
+
+def test_a_cancel_stops_the_run_in_the_worker_process_which_goes_on_working(
+    stack: Stack, receiver: WebhookReceiver
+) -> None:
+    worker, process = stack.worker("worker-cancelled")
+    try:
+        slow = slow_report(stack.state)
+        ok_path, failed_path = callback_paths()
+        job_id = submit_report(stack.client, AUTH, slow, callback=receiver.url_for(ok_path))[
+            "job_id"
+        ]
+        wait_until(lambda: sql_row(stack.state, job_id)["stage"] == "rendering", timeout=60)
+        cancelled = stack.client.delete(f"/api/jobs/{job_id}", headers=AUTH)
+        assert (cancelled.status_code, cancelled.get_json()["status"]) == (200, "cancelled")
+        # RQ's stop command interrupts the render in the worker process itself.
+        wait_until(
+            lambda: (
+                Job.fetch(job_id, connection=stack.state.redis).get_status() == JobStatus.STOPPED
+            ),
+            timeout=20,
+        )
+        [hook] = receiver.wait_for(failed_path, timeout=30)
+        settled(stack.state, job_id)
+        # The same process takes the next job and finishes it.
+        after = new_report(stack.state)
+        next_ok, next_failed = callback_paths()
+        next_id = submit_report(stack.client, AUTH, after, callback=receiver.url_for(next_ok))[
+            "job_id"
+        ]
+        receiver.wait_for(next_ok, timeout=90)
+        settled(stack.state, next_id)
+        assert process.poll() is None
+    finally:
+        stop_worker_process(process)
+    payload = verified(hook, stack.state.settings.webhook_secret)
+    assert (payload["job_id"], payload["status"]) == (job_id, "cancelled")
+    assert sql_row(stack.state, job_id)["storage_key"] is None
+    assert not (Path(stack.state.settings.resolved_storage_dir) / f"{job_id}.pdf").exists()
+    assert sql_row(stack.state, next_id)["status"] == "completed"
+    assert f"run {job_id} was stopped on request" in worker.log_path.read_text()
+    assert_one_webhook(receiver, failed_path, ok_path)
+    assert_one_webhook(receiver, next_ok, next_failed)
