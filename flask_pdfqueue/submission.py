@@ -67,6 +67,9 @@ class JobRequest:
     #: The submit's W3C ``traceparent`` header as sent; absent or invalid, the job starts
     #: a trace of its own.
     traceparent: str | None = None
+    #: Which request this is, when it came with an ``Idempotency-Key`` (one per item of a
+    #: batch): a request that takes over the key of one that died finds its job by it.
+    request_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,12 @@ def submit_many(
         request = replace(request, traceparent=traceparent_for_submit(request.traceparent))
         try:
             subscriber = _subscriber(state, request)
+            earlier = request.request_ref and state.jobs.requested_by(request.request_ref)
+            if earlier:  # this request got that far before, in a process that died
+                record, joined_before = earlier
+                where = (None, None) if record.is_terminal else _where(state, [record])[0]
+                outcomes.append(Accepted(record, *where, deduplicated=joined_before))
+                continue
             joined = _join_active(state, request, subscriber)
             if joined is not None:
                 outcomes.append(joined)
@@ -139,10 +148,15 @@ def _subscriber(state: PDFQueueState, request: JobRequest) -> SubscriberRequest 
                 check_callback_url(url, settings.callback_allowed_hosts)
             except CallbackRefused as exc:
                 raise SubmitRejected("invalid_fields", str(exc), field=name) from None
-    if callback is None and failure_callback is None:
+    if callback is None and failure_callback is None and request.request_ref is None:
         return None
     return SubscriberRequest(
-        callback, failure_callback, request.metadata, request.deliver, request.traceparent
+        callback,
+        failure_callback,
+        request.metadata,
+        request.deliver,
+        request.traceparent,
+        request.request_ref,
     )
 
 

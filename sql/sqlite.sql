@@ -1,4 +1,4 @@
--- The flask-pdfqueue SQL schema for sqlite, at revision 0005.
+-- The flask-pdfqueue SQL schema for sqlite, at revision 0006.
 --
 -- Generated from the Alembic migrations in flask_pdfqueue/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect sqlite` prints the same); do not edit.
@@ -187,4 +187,12 @@ ALTER TABLE pdf_job_subscribers ADD COLUMN traceparent VARCHAR(55);
 ALTER TABLE pdf_webhook_deliveries ADD COLUMN traceparent VARCHAR(55);
 
 UPDATE alembic_version SET version_num='0005' WHERE alembic_version.version_num = '0004';
+
+-- Running upgrade 0005 -> 0006
+
+ALTER TABLE pdf_job_subscribers ADD COLUMN request_ref VARCHAR(80);
+
+CREATE INDEX idx_subscribers_request_ref ON pdf_job_subscribers (request_ref);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,13 +13,17 @@ import pytest
 from flask import Flask
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import Job
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.queueing import JOB_FUNCTION, JobQueue
 from flask_pdfqueue.reconcile import reconcile
 from flask_pdfqueue.records.sql import Subscriber
+from flask_pdfqueue.records.sql.idempotency import IdempotencyStore, pdf_idempotency_keys
 from flask_pdfqueue.records.sql.subscribers import subscribers_of
 from flask_pdfqueue.submission import Accepted, JobRequest, submit
+from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import SECOND_API_KEY, make_isolated_app
 from tests.factories import make_idle, state_of
 from tests.servers import RunningServer
@@ -135,7 +140,10 @@ def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(
     assert first.get_json() == again.get_json()
     state = state_of(app)
     assert state.queue.waiting() == 1
-    assert len(_subscribers(state, first.get_json()["job_id"])) == 0  # nothing added
+    # The first request is recorded (no callback: it hears nothing); the replay adds nothing.
+    [recorded] = _subscribers(state, first.get_json()["job_id"])
+    assert (recorded.callback_url, recorded.failure_callback_url) == (None, None)
+    assert recorded.request_ref is not None
 
     other = client.post(SUBMIT, json={**body, "priority": "high"}, headers=keyed)
     assert other.status_code == 422
@@ -266,3 +274,62 @@ def test_a_job_redis_refuses_after_another_submit_joined_it_is_kept_for_both(
     assert state.queue.holds(job_id)
     record = state.jobs.get(job_id)
     assert record is not None and record.status == "queued"
+
+
+class _AnswerLost(IdempotencyStore):
+    """The key's store, except that the first answer cannot be written (SQL went away just
+    then, or the process died): the job is made, the key stays reserved and unanswered."""
+
+    lost = 0
+
+    def answer(self, client: str, key: str, status_code: int, response: dict[str, Any]) -> None:
+        if not self.lost:
+            self.lost += 1
+            raise OperationalError("UPDATE pdf_idempotency_keys", {}, Exception("gone"))
+        super().answer(client, key, status_code, response)
+
+
+def _age_reservations(state: PDFQueueState) -> None:
+    """A minute and more passes."""
+    with state.jobs.engine.begin() as conn:
+        conn.execute(
+            update(pdf_idempotency_keys).values(created_at=utcnow() - timedelta(minutes=2))
+        )
+
+
+@pytest.mark.parametrize("path", [SUBMIT, BATCH])
+def test_a_key_whose_request_died_is_taken_over_and_finds_that_requests_job(
+    app: Flask, auth: dict[str, str], path: str
+) -> None:
+    state = state_of(app)
+    app.extensions["pdfqueue"] = dataclasses.replace(
+        state, idempotency=_AnswerLost(state.jobs.engine)
+    )
+    client = app.test_client()
+    item = {
+        "code": "DEMO-004",
+        "productId": "minatBakatUmum",
+        "callback": "http://127.0.0.1/k/pdf-complete",
+    }
+    body: dict[str, Any] = item if path == SUBMIT else {"jobs": [item]}
+    keyed = {**auth, "Idempotency-Key": "order-died"}
+    try:
+        died = client.post(path, json=body, headers=keyed)
+        assert died.status_code >= 500  # the job was made, its answer never given
+        job = state.jobs.active_for("DEMO-004", "minatBakatUmum")
+        assert job is not None
+        in_use = client.post(path, json=body, headers=keyed)
+        assert in_use.status_code == 409
+        assert in_use.get_json()["error"]["code"] == "idempotency_key_in_use"
+
+        _age_reservations(state)
+        taken_over = client.post(path, json=body, headers=keyed)
+        replayed = client.post(path, json=body, headers=keyed)
+    finally:
+        app.extensions["pdfqueue"] = state
+    answer = taken_over.get_json() if path == SUBMIT else taken_over.get_json()["jobs"][0]
+    assert taken_over.status_code == 202
+    assert answer["job_id"] == job.job_id  # the dead request's job, not a second one
+    assert replayed.get_json() == taken_over.get_json()
+    assert [s.callback_url for s in _subscribers(state, job.job_id)] == [item["callback"]]
+    assert state.queue.waiting() == 1

@@ -2,7 +2,11 @@
 
 Keys belong to the client that used them (its API key, hashed), and are kept 24
 hours. The key is reserved before the work, so a retry racing the first request
-gets a 409 instead of a second job; a request that fails frees its key.
+gets a 409 instead of a second job; a request that fails frees its key. A request
+that died holding the key (or could not store its answer) leaves it to the next one
+after a minute: that one does the work again, and the request's reference (passed
+to the work, written with each job's subscriber) lets it find the job the dead one
+made instead of subscribing twice.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 
 
-def idempotent(body: Any, answer: Callable[[], Response]) -> Response:
-    """Answer through ``answer()`` once per key and body; replay that answer afterwards."""
+def idempotent(body: Any, answer: Callable[[str | None], Response]) -> Response:
+    """Answer through ``answer(request_ref)`` once per key and body; replay that answer
+    afterwards. ``request_ref`` names the request for the records (None without a key)."""
     key = request.headers.get(HEADER)
     if key is None:
-        return answer()
+        return answer(None)
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise APIError(
             400,
@@ -48,13 +53,16 @@ def idempotent(body: Any, answer: Callable[[], Response]) -> Response:
             )
         if held.status_code is None:  # the first request is still being answered
             raise APIError(
-                409, "idempotency_key_in_use", f"A request with this {HEADER} is still running."
+                409,
+                "idempotency_key_in_use",
+                f"A request with this {HEADER} is still running; if it does not answer, "
+                "the same request again after a minute takes its place.",
             )
         replay = jsonify(held.response)
         replay.status_code = held.status_code
         return replay
     try:
-        response = answer()
+        response = answer(hashlib.sha256(f"{client}\n{key}".encode()).hexdigest())
     except BaseException:
         store.release(client, key)
         raise

@@ -38,7 +38,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def job_request(payload: SubmitRequest, *, priority: str | None = None) -> JobRequest:
+def job_request(
+    payload: SubmitRequest, *, priority: str | None = None, request_ref: str | None = None
+) -> JobRequest:
     return JobRequest(
         code=payload.code,
         product_id=payload.product_id,
@@ -48,6 +50,7 @@ def job_request(payload: SubmitRequest, *, priority: str | None = None) -> JobRe
         metadata=payload.metadata,
         deliver=payload.deliver,
         traceparent=request.headers.get("traceparent"),
+        request_ref=request_ref,
     )
 
 
@@ -77,9 +80,13 @@ def rejection(exc: SubmitRejected) -> APIError:
     return unavailable(exc.reason, exc.message)
 
 
-def submit_one(payload: SubmitRequest, *, priority: str | None = None) -> Accepted:
+def submit_one(
+    payload: SubmitRequest, *, priority: str | None = None, request_ref: str | None = None
+) -> Accepted:
     try:
-        return submit(current_pdfqueue(), job_request(payload, priority=priority))
+        return submit(
+            current_pdfqueue(), job_request(payload, priority=priority, request_ref=request_ref)
+        )
     except SubmitRejected as exc:
         raise rejection(exc) from None
 
@@ -87,7 +94,9 @@ def submit_one(payload: SubmitRequest, *, priority: str | None = None) -> Accept
 def generate_async() -> Response:
     """202 with the new job; 200 with the report's running job when the submit joined it."""
     body = json_body()
-    response = idempotent(body, lambda: _accepted_response(submit_one(parse_submit(body))))
+    response = idempotent(
+        body, lambda ref: _accepted_response(submit_one(parse_submit(body), request_ref=ref))
+    )
     if "Location" not in response.headers:  # a replayed answer: the stored body, no headers
         response.headers["Location"] = response.get_json()["status_url"]
     return response
@@ -103,10 +112,10 @@ def _accepted_response(accepted: Accepted) -> Response:
 def generate_batch() -> Response:
     """202 with one result per item, in order: a submit answer or an error envelope."""
     body = json_body()
-    return idempotent(body, lambda: _batch_response(body))
+    return idempotent(body, lambda ref: _batch_response(body, ref))
 
 
-def _batch_response(body: Any) -> Response:
+def _batch_response(body: Any, request_ref: str | None) -> Response:
     state = current_pdfqueue()
     items = parse_batch(body, state.settings.batch_max)
     parsed: list[SubmitRequest | APIError] = []
@@ -115,7 +124,11 @@ def _batch_response(body: Any) -> Response:
             parsed.append(parse_submit(item))
         except APIError as exc:
             parsed.append(exc)
-    requests = [job_request(p) for p in parsed if isinstance(p, SubmitRequest)]
+    requests = [
+        job_request(p, request_ref=request_ref and f"{request_ref}:{index}")
+        for index, p in enumerate(parsed)
+        if isinstance(p, SubmitRequest)
+    ]
     try:
         outcomes = iter(submit_many(state, requests))
     except SubmitRejected as exc:

@@ -3,7 +3,10 @@
 A client (an API key) that sends the same key with the same body again gets the
 original answer, and nothing is added; with another body it gets a 422. The key
 is reserved before the work starts (an insert under a primary key), so two
-requests racing with one key cannot both do the work.
+requests racing with one key cannot both do the work. A reservation left without
+an answer for :data:`TAKEOVER_AFTER` (its process died, or could not store the
+answer) is taken over by the next request with the same key and body, which does
+the work again (finding, by the request's reference, the job the first one made).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from .columns import MYSQL_OPTIONS, Timestamp, metadata
 
 #: How long an answer is kept and replayed.
 RETENTION = timedelta(hours=24)
+#: How long a reservation may wait for its answer before another request takes it over.
+TAKEOVER_AFTER = timedelta(minutes=1)
 
 pdf_idempotency_keys = Table(
     "pdf_idempotency_keys",
@@ -92,14 +97,39 @@ class IdempotencyStore:
         except IntegrityError:
             with self.engine.connect() as conn:
                 row = conn.execute(
-                    select(_table.request_hash, _table.status_code, _table.response).where(
-                        _table.client == client, _table.idempotency_key == key
-                    )
+                    select(
+                        _table.request_hash,
+                        _table.status_code,
+                        _table.response,
+                        _table.created_at,
+                    ).where(_table.client == client, _table.idempotency_key == key)
                 ).first()
             if row is None:  # released meanwhile: try once more
                 return self.reserve(client, key, request_hash)
+            if (
+                row.status_code is None
+                and row.request_hash == request_hash
+                and row.created_at < now - TAKEOVER_AFTER
+                and self._take_over(client, key, row.created_at, now)
+            ):
+                return None
             raw = row.response
             return StoredAnswer(row.request_hash, row.status_code, json.loads(raw) if raw else None)
+
+    def _take_over(self, client: str, key: str, reserved_at: datetime, now: datetime) -> bool:
+        """Make an unanswered reservation ours, unless another request took it first."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(pdf_idempotency_keys)
+                .where(
+                    _table.client == client,
+                    _table.idempotency_key == key,
+                    _table.status_code.is_(None),
+                    _table.created_at == reserved_at,
+                )
+                .values(created_at=now)
+            )
+        return bool(result.rowcount == 1)
 
     def answer(self, client: str, key: str, status_code: int, response: dict[str, Any]) -> None:
         with self.engine.begin() as conn:

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from ...timestamps import utcnow
 from .columns import MYSQL_OPTIONS, TextList, Timestamp, metadata, utc_now_default
 from .deliveries import Delivery, owe_terminal_event
-from .subscribers import SubscriberRequest, add_subscriber
+from .subscribers import SubscriberRequest, add_subscriber, subscription_by
 
 if TYPE_CHECKING:
     from ...delivery.events import InlinePDF
@@ -197,6 +197,12 @@ class JobStore:
             if subscriber is not None:
                 add_subscriber(conn, job_id, subscriber, now)
         return True
+
+    def requested_by(self, request_ref: str) -> tuple[JobRecord, bool] | None:
+        """The job a request made or joined (True: joined), found by its ``request_ref``."""
+        with self.engine.connect() as conn:
+            found = subscription_by(conn, request_ref)
+            return (_read(conn, found[0]), found[1]) if found else None
 
     def get(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:

@@ -1,8 +1,9 @@
 """``pdf_job_subscribers``: who waits for a job's outcome, and where to tell them.
 
-A job has one subscriber per submit that asked for a callback: the first when it
-is accepted, more when later submits for the same report join it instead of
-rendering it again. Each subscriber gets the terminal event with its own
+A job has one subscriber per submit that asked for a callback (or sent an
+``Idempotency-Key``: the subscriber then also says which request made or joined the
+job): the first when it is accepted, more when later submits for the same report
+join it instead of rendering it again. Each subscriber gets the terminal event with its own
 ``metadata`` and its own ``webhook-id``.
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     select,
 )
@@ -39,7 +41,9 @@ pdf_job_subscribers = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("deliver", String(8), nullable=False, server_default="link"),
     Column("traceparent", String(55)),
+    Column("request_ref", String(80)),
     Index("idx_subscribers_job", "job_id"),
+    Index("idx_subscribers_request_ref", "request_ref"),
     **MYSQL_OPTIONS,
 )
 
@@ -47,13 +51,15 @@ pdf_job_subscribers = Table(
 @dataclass(frozen=True)
 class SubscriberRequest:
     """What a submit asks for: where success and failure go, what to echo back, whether
-    the PDF comes inline (``deliver``), and the submit's trace."""
+    the PDF comes inline (``deliver``), the submit's trace, and which request it is
+    (``request_ref``, from its ``Idempotency-Key``)."""
 
     callback_url: str | None
     failure_callback_url: str | None
     metadata: dict[str, Any] | None = None
     deliver: str = "link"
     traceparent: str | None = None
+    request_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Subscriber:
     created_at: datetime
     deliver: str = "link"
     traceparent: str | None = None
+    request_ref: str | None = None
 
     def url_for(self, status: str) -> str | None:
         """Success goes to the callback; failure and cancellation to the failure callback."""
@@ -92,6 +99,7 @@ def add_subscriber(
             created_at=now,
             deliver=request.deliver,
             traceparent=request.traceparent,
+            request_ref=request.request_ref,
         )
     )
 
@@ -103,3 +111,16 @@ def subscribers_of(conn: Connection, job_id: str) -> list[Subscriber]:
         .order_by(pdf_job_subscribers.c.id)
     )
     return [Subscriber.from_row(row) for row in rows]
+
+
+def subscription_by(conn: Connection, request_ref: str) -> tuple[str, bool] | None:
+    """The job the request ``request_ref`` made or joined, and whether it joined it (an
+    earlier subscriber was there first); None when no such request was recorded."""
+    table = pdf_job_subscribers.c
+    row = conn.execute(
+        select(table.job_id, table.id).where(table.request_ref == request_ref).limit(1)
+    ).first()
+    if row is None:
+        return None
+    first = conn.execute(select(func.min(table.id)).where(table.job_id == row.job_id)).scalar()
+    return str(row.job_id), first != row.id
