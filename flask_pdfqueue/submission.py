@@ -137,17 +137,13 @@ def submit_many(
 
 def _subscriber(state: PDFQueueState, request: JobRequest) -> SubscriberRequest | None:
     """Who hears the outcome: the callbacks, vetted against the allow-list."""
-    settings = state.settings
-    callback = request.callback or settings.default_callback or None
+    allowed = state.settings.callback_allowed_hosts
+    callback = request.callback or state.settings.default_callback or None
+    _vet("callback", callback, allowed)  # before a failure URL is derived from it
     failure_callback = request.failure_callback
     if failure_callback is None and callback is not None:
         failure_callback = failure_callback_for(callback)
-    for name, url in (("callback", callback), ("failure_callback", failure_callback)):
-        if url is not None:
-            try:
-                check_callback_url(url, settings.callback_allowed_hosts)
-            except CallbackRefused as exc:
-                raise SubmitRejected("invalid_fields", str(exc), field=name) from None
+    _vet("failure_callback", failure_callback, allowed)
     if callback is None and failure_callback is None and request.request_ref is None:
         return None
     return SubscriberRequest(
@@ -158,6 +154,14 @@ def _subscriber(state: PDFQueueState, request: JobRequest) -> SubscriberRequest 
         request.traceparent,
         request.request_ref,
     )
+
+
+def _vet(field: str, url: str | None, allowed_hosts: Sequence[str]) -> None:
+    if url is not None:
+        try:
+            check_callback_url(url, allowed_hosts)
+        except CallbackRefused as exc:
+            raise SubmitRejected("invalid_fields", str(exc), field=field) from None
 
 
 def _join_active(

@@ -98,6 +98,7 @@ def test_invalid_fields_are_named(
         ("ftp://127.0.0.1/hook", "absolute http(s) URL"),
         ("/webhook/pdf-complete", "absolute http(s) URL"),
         ("http://user:pw@127.0.0.1/hook", "user name or password"),
+        ("http://[::1/pdf-complete", "not a valid URL"),
     ],
 )
 def test_callbacks_outside_the_allow_list_are_refused(
