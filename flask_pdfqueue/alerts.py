@@ -1,13 +1,16 @@
 """The service's own alerts: judged from the figures, remembered in Redis, announced by webhook.
 
-Four alerts, each with its threshold (``PDFQUEUE_ALERT_*``):
+Five alerts, each with its threshold (``PDFQUEUE_ALERT_*``):
 
 - ``queue_length``: jobs waiting in the render queues, above ``PDFQUEUE_ALERT_QUEUE_LENGTH``;
 - ``failure_rate``: failed / (completed + failed) of the jobs that finished in the
   last hour, above ``PDFQUEUE_ALERT_FAILURE_RATE`` (off while none finished);
 - ``avg_seconds``: average duration of the jobs completed in the last hour, above
   ``PDFQUEUE_ALERT_AVG_SECONDS`` (off while none completed);
-- ``no_workers``: a role (render, delivery) without a live worker.
+- ``no_workers``: a role (render, delivery) without a live worker;
+- ``outage``: MongoDB, SQL or the storage has not answered the workers for
+  ``PDFQUEUE_ALERT_OUTAGE_SECONDS`` (:mod:`.outages`). It is judged from Redis alone,
+  so it fires while SQL is the one down (the other alerts then wait for SQL).
 
 Alerts are judged on every read of ``GET /api/queue/stats``, and besides by the
 workers' maintenance and by scrapes of ``/metrics``: between those, once per
@@ -32,15 +35,18 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import outages
 from .delivery.sender import WebhookSender
 from .extension import PDFQueueState
 from .stats import ROLES, AlertInputs, alert_inputs
-from .timestamps import iso_utc, utcnow
+from .timestamps import iso_utc, redis_now, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +126,43 @@ def judge(
     ]
 
 
-def evaluate(state: PDFQueueState, inputs: AlertInputs, now: datetime | None = None) -> list[Alert]:
-    """Judge the alerts, record since when each fires, and announce what turned on or off."""
+def judge_outages(down_seconds: Mapping[str, float], *, threshold: int) -> Alert:
+    """The ``outage`` alert for how long each dependency has been down (no side effects)."""
+    long_down = {d: s for d, s in down_seconds.items() if s >= threshold}
+    longest = max(down_seconds.values(), default=0.0)
+    message = (
+        "; ".join(
+            f"{outages.NAMES[d]} has not answered for {s:.0f} s" for d, s in long_down.items()
+        )
+        + f" (alert after {threshold} s)"
+        if long_down
+        else "MongoDB, SQL and the storage answer"
+    )
+    return Alert("outage", bool(long_down), threshold, longest, "above", message)
+
+
+def evaluate(
+    state: PDFQueueState, inputs: AlertInputs | None, now: datetime | None = None
+) -> list[Alert]:
+    """Judge the alerts, record since when each fires, and announce what turned on or off.
+
+    Without ``inputs`` (SQL did not answer) only the ``outage`` alert is judged; the
+    others keep what they recorded."""
     now = now or utcnow()
     settings = state.settings
-    judged = judge(
-        inputs,
-        queue_length=settings.alert_queue_length,
-        failure_rate=settings.alert_failure_rate,
-        avg_seconds=settings.alert_avg_seconds,
+    judged = (
+        judge(
+            inputs,
+            queue_length=settings.alert_queue_length,
+            failure_rate=settings.alert_failure_rate,
+            avg_seconds=settings.alert_avg_seconds,
+        )
+        if inputs is not None
+        else []
     )
+    clock = redis_now(state.redis)
+    down = {o.dependency: o.age(clock).total_seconds() for o in outages.open_outages(state.redis)}
+    judged.append(judge_outages(down, threshold=settings.alert_outage_seconds))
     alerts: list[Alert] = []
     changes: list[tuple[Alert, datetime | None]] = []  # (alert, resolved at)
     for alert in judged:
@@ -158,7 +191,11 @@ def evaluate_if_due(state: PDFQueueState, owner: str) -> list[Alert] | None:
     """Judge the alerts unless some process did within :data:`EVALUATE_EVERY` seconds."""
     if not state.redis.set(LOCK_KEY, owner, nx=True, ex=EVALUATE_EVERY):
         return None
-    return evaluate(state, alert_inputs(state))
+    try:
+        inputs: AlertInputs | None = alert_inputs(state)
+    except SQLAlchemyError:  # the outage alert still speaks
+        inputs = None
+    return evaluate(state, inputs)
 
 
 def event_body(alert: Alert, resolved_at: datetime | None, service: str) -> bytes:

@@ -21,31 +21,54 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from .errors import Cancelled, JobFailure, RenderTimeout, ServiceUnavailable, WorkerLost
+from . import outages
+from .errors import (
+    Cancelled,
+    DependencyUnavailable,
+    JobFailure,
+    RenderTimeout,
+    ServiceUnavailable,
+    StorageError,
+    WorkerLost,
+)
 from .extension import PDFQueueState, current_pdfqueue
-from .queueing import run_id
+from .queueing import run_id, waiting_run_id
 from .records.sql import JobRecord
 from .steps import notify, record
+from .timestamps import redis_now
 from .tracing import traced
 
 log = logging.getLogger(__name__)
 
+#: A run that met an outage is queued again this much later (workers pause meanwhile).
+OUTAGE_REQUEUE_SECONDS = 5
+#: How long noting the wait in the report document may take (MongoDB may be the outage).
+OUTAGE_MIRROR_SECONDS = 1.0
+
 
 def classify(exc: BaseException | None, timeout: int) -> JobFailure:
-    """Turn whatever went wrong into a failure with a code and a sentence."""
+    """Turn whatever went wrong into a failure with a code and a sentence; a dependency
+    that does not answer is an outage (:class:`DependencyUnavailable`)."""
+    if type(exc) is StorageError:  # transient by nature: its subclasses are for good
+        return DependencyUnavailable("storage", exc.message)
     if isinstance(exc, JobFailure):
         return exc
+    if isinstance(exc, ConnectionFailure):
+        return DependencyUnavailable("mongo", "MongoDB did not answer")
+    if isinstance(exc, OperationalError | InterfaceError):
+        return DependencyUnavailable("sql", "the SQL database did not answer")
     if isinstance(exc, JobTimeoutException):
         return RenderTimeout(f"the job took longer than its {timeout} s timeout")
     if isinstance(exc, AbandonedJobError):
@@ -121,8 +144,14 @@ def settle_failed_run(state: PDFQueueState, job_id: str, run: str, failure: JobF
     """Record what a failed run means for its job: the next run, or the job's failure.
 
     Only the job's current run is settled, and only while the job is active, so a
-    run reported twice (a callback, then the reconciler) counts once.
+    run reported twice (a callback, then the reconciler) counts once. A dependency
+    that did not answer is reported first (it may be SQL itself); within the outage
+    grace the job waits for it, uncounted.
     """
+    waits = False
+    if isinstance(failure, DependencyUnavailable):
+        outage = outages.report_down(state.redis, failure.dependency, failure.message)
+        waits = outage.age(redis_now(state.redis)) < timedelta(seconds=state.settings.outage_grace)
     current = state.jobs.get(job_id)
     if current is None or current.is_terminal or current.rq_job_id != run:
         return
@@ -130,6 +159,10 @@ def settle_failed_run(state: PDFQueueState, job_id: str, run: str, failure: JobF
     with traced(current.traceparent):
         if isinstance(failure, Cancelled):
             finish_failed(state, job_id, failure, status="cancelled")
+        elif waits:
+            _wait_for_dependency(state, current, run, failure)
+        elif isinstance(failure, DependencyUnavailable):  # waited past the grace: over
+            finish_failed(state, job_id, failure)
         elif not failure.retryable or current.retry_count >= settings.retry_attempts:
             finish_failed(state, job_id, failure)
         else:
@@ -180,6 +213,38 @@ def _retry(state: PDFQueueState, current: JobRecord, run: str, failure: JobFailu
         state.queue.enqueue(current.job_id, current.priority, rq_job_id=next_run, delay=delay)
     except RedisError as exc:  # the row says queued: the reconciler brings the run back
         log.warning("job %s: retry not queued now: %s", current.job_id, type(exc).__name__)
+
+
+def _wait_for_dependency(
+    state: PDFQueueState, current: JobRecord, run: str, failure: JobFailure
+) -> None:
+    """Back to the queue under a new run, no retry counted: the outage is not the job's."""
+    next_run = waiting_run_id(current.job_id)
+    if not state.jobs.schedule_retry(
+        current.job_id,
+        from_run=run,
+        next_run=next_run,
+        error_message=f"waiting: {failure.message}",
+        error_code=failure.error_code,
+        counted=False,
+    ):
+        return
+    log.warning("job %s waits for the outage to end (no retry counted): %s", current.job_id,
+                failure.message)  # fmt: skip
+    record.note_in_report(
+        state,
+        current,
+        within=OUTAGE_MIRROR_SECONDS,
+        status="queued",
+        retry_count=current.retry_count,
+        error_message=f"waiting: {failure.message}",
+    )
+    try:  # a moment later: the workers pause meanwhile, or take it again if it is over
+        state.queue.enqueue(
+            current.job_id, current.priority, rq_job_id=next_run, delay=OUTAGE_REQUEUE_SECONDS
+        )
+    except RedisError as exc:  # the row says queued: the reconciler brings the run back
+        log.warning("job %s: not queued again now: %s", current.job_id, type(exc).__name__)
 
 
 def _settle_from_rq(job: Job, failure: JobFailure) -> None:

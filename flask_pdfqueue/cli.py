@@ -14,6 +14,7 @@ from . import cli_operations, cli_render
 from .attempts import on_horse_killed
 from .cli_operations import moment
 from .extension import current_pdfqueue
+from .outages import DEPENDENCIES
 from .redis_support import support_note
 from .rq_worker import InProcessWorker, PDFWorker
 from .timestamps import iso_utc
@@ -81,9 +82,12 @@ def worker_command(
             connection=state.redis,
             name=name,
             work_horse_killed_handler=on_horse_killed,
+            needs=DEPENDENCIES,
         )
     else:
-        worker = InProcessWorker(state.queue.ordered, connection=state.redis, name=name)
+        worker = InProcessWorker(
+            state.queue.ordered, connection=state.redis, name=name, needs=DEPENDENCIES
+        )
     worker.work(
         burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level=logging_level.upper()
     )

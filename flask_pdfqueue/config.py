@@ -88,6 +88,7 @@ class Settings:
     webhook_retry_schedule: tuple[int, ...] = (5, 30, 120, 600, 1800, 3600, 10800, 21600)
     delivery_workers: int = 1
     reconcile_interval: int = 60
+    outage_grace: int = 900  # seconds a job waits for a dead MongoDB, SQL or storage
     batch_max: int = 100
     sync_timeout: int = 55
     rate_limit: str = "1200/minute"
@@ -106,6 +107,7 @@ class Settings:
     alert_queue_length: int = 100
     alert_failure_rate: float = 0.05
     alert_avg_seconds: float = 300.0
+    alert_outage_seconds: int = 60
     alert_webhook: str = ""
     metrics_public: bool = False
     instance_path: str = field(default="", metadata={"internal": True})
@@ -155,7 +157,14 @@ class Settings:
         if any(i < 0 for i in self.retry_intervals):
             raise ConfigError("PDFQUEUE_RETRY_INTERVALS must not be negative")
         positive = ("job_timeout", "max_queue_size", "workers", "result_ttl", "failure_ttl")
-        for name in (*positive, "delivery_workers", "reconcile_interval", "batch_max"):
+        for name in (
+            *positive,
+            "delivery_workers",
+            "reconcile_interval",
+            "batch_max",
+            "outage_grace",
+            "alert_outage_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
         if self.webhook_timeout <= 0 or self.webhook_connect_timeout <= 0:

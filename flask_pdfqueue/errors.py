@@ -84,10 +84,23 @@ class WorkerLost(JobFailure):
 
 
 class ServiceUnavailable(JobFailure):
-    """MongoDB, SQL or Redis did not answer while the job ran."""
+    """MongoDB, SQL or Redis failed while the job ran, other than by not answering."""
 
     error_code = "service_unavailable"
     retryable = True
+
+
+class DependencyUnavailable(JobFailure):
+    """MongoDB, SQL or the storage did not answer: an outage, not the job's fault. The job
+    waits for it without spending a retry, and fails with this only after
+    ``PDFQUEUE_OUTAGE_GRACE``."""
+
+    error_code = "dependency_unavailable"
+    retryable = True
+
+    def __init__(self, dependency: str, message: str) -> None:
+        super().__init__(message)
+        self.dependency = dependency
 
 
 class Cancelled(JobFailure):

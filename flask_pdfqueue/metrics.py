@@ -26,6 +26,9 @@ two pipelined Redis round trips.
 - ``pdfqueue_workers{state, role}`` (gauge): live workers (heartbeat within 70 s),
   ``busy`` or ``idle``, of each role (``render``, ``delivery``); every combination is
   always present, 0 included, so "no workers" is a value, not a missing series.
+- ``pdfqueue_dependency_down_seconds{dependency}`` (gauge): how long ``mongo``, ``sql``
+  or ``storage`` has been in an outage the workers recorded (:mod:`.outages`); 0 while
+  it answers.
 - ``pdfqueue_backend_up{backend}`` (gauge): 1 when SQL / Redis answered this scrape.
   A backend that does not answer leaves its metrics out of the scrape (and never
   fails the others).
@@ -49,6 +52,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import outages
 from .extension import PDFQueueState
 from .records.sql import STATUSES
 from .records.sql.deliveries import DELIVERY_STATES
@@ -59,7 +63,7 @@ from .records.sql.figures import (
     job_counts,
 )
 from .stats import ROLES, queue_depths, read_workers
-from .timestamps import utcnow
+from .timestamps import redis_now, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -227,4 +231,14 @@ class QueueCollector:
             for state in WORKER_STATES:
                 n = sum(1 for w in live if w.role == role and w.busy == (state == "busy"))
                 workers.add_metric([state, role], n)
-        return [depth, workers]
+        down = GaugeMetricFamily(
+            "pdfqueue_dependency_down_seconds",
+            "Seconds since the dependency stopped answering the workers (0: it answers).",
+            labels=["dependency"],
+        )
+        clock = redis_now(self.state.redis)
+        ages = {o.dependency: o.age(clock) for o in outages.open_outages(self.state.redis)}
+        for dependency in outages.DEPENDENCIES:
+            age = ages.get(dependency)
+            down.add_metric([dependency], age.total_seconds() if age is not None else 0.0)
+        return [depth, workers, down]

@@ -15,6 +15,7 @@ its count. RQ tells us about runs that died through the callbacks below.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +55,11 @@ def queue_name(priority: str) -> str:
 def run_id(job_id: str, run: int) -> str:
     """The RQ job id of a job's ``run``-th run: the job id itself for the first."""
     return job_id if run <= 1 else f"{job_id}-r{run}"
+
+
+def waiting_run_id(job_id: str) -> str:
+    """A run of ``job_id`` that counts no retry: the one after a run that met an outage."""
+    return f"{job_id}-w{uuid.uuid4().hex[:8]}"
 
 
 class JobQueue:

@@ -11,7 +11,8 @@ reconcile`` runs it by hand. Each round:
   (retried while retries remain, else failed as ``worker_lost`` and announced);
 - delivery claims whose lease ran out are released, and owed deliveries with no
   delivery job are queued;
-- report documents whose ``pdf_generation`` lags SQL are written again;
+- report documents whose ``pdf_generation`` lags SQL are written again (not while
+  the workers have MongoDB in an outage: each write would wait out its timeout);
 - ``Idempotency-Key`` answers older than 24 hours are forgotten.
 
 Rows touched within the grace period are left alone: they are in someone's hands.
@@ -33,6 +34,7 @@ from .attempts import settle_failed_run
 from .delivery.dispatch import dispatch
 from .errors import WorkerLost
 from .extension import PDFQueueState
+from .outages import open_outages
 from .steps.record import mirror_outcome
 from .timestamps import redis_now, utcnow
 
@@ -91,9 +93,11 @@ def reconcile(state: PDFQueueState) -> ReconcileReport:
     dispatch(state, [*released, *overdue])
     report.deliveries_queued = len(released) + len(overdue)
 
-    for job in state.jobs.mirror_lagging(idle_before=idle_before):
-        mirror_outcome(state, job.job_id)
-        report.mirrors_written += 1
+    if not any(o.dependency == "mongo" for o in open_outages(state.redis)):
+        # (during a MongoDB outage each mirror would wait out its timeout: later)
+        for job in state.jobs.mirror_lagging(idle_before=idle_before):
+            mirror_outcome(state, job.job_id)
+            report.mirrors_written += 1
     report.idempotency_keys_forgotten = state.idempotency.forget_expired()
     if report.changed_anything:
         log.info("reconcile: %s", report)

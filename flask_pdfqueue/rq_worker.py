@@ -31,18 +31,22 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker, worker_registration
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
-from rq.worker import BaseWorker
+from rq.worker import BaseWorker, WorkerStatus
 
+from . import outages
 from .extension import current_pdfqueue
 from .reconcile import reconcile_if_due
+from .timestamps import redis_now
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +61,57 @@ WORKER_SILENCE = timedelta(seconds=WORKER_TTL + 30)
 
 
 class _Upkeep(BaseWorker):
-    """The maintenance both worker kinds run, and their short TTL."""
+    """The maintenance both worker kinds run, their short TTL, and the pause through an
+    outage of what their jobs need (``needs``: render workers need every dependency,
+    delivery workers none that may be out: SQL they need, but a failed attempt stays
+    owed in SQL anyway)."""
 
-    def __init__(self, queues: Any, **kwargs: Any) -> None:
+    def __init__(self, queues: Any, *, needs: tuple[str, ...] = (), **kwargs: Any) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
         kwargs.setdefault("worker_ttl", WORKER_TTL)
         super().__init__(queues, **kwargs)
+        self.needs = needs
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> Any:
+        if self.needs:
+            self._wait_out_outages()
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def _wait_out_outages(self) -> None:
+        """Take no job while a dependency the jobs need is down (and younger than the
+        grace), probing it; heartbeats and maintenance go on, a shutdown ends the wait."""
+        state = current_pdfqueue()
+        grace = timedelta(seconds=state.settings.outage_grace)
+        said = ""
+        while True:
+            try:
+                now = redis_now(self.connection)
+                blocking = [
+                    outage
+                    for outage in outages.open_outages(self.connection)
+                    if outage.dependency in self.needs and outage.age(now) < grace
+                ]
+                for outage in blocking:
+                    if outages.answers(state, outage.dependency):
+                        outages.report_up(self.connection, outage.dependency)
+                        blocking.remove(outage)
+            except RedisError:
+                return  # RQ's own loop waits for Redis
+            if not blocking:
+                if said:
+                    log.warning("worker %s: taking jobs again", self.name)
+                return
+            names = ", ".join(outages.NAMES[outage.dependency] for outage in blocking)
+            if names != said:
+                log.warning("worker %s: taking no job while %s does not answer", self.name, names)
+                said = names
+            self.set_state(WorkerStatus.SUSPENDED)
+            self.heartbeat()
+            if self.should_run_maintenance_tasks:
+                self.run_maintenance_tasks()
+            time.sleep(outages.PROBE_EVERY)
 
     def run_maintenance_tasks(self) -> None:
         self._register_again_if_forgotten()

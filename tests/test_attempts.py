@@ -26,7 +26,13 @@ from flask_pdfqueue.attempts import (
     on_run_stopped,
     settle_failed_run,
 )
-from flask_pdfqueue.errors import ReportNotFound, StorageError, TemplateError
+from flask_pdfqueue.errors import (
+    DependencyUnavailable,
+    ReportNotFound,
+    StorageError,
+    StorageQuota,
+    TemplateError,
+)
 from flask_pdfqueue.queueing import DELIVERY_FUNCTION, run_id
 from tests.conftest import RETRIES, make_app
 from tests.factories import isolated_state, processing_job
@@ -189,9 +195,9 @@ def test_rq_callbacks_settle_the_run_they_report(state: PDFQueueState) -> None:
 
 
 def test_classify_names_every_kind_of_failure() -> None:
-    from pymongo.errors import ServerSelectionTimeoutError
+    from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     assert classify(ReportNotFound("x"), 60).error_code == "report_not_found"
     assert (
@@ -199,8 +205,20 @@ def test_classify_names_every_kind_of_failure() -> None:
         == "the job took longer than its 60 s timeout"
     )
     assert classify(AbandonedJobError(), 60).error_code == "worker_lost"
+    # A dependency that does not answer is an outage, and says which.
+    for exc, dependency in (
+        (ServerSelectionTimeoutError("m"), "mongo"),
+        (OperationalError("s", {}, Exception()), "sql"),
+        (StorageError("could not store the PDF (ENOSPC)"), "storage"),
+    ):
+        outage = classify(exc, 60)
+        assert isinstance(outage, DependencyUnavailable)
+        assert (outage.error_code, outage.dependency) == ("dependency_unavailable", dependency)
     assert classify(ServerSelectionTimeoutError("m"), 60).message == "MongoDB did not answer"
-    assert classify(OperationalError("s", {}, Exception()), 60).error_code == "service_unavailable"
+    # Answering with an error is no outage; a storage that refuses for good neither.
+    assert classify(OperationFailure("auth"), 60).error_code == "service_unavailable"
+    assert classify(IntegrityError("s", {}, Exception()), 60).error_code == "service_unavailable"
+    assert classify(StorageQuota("full"), 60).error_code == "storage_quota"
     assert classify(RedisConnectionError("r"), 60).message == "Redis did not answer"
     unexpected = classify(KeyError("/srv/secret/path"), 60)
     assert (unexpected.error_code, unexpected.message) == (

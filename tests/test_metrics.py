@@ -60,6 +60,8 @@ def expected_samples(run: ScriptedRun) -> Samples:
         expected[("pdfqueue_workers", (("role", role), ("state", state)))] = n
     for backend in ("redis", "sql"):
         expected[("pdfqueue_backend_up", (("backend", backend),))] = 1
+    for dependency in ("mongo", "sql", "storage"):
+        expected[("pdfqueue_dependency_down_seconds", (("dependency", dependency),))] = 0
     return expected
 
 

@@ -89,13 +89,14 @@ def test_the_figures_of_a_scripted_queue(stats_app: Flask) -> None:
     assert by_name["delivery-idle"]["role"] == "delivery"
 
     alerts = {a["name"]: a for a in body["alerts"]}
-    assert list(alerts) == ["queue_length", "failure_rate", "avg_seconds", "no_workers"]
+    assert list(alerts) == ["queue_length", "failure_rate", "avg_seconds", "no_workers", "outage"]
     assert alerts["failure_rate"]["firing"]  # 1 of 5 > 5 %
     assert alerts["failure_rate"]["threshold"] == 0.05
     assert alerts["failure_rate"]["since"] is not None
     assert not alerts["queue_length"]["firing"] and alerts["queue_length"]["value"] == 3
     assert not alerts["avg_seconds"]["firing"]
     assert not alerts["no_workers"]["firing"] and alerts["no_workers"]["value"] == 1
+    assert not alerts["outage"]["firing"] and alerts["outage"]["value"] == 0
 
 
 _STATUSES = ("queued", "processing", "completed", "failed", "cancelled")

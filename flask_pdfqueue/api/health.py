@@ -1,4 +1,8 @@
-"""``GET /health``: is every backing service reachable, is anybody working the queue?"""
+"""``GET /health``: is every backing service reachable, is anybody working the queue?
+
+A dependency in an outage the workers recorded (:mod:`..outages`) is named with how
+long it has been down, even when this process's own probe got through.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from .. import outages
 from ..extension import PDFQueueState, current_pdfqueue
 from ..rq_worker import live_workers, scheduler_alive
-from ..timestamps import utcnow
+from ..timestamps import redis_now, utcnow
 from .envelope import RETRY_AFTER_SECONDS
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,21 @@ def _scheduler_running(state: PDFQueueState) -> bool:
     return all(scheduler_alive(state.redis, q.name, now) for q in state.queue.all)
 
 
+def _add_outages(state: PDFQueueState, checks: dict[str, dict[str, Any]]) -> None:
+    """A dependency the workers found down is not ok, however this probe went, and says
+    for how long (``down_seconds``, by Redis's clock: every web host tells the same)."""
+    try:
+        now = redis_now(state.redis)
+        found = outages.open_outages(state.redis)
+    except Exception as exc:  # Redis down: its own check says so
+        log.warning("health: outages not read: %s", type(exc).__name__)
+        return
+    for outage in found:
+        check = checks.setdefault(outage.dependency, {})
+        check["ok"] = False
+        check["down_seconds"] = int(outage.age(now).total_seconds())
+
+
 def health() -> tuple[Response, int]:
     state = current_pdfqueue()
     checks = {
@@ -52,6 +72,7 @@ def health() -> tuple[Response, int]:
         ),
         "scheduler": _check("scheduler", lambda: _scheduler_running(state)),
     }
+    _add_outages(state, checks)
     healthy = all(check["ok"] for check in checks.values())
     response = jsonify({"status": "ok" if healthy else "unavailable", "checks": checks})
     if healthy:

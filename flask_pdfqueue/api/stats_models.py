@@ -76,7 +76,7 @@ class WebhookFigures(Answer):
 
 
 class AlertView(Answer):
-    name: Literal["queue_length", "failure_rate", "avg_seconds", "no_workers"]
+    name: Literal["queue_length", "failure_rate", "avg_seconds", "no_workers", "outage"]
     firing: bool
     threshold: float
     value: float | None = Field(description="The figure compared with the threshold now.")

@@ -17,6 +17,8 @@ from pymongo.collection import Collection
 from ..errors import ReportNotFound
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The longest any one MongoDB operation may wait for its answer.
+SOCKET_TIMEOUT_MS = 30_000
 
 
 class ReportDocuments:
@@ -38,6 +40,8 @@ class ReportDocuments:
             tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
+            # A server that accepts and never answers must not hold a worker for ever.
+            socketTimeoutMS=SOCKET_TIMEOUT_MS,
             connect=False,
         )
         self.collection: Collection[dict[str, Any]] = self.client[database][collection]

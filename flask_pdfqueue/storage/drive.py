@@ -118,6 +118,15 @@ class DriveStorage:
         except AUTH_OR_TRANSIENT as exc:
             raise self.failure(exc, "delete the PDF from Google Drive") from None
 
+    def ping(self) -> None:
+        """Raise a ``JobFailure`` when Drive does not show the folder now (an outage probe)."""
+        self.execute(
+            "look at the PDF folder",
+            lambda drive: drive.files().get(
+                fileId=self.folder_id, fields="id", supportsAllDrives=True
+            ),
+        )
+
     def save(self, job_id: str, pdf: bytes, filename: str) -> StoredPDF:
         """Upload under a newly reserved id (the store step keeps the id with the job)."""
         return self.save_as(self.reserve_key(job_id), job_id, pdf, filename)

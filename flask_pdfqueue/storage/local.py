@@ -42,3 +42,9 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         if _SAFE_KEY.fullmatch(key):
             (self.folder / key).unlink(missing_ok=True)
+
+    def ping(self) -> None:
+        """Raise ``OSError`` when the folder cannot take a PDF now (a probe in an outage)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write into {self.folder.name}")

@@ -238,15 +238,17 @@ class JobStore:
         next_run: str,
         error_message: str,
         error_code: str,
+        counted: bool = True,
     ) -> bool:
         """The run ``from_run`` failed and another will follow: back to ``queued``, one
-        more retry counted, the reason kept. False when the job moved on meanwhile."""
+        more retry counted (unless the failure was an outage's), the reason kept. False
+        when the job moved on meanwhile."""
         return self._update(
             job_id,
             run=from_run,
             status="queued",
             stage="queued",
-            retry_count=pdf_job_results.c.retry_count + 1,
+            retry_count=pdf_job_results.c.retry_count + int(counted),
             rq_job_id=next_run,
             error_message=error_message,
             error_code=error_code,
