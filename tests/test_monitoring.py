@@ -43,6 +43,7 @@ ALERTS = {
     "PDFQueueQueueTooLong",
     "PDFQueueFailureRateHigh",
     "PDFQueueJobsSlow",
+    "PDFQueueDependencyDown",
     "PDFQueueNoWorkers",
 }
 needs_prometheus = pytest.mark.skipif(PROMETHEUS is None, reason=f"prometheus {_MISSING}")
@@ -56,7 +57,7 @@ def dashboard_queries() -> list[str]:
 @needs_promtool
 def test_the_alert_rules_are_valid() -> None:
     result = _promtool("check", "rules", str(RULES))
-    assert "SUCCESS: 4 rules found" in result
+    assert "SUCCESS: 5 rules found" in result
 
 
 @needs_promtool
@@ -84,6 +85,7 @@ def test_the_dashboard_shows_what_operators_watch() -> None:
         'pdfqueue_jobs_total{status="failed"}',
         "pdfqueue_webhook_deliveries_total",
         "pdfqueue_workers",
+        "pdfqueue_dependency_down_seconds",
         *(
             f"histogram_quantile({q}, sum by (le) (rate(pdfqueue_job_duration_seconds_bucket"
             for q in ("0.50", "0.95", "0.99")
