@@ -161,7 +161,11 @@ def settle_failed_run(state: PDFQueueState, job_id: str, run: str, failure: JobF
             finish_failed(state, job_id, failure, status="cancelled")
         elif waits:
             _wait_for_dependency(state, current, run, failure)
-        elif isinstance(failure, DependencyUnavailable) or not failure.retryable or current.retry_count >= settings.retry_attempts:  # waited past the grace: over
+        elif (
+            isinstance(failure, DependencyUnavailable)  # it waited out the grace: over
+            or not failure.retryable
+            or current.retry_count >= settings.retry_attempts
+        ):
             finish_failed(state, job_id, failure)
         else:
             _retry(state, current, run, failure)
