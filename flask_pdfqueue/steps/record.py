@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any
 
 import pymongo
 from pymongo.errors import PyMongoError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .. import signals
 from ..completion import announce_finished
@@ -27,6 +29,9 @@ from ..storage import StoredPDF
 from ..timestamps import utcnow
 
 log = logging.getLogger(__name__)
+
+#: How long a run whose PDF is stored waits for SQL to take its outcome.
+TRANSITION_PATIENCE = 60.0
 
 
 def note_in_report(
@@ -75,15 +80,38 @@ def record_completed(
     state: PDFQueueState, record: JobRecord, stored: StoredPDF, rendered: RenderedPDF
 ) -> list[Delivery] | None:
     """``completed``, with the renderer's warnings and its deliveries owed (the PDF itself
-    for subscribers that asked for it inline); None when another run finished first."""
-    owed = state.jobs.complete(
-        record.job_id,
-        pdf_url=state.download_url(record.job_id),
-        google_drive_link=stored.google_drive_link,
-        storage_key=stored.key,
-        render_warnings=rendered.warnings,
-        pdf=InlinePDF(rendered.pdf, state.settings.inline_pdf_max_bytes),
-    )
+    for subscribers that asked for it inline); None when another run finished first.
+
+    The PDF is stored by now: SQL not answering at this point is waited for (up to
+    :data:`TRANSITION_PATIENCE` seconds), so a short SQL outage costs no second render.
+    """
+    pdf = InlinePDF(rendered.pdf, state.settings.inline_pdf_max_bytes)
+    pause = 0.5
+    deadline = time.monotonic() + TRANSITION_PATIENCE
+    while True:
+        try:
+            owed = state.jobs.complete(
+                record.job_id,
+                pdf_url=state.download_url(record.job_id),
+                google_drive_link=stored.google_drive_link,
+                storage_key=stored.key,
+                render_warnings=rendered.warnings,
+                pdf=pdf,
+            )
+            break
+        except (OperationalError, InterfaceError) as exc:
+            # A commit whose answer was lost leaves the job completed: the next try
+            # then finds it finished (None), and the reconciler queues its deliveries.
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning(
+                "job %s: SQL did not take the outcome (%s); trying again in %.1f s",
+                record.job_id,
+                type(exc).__name__,
+                pause,
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 10.0)
     if owed is not None:
         _finished(state, record.job_id)
     return owed
