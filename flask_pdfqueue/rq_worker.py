@@ -56,6 +56,8 @@ MAINTENANCE_SECONDS = 15
 WORKER_TTL = 40
 #: A scheduler heartbeats every second; one silent this long is dead.
 SCHEDULER_SILENCE = timedelta(seconds=10)
+#: The TTL RQ's scheduler gives its record at each heartbeat: its interval (1 s) + 60 s.
+SCHEDULER_RECORD_TTL = 61
 #: A worker heartbeats at least every 30 s (RQ's job monitoring interval while busy).
 WORKER_SILENCE = timedelta(seconds=WORKER_TTL + 30)
 
@@ -207,23 +209,29 @@ def stoppable(run: str) -> Iterator[None]:
         _switch.stoppable = None
 
 
-def scheduler_heartbeat(connection: Redis, queue_name: str) -> datetime | None:
-    """When the scheduler holding ``queue_name``'s lock last heartbeat; None when nobody
-    holds the lock. A lock just taken, whose scheduler process has not written its
-    own record yet, counts as a heartbeat now."""
+def scheduler_silence(connection: Redis, queue_name: str) -> timedelta | None:
+    """How long the scheduler holding ``queue_name``'s lock has been silent, by Redis's
+    clock; None when nobody holds the lock.
+
+    RQ's scheduler sets its record's TTL to its interval + 60 s at every heartbeat (RQ 3's
+    ``RQScheduler.heartbeat``; workers start it with the 1 s interval), so the time since
+    its last beat is what that TTL has lost: Redis counts it, no host's clock does, and two
+    hosts whose clocks disagree still agree on it. A lock just taken, whose scheduler has
+    not written its record yet, counts as a beat now.
+    """
     owner = connection.get(RQScheduler.get_locking_key(queue_name))
     if owner is None:
         return None
     name = owner.decode() if isinstance(owner, bytes) else str(owner)
-    raw = connection.hget(SCHEDULER_KEY_TEMPLATE % name, "last_heartbeat")
-    if raw is None:
-        return datetime.now(UTC)
-    return _parse_rq_time(raw.decode() if isinstance(raw, bytes) else str(raw))
+    left_ms = int(connection.pttl(SCHEDULER_KEY_TEMPLATE % name))
+    if left_ms < 0:  # no record yet (-2), or one without a TTL (-1)
+        return timedelta(0)
+    return timedelta(milliseconds=max(0, SCHEDULER_RECORD_TTL * 1000 - left_ms))
 
 
-def scheduler_alive(connection: Redis, queue_name: str, now: datetime) -> bool:
-    beat = scheduler_heartbeat(connection, queue_name)
-    return beat is not None and now - beat < SCHEDULER_SILENCE
+def scheduler_alive(connection: Redis, queue_name: str) -> bool:
+    silence = scheduler_silence(connection, queue_name)
+    return silence is not None and silence < SCHEDULER_SILENCE
 
 
 def clear_dead_scheduler_lock(connection: Redis, queue_name: str) -> bool:
@@ -234,8 +242,8 @@ def clear_dead_scheduler_lock(connection: Redis, queue_name: str) -> bool:
     """
     key = RQScheduler.get_locking_key(queue_name)
     owner = connection.get(key)
-    beat = scheduler_heartbeat(connection, queue_name)
-    if owner is None or beat is None or datetime.now(UTC) - beat < SCHEDULER_SILENCE:
+    silence = scheduler_silence(connection, queue_name)
+    if owner is None or silence is None or silence < SCHEDULER_SILENCE:
         return False
     if not connection.eval(_DELETE_IF_OWNER, 1, key, owner):
         return False
@@ -258,8 +266,3 @@ def live_workers(connection: Redis, queue_name: str, now: datetime) -> int:
         if queue_name in worker.queue_names() and beat is not None:
             count += now - beat.replace(tzinfo=UTC) < WORKER_SILENCE
     return count
-
-
-def _parse_rq_time(text: str) -> datetime:
-    """RQ stores times as UTC ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

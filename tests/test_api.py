@@ -18,6 +18,7 @@ from rq.utils import utcformat
 from werkzeug.test import TestResponse
 
 from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.rq_worker import SCHEDULER_RECORD_TTL
 from tests.conftest import SECOND_API_KEY, make_app, make_isolated_app
 from tests.factories import processing_job
 from tests.servers import RunningServer, free_port
@@ -408,11 +409,11 @@ def test_health_counts_only_schedulers_and_workers_that_heartbeat(
     now = datetime.now(UTC)
     for queue in state.queue.all:  # a scheduler killed 20 s ago left its locks behind
         state.redis.set(RQScheduler.get_locking_key(queue.name), "dead", ex=61)
-    state.redis.hset(
-        SCHEDULER_KEY_TEMPLATE % "dead", "last_heartbeat", utcformat(now - timedelta(seconds=20))
-    )
+    record = SCHEDULER_KEY_TEMPLATE % "dead"
+    state.redis.hset(record, "last_heartbeat", utcformat(now))  # its host's clock: no matter
+    state.redis.expire(record, SCHEDULER_RECORD_TTL - 20)  # RQ's TTL, 20 s after its last beat
     assert checks()["scheduler"] == {"ok": False}
-    state.redis.hset(SCHEDULER_KEY_TEMPLATE % "dead", "last_heartbeat", utcformat(now))
+    state.redis.expire(record, SCHEDULER_RECORD_TTL)  # it beats again
     assert checks()["scheduler"] == {"ok": True}
 
     worker = Worker(state.queue.ordered, connection=state.redis, name="alive")

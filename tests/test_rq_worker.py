@@ -16,6 +16,7 @@ from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.reconcile import LOCK_KEY
 from flask_pdfqueue.rq_worker import (
     MAINTENANCE_SECONDS,
+    SCHEDULER_RECORD_TTL,
     WORKER_TTL,
     PDFWorker,
     clear_dead_scheduler_lock,
@@ -35,32 +36,49 @@ def state(
     yield from isolated_state(stack_settings, redis_server, tmp_path, redis_db=14)
 
 
-def _scheduler(state: PDFQueueState, name: str, heartbeat: datetime | None) -> None:
-    """A scheduler lock on QUEUE held by ``name``, last heard from at ``heartbeat``."""
+def _scheduler(state: PDFQueueState, name: str, silent_for: float | None) -> None:
+    """A scheduler lock on QUEUE held by ``name``, whose last heartbeat was ``silent_for``
+    seconds ago by Redis's clock (RQ's heartbeat sets the record's TTL to 61 s)."""
     state.redis.set(RQScheduler.get_locking_key(QUEUE), name, ex=61)
-    if heartbeat is not None:
-        state.redis.hset(SCHEDULER_KEY_TEMPLATE % name, "last_heartbeat", utcformat(heartbeat))
+    if silent_for is not None:
+        key = SCHEDULER_KEY_TEMPLATE % name
+        # the time the scheduler host wrote is its own business: far off, to prove it
+        state.redis.hset(key, "last_heartbeat", utcformat(datetime(2001, 1, 1, tzinfo=UTC)))
+        state.redis.pexpire(key, int((SCHEDULER_RECORD_TTL - silent_for) * 1000))
 
 
 def test_a_dead_schedulers_lock_is_cleared_and_a_live_ones_kept(state: PDFQueueState) -> None:
-    now = datetime.now(UTC)
-    _scheduler(state, "alive", now - timedelta(seconds=2))
-    assert scheduler_alive(state.redis, QUEUE, now)
+    _scheduler(state, "alive", 2)
+    assert scheduler_alive(state.redis, QUEUE)
     assert not clear_dead_scheduler_lock(state.redis, QUEUE)
     assert state.redis.exists(RQScheduler.get_locking_key(QUEUE))
 
-    _scheduler(state, "killed", now - timedelta(seconds=12))  # kill -9: lock outlives it
-    assert not scheduler_alive(state.redis, QUEUE, now)
+    _scheduler(state, "killed", 12)  # kill -9: the lock outlives it
+    assert not scheduler_alive(state.redis, QUEUE)
     assert clear_dead_scheduler_lock(state.redis, QUEUE)
     assert not state.redis.exists(RQScheduler.get_locking_key(QUEUE))
 
     # Just taken: the scheduler process has not written its record yet.
     _scheduler(state, "starting", None)
-    assert scheduler_alive(state.redis, QUEUE, now)
+    assert scheduler_alive(state.redis, QUEUE)
     assert not clear_dead_scheduler_lock(state.redis, QUEUE)
     state.redis.delete(RQScheduler.get_locking_key(QUEUE))
-    assert not scheduler_alive(state.redis, QUEUE, now)
+    assert not scheduler_alive(state.redis, QUEUE)
     assert not clear_dead_scheduler_lock(state.redis, QUEUE)  # nothing to clear
+
+
+def test_a_real_schedulers_heartbeat_keeps_it_alive(state: PDFQueueState) -> None:
+    # What RQ's own scheduler writes is what the liveness reads (RQ >=3,<4).
+    scheduler = RQScheduler([QUEUE], connection=state.redis)
+    assert scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+    scheduler.register_birth()
+    scheduler.heartbeat()  # type: ignore[no-untyped-call]
+    assert scheduler_alive(state.redis, QUEUE)
+    state.redis.pexpire(scheduler.key, (SCHEDULER_RECORD_TTL - 11) * 1000)  # 11 s of silence
+    assert not scheduler_alive(state.redis, QUEUE)
+    scheduler.heartbeat()  # type: ignore[no-untyped-call]
+    assert scheduler_alive(state.redis, QUEUE)
+    scheduler.release_locks()  # type: ignore[no-untyped-call]
 
 
 def test_only_workers_that_heartbeat_count_as_live(state: PDFQueueState) -> None:

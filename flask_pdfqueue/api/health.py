@@ -38,8 +38,7 @@ def _check(name: str, probe: Callable[[], Any]) -> dict[str, Any]:
 def _scheduler_running(state: PDFQueueState) -> bool:
     """Every queue's scheduler lock is held by a scheduler that heartbeats (a killed one's
     lock lingers for a minute, so the lock alone proves nothing)."""
-    now = utcnow()
-    return all(scheduler_alive(state.redis, q.name, now) for q in state.queue.all)
+    return all(scheduler_alive(state.redis, q.name) for q in state.queue.all)
 
 
 def _add_outages(state: PDFQueueState, checks: dict[str, dict[str, Any]]) -> None:
