@@ -2,9 +2,10 @@
 # Make the optional servers and tools of the test suite available when possible:
 # PostgreSQL and MariaDB (the SQL-backend tests start private servers of their own),
 # Prometheus and promtool (the monitoring tests), Chromium (the dashboard's browser
-# test). Installs the missing Debian packages when running as root; their system
-# services are never started (a policy-rc.d forbids it during the install). Never
-# fails the build: whatever is still missing makes its tests skip with the reason.
+# test), libfaketime (workers whose clocks are off). Installs the missing Debian
+# packages when running as root; their system services are never started (a
+# policy-rc.d forbids it during the install). Never fails the build: whatever is
+# still missing makes its tests skip with the reason.
 # Always exits 0 and says what it did.
 set -u
 
@@ -26,6 +27,9 @@ have_prometheus() {
 have_chromium() {
     command -v chromium >/dev/null 2>&1
 }
+have_faketime() {
+    compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null
+}
 
 # what it is for | check | Debian package
 needs=(
@@ -33,6 +37,7 @@ needs=(
     "MariaDB|have_mariadb|mariadb-server"
     "Prometheus|have_prometheus|prometheus"
     "Chromium|have_chromium|chromium"
+    "libfaketime|have_faketime|faketime"
 )
 missing=()
 for need in "${needs[@]}"; do

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,8 +167,10 @@ def auth() -> dict[str, str]:
     return {"X-API-Key": API_KEY}
 
 
-def _start_worker(env: dict[str, str], log_path: Path, command: str) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "flask", "--app", WORKER_APP, "pdfqueue", command]
+def _start_worker(
+    env: dict[str, str], log_path: Path, command: str, prefix: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    argv = [*prefix, sys.executable, "-m", "flask", "--app", WORKER_APP, "pdfqueue", command]
     argv += ["--logging-level", "DEBUG"]
     return subprocess.Popen(
         argv,
@@ -200,11 +202,17 @@ class WorkerProcess:
 
 
 def start_worker_process(
-    state: PDFQueueState, env: dict[str, str], log_path: Path, command: str = "worker"
+    state: PDFQueueState,
+    env: dict[str, str],
+    log_path: Path,
+    command: str = "worker",
+    *,
+    prefix: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start ``flask pdfqueue <command>`` and wait until it has registered with RQ."""
+    """Start ``flask pdfqueue <command>`` (behind ``prefix``, such as ``faketime``) and
+    wait until it has registered with RQ."""
     before = {w.name for w in Worker.all(connection=state.redis)}
-    process = _start_worker(env, log_path, command)
+    process = _start_worker(env, log_path, command, prefix)
     deadline = time.monotonic() + 60
     while not any(
         w.pid == process.pid for w in Worker.all(connection=state.redis) if w.name not in before
