@@ -22,11 +22,18 @@ run counts as lost only when a later round, the visibility window after the firs
 sighting (by Redis's clock), finds it missing still.
 A row whose submit died before queuing it is run like any lost job (its caller may
 have had no answer, but the report's job must not stay queued for ever).
+
+A round never stalls the worker that runs it: it stops after :data:`ROUND_SECONDS`
+(what is left waits for the next round), stops mirroring at the first document
+MongoDB does not take, and holds a lease (:data:`LEASE_KEY`, renewed while it runs,
+released only by its holder) so no second round starts beside a slow one.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -41,6 +48,11 @@ from .timestamps import redis_now, utcnow
 log = logging.getLogger(__name__)
 
 LOCK_KEY = "pdfqueue:reconcile-lock"
+#: Held while a round runs: its holder's token, for :data:`LEASE_SECONDS` at a time.
+LEASE_KEY = "pdfqueue:reconcile-lease"
+LEASE_SECONDS = 60
+#: A round's time budget.
+ROUND_SECONDS = 20.0
 #: How long a row must be untouched before the reconciler judges it.
 GRACE = timedelta(seconds=30)
 #: How long a run must stay missing from RQ before it counts as lost.
@@ -66,11 +78,39 @@ class ReconcileReport:
         return any(vars(self).values())
 
 
-def reconcile(state: PDFQueueState) -> ReconcileReport:
-    """One round over jobs, deliveries and mirrors (safe to run anywhere, any time)."""
+class _Round:
+    """A round's clock and lease: :meth:`go_on` is False once the budget is spent, and
+    renews the lease (when there is one) on the way."""
+
+    def __init__(self, state: PDFQueueState, budget: float, lease: str | None) -> None:
+        self.state = state
+        self.deadline = time.monotonic() + budget
+        self.lease = lease
+        self.renewed = time.monotonic()
+        self.cut_short = False
+
+    def go_on(self) -> bool:
+        now = time.monotonic()
+        if now >= self.deadline:
+            self.cut_short = True
+            return False
+        if self.lease is not None and now - self.renewed > LEASE_SECONDS / 3:
+            self.state.redis.eval(_RENEW_IF_HELD, 1, LEASE_KEY, self.lease, LEASE_SECONDS * 1000)
+            self.renewed = now
+        return True
+
+
+def reconcile(
+    state: PDFQueueState, *, budget: float = ROUND_SECONDS, lease: str | None = None
+) -> ReconcileReport:
+    """One round over jobs, deliveries and mirrors (safe to run anywhere, any time), for
+    ``budget`` seconds at most; ``lease``: the token of the lease it holds, if any."""
     report = ReconcileReport()
+    round_ = _Round(state, budget, lease)
     idle_before = utcnow() - GRACE
     for job in state.jobs.active(idle_before=idle_before):
+        if not round_.go_on():
+            break
         run = job.rq_job_id or job.job_id
         if state.queue.holds(run) or not _missing_for_the_window(state, run):
             continue
@@ -96,11 +136,12 @@ def reconcile(state: PDFQueueState) -> ReconcileReport:
     if not any(o.dependency == "mongo" for o in open_outages(state.redis)):
         # (during a MongoDB outage each mirror would wait out its timeout: later)
         for job in state.jobs.mirror_lagging(idle_before=idle_before):
-            mirror_outcome(state, job.job_id)
+            if not round_.go_on() or not mirror_outcome(state, job.job_id):
+                break  # MongoDB did not take it: the others wait for the next round
             report.mirrors_written += 1
     report.idempotency_keys_forgotten = state.idempotency.forget_expired()
-    if report.changed_anything:
-        log.info("reconcile: %s", report)
+    if report.changed_anything or round_.cut_short:
+        log.info("reconcile%s: %s", " (cut short)" if round_.cut_short else "", report)
     return report
 
 
@@ -118,8 +159,26 @@ def _missing_for_the_window(state: PDFQueueState, run: str) -> bool:
 
 
 def reconcile_if_due(state: PDFQueueState, owner: str) -> ReconcileReport | None:
-    """Run a round unless one ran (anywhere) within the reconcile interval."""
+    """Run a round unless one ran (anywhere) within the reconcile interval, or one is
+    still running."""
     interval = state.settings.reconcile_interval
-    if not state.redis.set(LOCK_KEY, owner, nx=True, ex=interval):
+    token = f"{owner}:{uuid.uuid4().hex}"
+    if not state.redis.set(LEASE_KEY, token, nx=True, ex=LEASE_SECONDS):
         return None
-    return reconcile(state)
+    try:
+        if not state.redis.set(LOCK_KEY, owner, nx=True, ex=interval):
+            return None
+        return reconcile(state, lease=token)
+    finally:
+        state.redis.eval(_DELETE_IF_HELD, 1, LEASE_KEY, token)
+
+
+#: Extend KEYS[1] by ARGV[2] ms only while it holds ARGV[1]; delete it only then.
+_RENEW_IF_HELD = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_DELETE_IF_HELD = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""

@@ -7,7 +7,9 @@ the outcome back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,19 +21,22 @@ from sqlalchemy import update
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.queueing import run_id
 from flask_pdfqueue.reconcile import (
+    LEASE_KEY,
+    LEASE_SECONDS,
     LOCK_KEY,
     MISSING_KEY,
     VISIBILITY_WINDOW,
     reconcile,
     reconcile_if_due,
 )
+from flask_pdfqueue.records.mongo import ReportDocuments
 from flask_pdfqueue.records.sql import pdf_job_results
 from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.idempotency import pdf_idempotency_keys
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import RETRIES
 from tests.factories import isolated_state, make_idle, processing_job, queued_job
-from tests.servers import RunningServer
+from tests.servers import RunningServer, free_port
 
 
 @pytest.fixture
@@ -214,6 +219,50 @@ def test_one_round_per_interval_across_workers(state: PDFQueueState) -> None:
     assert reconcile_if_due(state, "worker-b") is None
     ttl = state.redis.ttl(LOCK_KEY)
     assert 0 < ttl <= state.settings.reconcile_interval
+
+
+def test_a_round_still_running_keeps_the_next_one_out_and_only_its_holder_frees_it(
+    state: PDFQueueState,
+) -> None:
+    state.redis.set(LEASE_KEY, "worker-a:token", ex=LEASE_SECONDS)  # a slow round, elsewhere
+    assert reconcile_if_due(state, "worker-b") is None
+    assert not state.redis.exists(LOCK_KEY)  # its interval did not even start
+    state.redis.delete(LEASE_KEY)
+    assert reconcile_if_due(state, "worker-b") is not None
+    assert not state.redis.exists(LEASE_KEY)  # released at the end of its round
+
+
+def test_a_round_stops_at_its_budget_and_leaves_the_rest_for_the_next(
+    state: PDFQueueState,
+) -> None:
+    lost = [queued_job(state, code=f"DEMO-00{n}") for n in range(1, 4)]
+    for job_id in lost:
+        make_idle(state, job_id)
+    assert reconcile(state, budget=0).jobs_requeued == 0  # spent before the first row
+    assert reconcile(state).jobs_requeued == 3
+
+
+def test_mirrors_stop_at_the_first_document_mongodb_does_not_take(
+    state: PDFQueueState,
+) -> None:
+    lagging = []
+    for n in range(1, 4):
+        job_id = processing_job(state, code=f"DEMO-00{n}")
+        state.jobs.complete(job_id, pdf_url="u", google_drive_link=None, storage_key="k")
+        make_idle(state, job_id)
+        lagging.append(job_id)
+    gone = ReportDocuments(
+        f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+        database="workflow",
+        collection="psikotes_v2",
+        timeout_ms=300,
+    )
+    started = time.monotonic()
+    report = reconcile(dataclasses.replace(state, documents=gone))
+    assert time.monotonic() - started < 5  # one timeout, not one per document
+    assert report.mirrors_written == 0
+    assert all(state.jobs.get(j).mirror_pending for j in lagging)  # type: ignore[union-attr]
+    assert reconcile(state).mirrors_written == 3  # MongoDB back: all of them
 
 
 def test_idempotency_answers_older_than_a_day_are_forgotten(state: PDFQueueState) -> None:

@@ -155,14 +155,14 @@ def _finished(state: PDFQueueState, job_id: str) -> None:
     signals.send(OUTCOME_SIGNALS[record.status], job=record)
 
 
-def mirror_outcome(state: PDFQueueState, job_id: str) -> None:
-    """Write the job's terminal state, as SQL has it, into the report document."""
+def mirror_outcome(state: PDFQueueState, job_id: str) -> bool:
+    """Write the job's terminal state, as SQL has it, into the report document; False when
+    MongoDB did not take it."""
     record = state.jobs.get(job_id)
-    if record is not None and record.is_terminal:
-        _mirror(state, record)
+    return record is None or not record.is_terminal or _mirror(state, record)
 
 
-def _mirror(state: PDFQueueState, record: JobRecord) -> None:
+def _mirror(state: PDFQueueState, record: JobRecord) -> bool:
     if record.status == "completed":
         drive: dict[str, Any] = {}
         if record.google_drive_link:  # stored in Google Drive: the file id too
@@ -188,3 +188,4 @@ def _mirror(state: PDFQueueState, record: JobRecord) -> None:
         )
     if written:
         state.jobs.mirrored(record.job_id, record.status)
+    return written
