@@ -55,7 +55,6 @@ def postgres_unavailable_reason() -> str | None:
 def start_postgres(base_dir: Path, *, host: str = "127.0.0.1") -> RunningServer:
     """Fresh private PostgreSQL cluster with database pdfqueue_test (trust auth), listening
     on ``host`` (and trusting that address's /24, for tests with a second host)."""
-    import psycopg
 
     reason = postgres_unavailable_reason()
     if reason:
@@ -64,7 +63,7 @@ def start_postgres(base_dir: Path, *, host: str = "127.0.0.1") -> RunningServer:
     assert bindir is not None
     base_dir.mkdir(parents=True, exist_ok=True)
     log_path = base_dir / "postgres.log"
-    popen: dict[str, Any] = {}
+    popen = _as_postgres_user()
     remove: list[Path] = []
     if os.geteuid() == 0:
         # postgres refuses root; its user cannot traverse pytest's 0700 temp dirs,
@@ -72,12 +71,6 @@ def start_postgres(base_dir: Path, *, host: str = "127.0.0.1") -> RunningServer:
         pw = pwd.getpwnam("postgres")
         data_dir = Path(tempfile.mkdtemp(prefix="pdfqueue-pg-"))
         os.chown(data_dir, pw.pw_uid, pw.pw_gid)
-        popen = {
-            "user": pw.pw_uid,
-            "group": pw.pw_gid,
-            "extra_groups": [],
-            "env": {**os.environ, "HOME": pw.pw_dir},
-        }
         remove.append(data_dir)
     else:
         data_dir = Path(tempfile.mkdtemp(prefix="postgres-", dir=base_dir))
@@ -101,7 +94,24 @@ def start_postgres(base_dir: Path, *, host: str = "127.0.0.1") -> RunningServer:
     if host != "127.0.0.1":
         with (data_dir / "pg_hba.conf").open("a") as hba:
             hba.write(f"host all all {host}/24 trust\n")
-    port = free_port(host)
+    return _serve_postgres(data_dir, free_port(host), host, log_path, remove)
+
+
+def restart_postgres(server: RunningServer, *, host: str = "127.0.0.1") -> RunningServer:
+    """Start a cluster that was killed (:meth:`RunningServer.kill` keeps its data) again,
+    on its data and its port: what a database server restarted for maintenance is."""
+    return _serve_postgres(
+        server.data_dir, server.port, host, server.log_path, server.remove_on_stop
+    )
+
+
+def _serve_postgres(
+    data_dir: Path, port: int, host: str, log_path: Path, remove: list[Path]
+) -> RunningServer:
+    import psycopg
+
+    bindir = _postgres_bindir()
+    assert bindir is not None
     cmd = [
         str(bindir / "postgres"),
         "-D",
@@ -140,8 +150,21 @@ def start_postgres(base_dir: Path, *, host: str = "127.0.0.1") -> RunningServer:
         timeout=30,
         stop_signal=signal.SIGINT,
         remove_on_stop=remove,
-        **popen,
+        **_as_postgres_user(),
     )
+
+
+def _as_postgres_user() -> dict[str, Any]:
+    """Popen options that run a PostgreSQL program as the postgres user (it refuses root)."""
+    if os.geteuid() != 0:
+        return {}
+    pw = pwd.getpwnam("postgres")
+    return {
+        "user": pw.pw_uid,
+        "group": pw.pw_gid,
+        "extra_groups": [],
+        "env": {**os.environ, "HOME": pw.pw_dir},
+    }
 
 
 _SBIN = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
