@@ -20,12 +20,11 @@ with nobody reading the stats, as long as a worker or Prometheus runs.
 When an alert fires, the first process to see it records *since when* in Redis
 (``SET NX``), so every process reports the same moment; when it clears, the one
 process whose ``GETDEL`` removes that record announces it. Each turn on and each
-clear is so announced once: with ``PDFQUEUE_ALERT_WEBHOOK`` set, as a POST signed
-like the job webhooks (Standard Webhooks, ``PDFQUEUE_WEBHOOK_SECRET``, the callback
-allow-list), with a ``webhook-id`` that stays the same across its retries. The POST
-is made on a thread of the process that saw the change, retried on the first
-steps of ``PDFQUEUE_WEBHOOK_RETRY_SCHEDULE``: best effort, since the alert itself
-stays visible in the stats and in Prometheus.
+clear is so announced once: with ``PDFQUEUE_ALERT_WEBHOOK`` set, as an event in the
+webhook outbox (:func:`announce`), delivered by the delivery workers like a job's
+event (Standard Webhooks, ``PDFQUEUE_WEBHOOK_SECRET``, the callback allow-list, the
+retry schedule), under a ``webhook-id`` made from the alert and its start, so two
+processes that see the same change owe it once.
 """
 
 from __future__ import annotations
@@ -33,8 +32,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,8 +40,9 @@ from typing import Literal
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import outages
-from .delivery.sender import WebhookSender
+from .delivery.dispatch import dispatch
 from .extension import PDFQueueState
+from .records.sql.deliveries import owe_event
 from .stats import ROLES, AlertInputs, alert_inputs
 from .timestamps import iso_utc, redis_now, utcnow
 
@@ -55,9 +53,6 @@ KEY_PREFIX = "pdfqueue:alert:"
 LOCK_KEY = "pdfqueue:alerts-lock"
 #: Workers and scrapes judge the alerts at most this often (across all processes).
 EVALUATE_EVERY = 30
-#: Attempts at one alert webhook: the first, then one after each of this many steps of
-#: ``PDFQUEUE_WEBHOOK_RETRY_SCHEDULE``.
-WEBHOOK_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -183,8 +178,22 @@ def evaluate(
             "alert %s %s: %s", alert.name, "resolved" if resolved_at else "firing", alert.message
         )
     if changes and settings.alert_webhook:
-        announce(state, changes)
+        try:
+            announce(state, changes)
+        except SQLAlchemyError:  # the outbox is SQL: seen again, and owed, once it answers
+            log.warning("alert changes not announced now: SQL does not answer")
+            _forget(state, changes)
     return alerts
+
+
+def _forget(state: PDFQueueState, changes: Sequence[tuple[Alert, datetime | None]]) -> None:
+    """Undo what recorded these changes in Redis, so the next evaluation makes them again."""
+    for alert, resolved_at in changes:
+        key = KEY_PREFIX + alert.name
+        if resolved_at is None:
+            state.redis.delete(key)
+        elif alert.since is not None:
+            state.redis.set(key, repr(alert.since.timestamp()), nx=True)
 
 
 def evaluate_if_due(state: PDFQueueState, owner: str) -> list[Alert] | None:
@@ -221,40 +230,19 @@ def webhook_id(alert: Alert, resolved_at: datetime | None) -> str:
     return f"alert_{alert.name}_{began}_{'resolved' if resolved_at else 'firing'}"
 
 
-def announce(
-    state: PDFQueueState, changes: Sequence[tuple[Alert, datetime | None]]
-) -> threading.Thread:
-    """POST each change to ``PDFQUEUE_ALERT_WEBHOOK``, in order, on a thread of its own."""
+def announce(state: PDFQueueState, changes: Sequence[tuple[Alert, datetime | None]]) -> None:
+    """Owe each change to ``PDFQUEUE_ALERT_WEBHOOK`` in the webhook outbox, in order, and
+    queue its delivery: signed, retried on the schedule, recorded and replayable like a
+    job's event. An event another process owed first is not owed again."""
     settings = state.settings
-    events = [
-        (webhook_id(alert, resolved_at), event_body(alert, resolved_at, settings.base_url))
-        for alert, resolved_at in changes
-    ]
-    pauses = list(settings.webhook_retry_schedule[:WEBHOOK_RETRIES])
-    thread = threading.Thread(
-        target=_post_all,
-        args=(state.webhooks, settings.alert_webhook, events, pauses),
-        name="pdfqueue-alerts",
-        daemon=True,
-    )
-    thread.start()
-    return thread
-
-
-def _post_all(
-    sender: WebhookSender, url: str, events: list[tuple[str, bytes]], pauses: list[int]
-) -> None:
-    for event_id, body in events:
-        for pause in [*pauses, None]:
-            result = sender.deliver(url, event_id, body)
-            if result.delivered:
-                log.info("alert webhook %s delivered (HTTP %s)", event_id, result.status)
-                break
-            if not result.retryable or pause is None:
-                log.error("alert webhook %s given up: %s", event_id, result.error)
-                break
-            log.warning("alert webhook %s not delivered, will retry: %s", event_id, result.error)
-            time.sleep(pause)
+    owed = []
+    for alert, resolved_at in changes:
+        body = event_body(alert, resolved_at, settings.base_url).decode()
+        event_id = webhook_id(alert, resolved_at)
+        delivery = owe_event(state.jobs.engine, event_id, "alert", settings.alert_webhook, body)
+        if delivery is not None:
+            owed.append(delivery)
+    dispatch(state, owed)
 
 
 def _since(alert: Alert, since: datetime) -> Alert:

@@ -1,4 +1,4 @@
--- The flask-pdfqueue SQL schema for postgresql, at revision 0006.
+-- The flask-pdfqueue SQL schema for postgresql, at revision 0007.
 --
 -- Generated from the Alembic migrations in flask_pdfqueue/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect postgresql` prints the same); do not edit.
@@ -178,6 +178,14 @@ ALTER TABLE pdf_job_subscribers ADD COLUMN request_ref VARCHAR(80);
 CREATE INDEX idx_subscribers_request_ref ON pdf_job_subscribers (request_ref);
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+
+-- Running upgrade 0006 -> 0007
+
+ALTER TABLE pdf_webhook_deliveries ALTER COLUMN job_id DROP NOT NULL;
+
+ALTER TABLE pdf_webhook_deliveries ALTER COLUMN subscriber_id DROP NOT NULL;
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
 
 COMMIT;
 

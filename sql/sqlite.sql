@@ -1,4 +1,4 @@
--- The flask-pdfqueue SQL schema for sqlite, at revision 0006.
+-- The flask-pdfqueue SQL schema for sqlite, at revision 0007.
 --
 -- Generated from the Alembic migrations in flask_pdfqueue/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect sqlite` prints the same); do not edit.
@@ -195,4 +195,45 @@ ALTER TABLE pdf_job_subscribers ADD COLUMN request_ref VARCHAR(80);
 CREATE INDEX idx_subscribers_request_ref ON pdf_job_subscribers (request_ref);
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005';
+
+-- Running upgrade 0006 -> 0007
+
+CREATE TABLE _pdf_webhook_deliveries_new (
+    webhook_id VARCHAR(255) NOT NULL, 
+    job_id VARCHAR(255), 
+    subscriber_id INTEGER, 
+    event VARCHAR(16) NOT NULL, 
+    url TEXT NOT NULL, 
+    payload TEXT NOT NULL, 
+    state VARCHAR(16) DEFAULT 'pending' NOT NULL, 
+    attempts INTEGER DEFAULT '0' NOT NULL, 
+    round_attempts INTEGER DEFAULT '0' NOT NULL, 
+    next_attempt_at DATETIME, 
+    claimed_at DATETIME, 
+    claim_token VARCHAR(64), 
+    last_status INTEGER, 
+    last_error TEXT, 
+    delivered_at DATETIME, 
+    created_at DATETIME NOT NULL, 
+    updated_at DATETIME NOT NULL, 
+    traceparent VARCHAR(55), 
+    PRIMARY KEY (webhook_id), 
+    CONSTRAINT ck_pdf_webhook_deliveries_state CHECK (state IN ('pending', 'sending', 'delivered', 'failed')), 
+    CONSTRAINT fk_pdf_webhook_deliveries_job_id_pdf_job_results FOREIGN KEY(job_id) REFERENCES pdf_job_results (job_id), 
+    CONSTRAINT fk_pdf_webhook_deliveries_subscriber_id_pdf_job_subscribers FOREIGN KEY(subscriber_id) REFERENCES pdf_job_subscribers (id)
+);
+
+INSERT INTO _pdf_webhook_deliveries_new (webhook_id, job_id, subscriber_id, event, url, payload, state, attempts, round_attempts, next_attempt_at, claimed_at, claim_token, last_status, last_error, delivered_at, created_at, updated_at, traceparent) SELECT webhook_id, job_id, subscriber_id, event, url, payload, state, attempts, round_attempts, next_attempt_at, claimed_at, claim_token, last_status, last_error, delivered_at, created_at, updated_at, traceparent FROM pdf_webhook_deliveries;
+
+DROP TABLE pdf_webhook_deliveries;
+
+ALTER TABLE _pdf_webhook_deliveries_new RENAME TO pdf_webhook_deliveries;
+
+CREATE INDEX idx_deliveries_job ON pdf_webhook_deliveries (job_id);
+
+CREATE UNIQUE INDEX idx_deliveries_subscriber ON pdf_webhook_deliveries (subscriber_id);
+
+CREATE INDEX idx_deliveries_due ON pdf_webhook_deliveries (state, next_attempt_at);
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
 

@@ -3,6 +3,7 @@ each turn on and clear announced once by a signed webhook; judged by worker upke
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from flask_pdfqueue import ConfigError, PDFQueue, PDFQueueState
 from flask_pdfqueue.alerts import KEY_PREFIX, LOCK_KEY, evaluate, evaluate_if_due, judge
 from flask_pdfqueue.migrations import upgrade
 from flask_pdfqueue.records.sql.figures import Finished
-from flask_pdfqueue.rq_worker import PDFWorker
+from flask_pdfqueue.rq_worker import InProcessWorker, PDFWorker
 from flask_pdfqueue.stats import AlertInputs, alert_inputs
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import API_KEY, make_app
@@ -80,6 +81,14 @@ def _alerts(app: Flask) -> dict[str, dict[str, Any]]:
     return {alert["name"]: alert for alert in response.get_json()["alerts"]}
 
 
+def _deliver(app: Flask) -> None:
+    """What a delivery worker does: work the webhook queue (RQ's own worker, in burst)."""
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    with app.app_context():
+        worker = InProcessWorker([state.queue.webhooks], connection=state.redis)
+        worker.work(burst=True, with_scheduler=True)
+
+
 def _events(receiver: WebhookReceiver, hook: str, name: str) -> list[Received]:
     return [r for r in receiver.requests(hook) if r.json["alert"] == name]
 
@@ -97,12 +106,18 @@ def test_an_alert_fires_and_clears_once_whichever_process_sees_it(
 
     assert seen_first["firing"] and seen_first["value"] == 3 and seen_first["threshold"] == 2
     assert seen_first["since"] == seen_second["since"] is not None  # kept in Redis
+    _deliver(first)
     receiver.wait_for(hook, 2)  # queue_length and no_workers (no worker runs here)
 
     state.redis.delete(state.queue.queues["normal"].key)  # the backlog is worked off
     assert not _alerts(second)["queue_length"]["firing"]
     assert _alerts(first)["queue_length"]["since"] is None
+    _deliver(second)
     receiver.wait_for(hook, 3)
+    # Each event is in the outbox once, delivered, with its attempt logged.
+    alerts = state.deliveries.find(states=["delivered"])
+    assert sorted(d.event for d in alerts) == ["alert"] * 3
+    assert all(d.job_id is None and d.attempts == 1 for d in alerts)
 
     events = _events(receiver, hook, "queue_length")
     assert [e.json["status"] for e in events] == ["firing", "resolved"]
@@ -125,6 +140,9 @@ def test_an_alert_webhook_is_retried_with_the_same_webhook_id(
 
     assert _alerts(first)["no_workers"]["firing"]
 
+    _deliver(first)
+    time.sleep(first.extensions["pdfqueue"].settings.webhook_retry_schedule[0] * 1.25)
+    _deliver(first)  # its scheduler moves the retry, due now, to the queue first
     first_try, second_try = receiver.wait_for(hook, 2, timeout=15)
     assert first_try.headers["webhook-id"] == second_try.headers["webhook-id"]
     assert first_try.body == second_try.body

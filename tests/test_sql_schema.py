@@ -283,7 +283,8 @@ def test_comparison_detects_column_missing_from_ddl(
 ) -> None:
     edited = tmp_path / "edited.sql"
     original = ddl_file(sql_url).read_text()
-    edited.write_text(re.sub(r"(?m)^[ \t]*last_error TEXT,[ \t]*\n", "", original))
+    without = re.sub(r"(?m)^[ \t]*last_error TEXT,[ \t]*\n", "", original)
+    edited.write_text(without.replace("last_error, ", ""))  # and from a table copy's INSERT
     assert edited.read_text() != original
     from_code = _from_create_all(engine, metadata)
     assert differences(_from_ddl(engine, edited), from_code) == [

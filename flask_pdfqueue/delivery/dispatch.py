@@ -38,7 +38,7 @@ def dispatch(state: PDFQueueState, deliveries: Iterable[Delivery]) -> None:
             log.warning(
                 "webhook %s (job %s) not queued now, the reconciler will: %s",
                 delivery.webhook_id,
-                delivery.job_id,
+                delivery.job_id or "-",
                 type(exc).__name__,
             )
 
@@ -118,7 +118,8 @@ def _attempt(state: PDFQueueState, claimed: Delivery) -> None:
 
 
 def _log_attempt(delivery: Delivery, outcome: str, status: int | None, error: str | None) -> None:
-    what = f"job {delivery.job_id}: {delivery.event} webhook {delivery.webhook_id}"
+    owner = f"job {delivery.job_id}" if delivery.job_id else "service"
+    what = f"{owner}: {delivery.event} webhook {delivery.webhook_id}"
     if outcome == "delivered":
         log.info("%s delivered (HTTP %s)", what, status)
     elif outcome == "pending":

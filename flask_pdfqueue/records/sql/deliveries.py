@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from ...timestamps import utcnow
 from .columns import MYSQL_OPTIONS, LongText, Timestamp, metadata
@@ -52,8 +53,9 @@ pdf_webhook_deliveries = Table(
     "pdf_webhook_deliveries",
     metadata,
     Column("webhook_id", String(255), primary_key=True),
-    Column("job_id", String(255), ForeignKey("pdf_job_results.job_id"), nullable=False),
-    Column("subscriber_id", Integer, ForeignKey("pdf_job_subscribers.id"), nullable=False),
+    # NULL for an alert: it belongs to no job and no subscriber
+    Column("job_id", String(255), ForeignKey("pdf_job_results.job_id")),
+    Column("subscriber_id", Integer, ForeignKey("pdf_job_subscribers.id")),
     Column("event", String(16), nullable=False),
     Column("url", Text, nullable=False),
     Column("payload", LongText, nullable=False),
@@ -99,11 +101,12 @@ pdf_webhook_attempts = Table(
 
 @dataclass(frozen=True)
 class Delivery:
-    """One owed (or settled) webhook event for one subscriber."""
+    """One owed (or settled) webhook event for one subscriber (or, without either, an
+    alert's event for ``PDFQUEUE_ALERT_WEBHOOK``)."""
 
     webhook_id: str
-    job_id: str
-    subscriber_id: int
+    job_id: str | None
+    subscriber_id: int | None
     event: str
     url: str
     payload: str
@@ -187,6 +190,34 @@ def owe_terminal_event(
         conn.execute(insert(pdf_webhook_deliveries).values(**_values(delivery)))
         owed.append(delivery)
     return owed
+
+
+def owe_event(
+    engine: Engine, webhook_id: str, event: str, url: str, payload: str
+) -> Delivery | None:
+    """Owe an event of no job (an alert) under its own, stable ``webhook_id``; None when it
+    is owed already (another process saw the same change first)."""
+    now = utcnow()
+    delivery = Delivery(
+        webhook_id=webhook_id,
+        job_id=None,
+        subscriber_id=None,
+        event=event,
+        url=url,
+        payload=payload,
+        state="pending",
+        attempts=0,
+        round_attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(pdf_webhook_deliveries).values(**_values(delivery)))
+    except IntegrityError:
+        return None
+    return delivery
 
 
 def _values(delivery: Delivery) -> dict[str, Any]:
