@@ -15,6 +15,7 @@ from sqlalchemy import update
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.cli import pdfqueue_cli
 from flask_pdfqueue.records.sql import SubscriberRequest, pdf_job_results
+from flask_pdfqueue.records.sql.deliveries import owe_event, pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.subscribers import subscribers_of
 from flask_pdfqueue.steps.record import record_failed
 from flask_pdfqueue.timestamps import utcnow
@@ -158,3 +159,26 @@ def test_regenerate_renders_a_products_reports_again_at_low_priority(app: Flask)
     worker.join()
     assert "submitted: 2" in output
     assert output.strip().endswith("completed 2")
+
+
+def test_cleanup_forgets_settled_alert_events_of_the_same_age(app: Flask) -> None:
+    state = state_of(app)
+    for webhook_id in ("alert_old", "alert_new", "alert_owed"):
+        assert owe_event(state.jobs.engine, webhook_id, "alert", "http://127.0.0.1/a", "{}")
+    with state.jobs.engine.begin() as conn:
+        table = pdf_webhook_deliveries.c
+        conn.execute(
+            update(pdf_webhook_deliveries)
+            .where(table.webhook_id.in_(["alert_old", "alert_owed"]))
+            .values(updated_at=utcnow() - timedelta(days=100))
+        )
+        conn.execute(
+            update(pdf_webhook_deliveries)
+            .where(table.webhook_id.in_(["alert_old", "alert_new"]))
+            .values(state="delivered")
+        )
+    _run(app, "cleanup")
+    assert state.deliveries.get("alert_old") is None
+    assert state.deliveries.get("alert_new") is not None  # settled recently
+    assert state.deliveries.get("alert_owed") is not None  # still owed: never forgotten
+    assert owe_event(state.jobs.engine, "alert_new", "alert", "http://x/", "{}") is None
