@@ -234,8 +234,8 @@ def listen_command(host: str, port: int) -> None:
     """
     from .webhook_listener import make_listener
 
-    secret = current_pdfqueue().settings.webhook_secret
-    server = make_listener(host, port, secret, lambda line: click.echo(line))
+    secrets = current_pdfqueue().settings.webhook_secrets
+    server = make_listener(host, port, secrets, lambda line: click.echo(line))
     click.echo(f"listening for webhooks on http://{host}:{port}/ (Ctrl-C stops)")
     try:
         server.serve_forever()

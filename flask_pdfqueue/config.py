@@ -211,13 +211,22 @@ class Settings:
                 raise ConfigError(
                     "the production profile refuses to start without " + ", ".join(missing)
                 )
-        if self.webhook_secret:
+        for secret in self.webhook_secrets:
             try:
-                if not self.webhook_secret.startswith("whsec_"):
+                if not secret.startswith("whsec_"):
                     raise ValueError
-                base64.b64decode(self.webhook_secret.removeprefix("whsec_"), validate=True)
+                base64.b64decode(secret.removeprefix("whsec_"), validate=True)
             except ValueError:
-                raise ConfigError("PDFQUEUE_WEBHOOK_SECRET must look like whsec_<base64>") from None
+                raise ConfigError(
+                    "PDFQUEUE_WEBHOOK_SECRET must look like whsec_<base64> (during a rotation, "
+                    "the new secret and the old one, separated by a space)"
+                ) from None
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The secrets webhooks are signed with: one, or during a rotation the new one and
+        the old one (``PDFQUEUE_WEBHOOK_SECRET="whsec_new whsec_old"``)."""
+        return tuple(self.webhook_secret.replace(",", " ").split())
 
     @property
     def preview_enabled(self) -> bool:

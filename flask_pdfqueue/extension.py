@@ -167,7 +167,7 @@ class PDFQueue:
             ),
             storage=create_storage(settings),
             webhooks=WebhookSender(
-                secret=settings.webhook_secret,
+                secrets=settings.webhook_secrets,
                 allowed_hosts=settings.callback_allowed_hosts,
                 timeout=settings.webhook_timeout,
                 connect_timeout=settings.webhook_connect_timeout,

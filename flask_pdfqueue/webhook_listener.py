@@ -8,7 +8,7 @@ without n8n. It answers 200 like n8n's webhook node does.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,16 +19,17 @@ MAX_BODY = 1 << 20
 
 
 def make_listener(
-    host: str, port: int, secret: str, echo: Callable[[str], None]
+    host: str, port: int, secrets: Sequence[str], echo: Callable[[str], None]
 ) -> ThreadingHTTPServer:
-    """A server that prints every POST it receives, with the signature's verdict."""
+    """A server that prints every POST it receives, with the signature's verdict (valid
+    when it is signed with any of ``secrets``)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
-            valid = verify(secret, headers, body)
+            valid = any(verify(secret, headers, body) for secret in secrets)
             try:
                 shown = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
             except ValueError:

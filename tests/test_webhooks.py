@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks import Webhook
 
-from flask_pdfqueue.config import new_webhook_secret
+from flask_pdfqueue.config import ConfigError, Settings, new_webhook_secret
 from flask_pdfqueue.delivery.sender import (
     SENT_UNANSWERED,
     DeliveryResult,
@@ -42,7 +42,10 @@ def _sender(
     connect_timeout: float = 1.0,
 ) -> WebhookSender:
     return WebhookSender(
-        secret=SECRET, allowed_hosts=allowed_hosts, timeout=timeout, connect_timeout=connect_timeout
+        secrets=[SECRET],
+        allowed_hosts=allowed_hosts,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
     )
 
 
@@ -63,6 +66,30 @@ def test_signature_matches_the_reference_library(body: bytes) -> None:
     assert ours != sign(new_webhook_secret(), "msg_1", 1764064800, body)
     assert ours != sign(SECRET, "msg_2", 1764064800, body)
     assert ours != sign(SECRET, "msg_1", 1764064801, body)
+
+
+def test_during_a_rotation_receivers_with_either_secret_verify_every_event(
+    rec: WebhookReceiver,
+) -> None:
+    new, old = new_webhook_secret(), SECRET
+    rotating = WebhookSender(
+        secrets=[new, old], allowed_hosts=("127.0.0.1",), timeout=2, connect_timeout=1
+    )
+    assert rotating.deliver(rec.url_for("/hook"), "msg_9", BODY).delivered
+    [hook] = rec.requests("/hook")
+    assert len(hook.headers["webhook-signature"].split()) == 2
+    for secret in (new, old):  # the reference library, with the receiver's one secret
+        Webhook(secret).verify(hook.body, hook.headers)
+        assert verify(secret, hook.headers, hook.body)
+    assert not verify(new_webhook_secret(), hook.headers, hook.body)
+
+
+def test_a_rotation_is_two_secrets_in_the_setting() -> None:
+    new, old = new_webhook_secret(), new_webhook_secret()
+    settings = Settings.from_config({"PDFQUEUE_WEBHOOK_SECRET": f"{new} {old}"}, instance_path="")
+    assert settings.webhook_secrets == (new, old)
+    with pytest.raises(ConfigError, match="during a rotation"):
+        Settings.from_config({"PDFQUEUE_WEBHOOK_SECRET": f"{new} oops"}, instance_path="")
 
 
 def test_verify_accepts_our_events_and_refuses_tampered_or_stale_ones() -> None:
@@ -291,14 +318,17 @@ def test_slow_receivers_time_out_without_showing_the_url(rec: WebhookReceiver) -
 
 def test_demo_listener_prints_events_with_the_signature_verdict(sender: WebhookSender) -> None:
     lines: list[str] = []
-    listener = make_listener("127.0.0.1", free_port(), SECRET, lines.append)
+    listener = make_listener("127.0.0.1", free_port(), [SECRET], lines.append)
     thread = threading.Thread(target=listener.serve_forever, daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{listener.server_port}/webhook/pdf-complete"
         assert sender.deliver(url, "msg_5", b'{"job_id":"pdf_5"}').delivered
         forged = WebhookSender(
-            secret=new_webhook_secret(), allowed_hosts=("127.0.0.1",), timeout=2, connect_timeout=1
+            secrets=[new_webhook_secret()],
+            allowed_hosts=("127.0.0.1",),
+            timeout=2,
+            connect_timeout=1,
         )
         assert forged.deliver(url, "msg_6", b'{"job_id":"pdf_6"}').delivered
     finally:

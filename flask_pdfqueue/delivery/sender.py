@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import http.client
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlunsplit
@@ -19,7 +20,7 @@ import urllib3.connection
 
 from .. import __version__
 from ..callbacks import CallbackRefused, UnresolvableHost, check_callback_url, resolve_for_delivery
-from .signing import sign
+from .signing import signatures
 
 #: Answers that mean "try again later" (SPEC §3); any other non-2xx is final.
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
@@ -51,12 +52,12 @@ class WebhookSender:
     def __init__(
         self,
         *,
-        secret: str,
+        secrets: Sequence[str],
         allowed_hosts: tuple[str, ...],
         timeout: float,
         connect_timeout: float,
     ) -> None:
-        self.secret = secret
+        self.secrets = tuple(secrets)
         self.allowed_hosts = allowed_hosts
         self.connect_timeout = connect_timeout
         self.read_timeout = timeout
@@ -79,7 +80,7 @@ class WebhookSender:
             "User-Agent": f"flask-pdfqueue/{__version__}",
             "webhook-id": webhook_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self.secret, webhook_id, timestamp, body),
+            "webhook-signature": signatures(self.secrets, webhook_id, timestamp, body),
         }
         if traceparent is not None:
             headers["traceparent"] = traceparent

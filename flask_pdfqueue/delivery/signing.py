@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -15,6 +15,12 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     message = f"{webhook_id}.{timestamp}.".encode() + body
     digest = hmac.new(key, message, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
+
+
+def signatures(secrets: Sequence[str], webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header: one signature per secret, space-separated, as
+    Standard Webhooks has it for a secret rotation (a receiver checks the one it knows)."""
+    return " ".join(sign(secret, webhook_id, timestamp, body) for secret in secrets)
 
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance: int = 300) -> bool:
