@@ -15,7 +15,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from flask_pdfqueue.delivery.signing import sign
+from flask_pdfqueue.delivery.signing import sign, signatures
 from flask_pdfqueue.records.sql import pdf_job_results
 from tests.conftest import API_KEY
 from tests.integration.helpers import new_report, wait_until
@@ -258,3 +258,38 @@ def test_execution_history_shows_every_execution_successful(n8n: N8n) -> None:
         assert executions, f"no {workflow} execution recorded"
         statuses = {e["id"]: e["status"] for e in executions}
         assert set(statuses.values()) == {"success"}, (workflow, statuses)
+
+
+def test_during_a_secret_rotation_the_receivers_verify_events_signed_with_both(
+    n8n: N8n, service: Service
+) -> None:
+    """The service signs with the new and the old secret; the kit's receivers hold one."""
+    report = new_report(service.state)
+    answer = _post(f"{n8n.url}/webhook/start-pdf", {"code": report["code"], "productId": PRODUCT})
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["job_id"]
+    n8n.wait_for_execution("receivers", _for_job("Completed report", job_id))
+    _delivered(service, job_id)
+    (delivery,) = service.state.deliveries.for_job(job_id)
+
+    new_secret = "whsec_" + "bmV3LXNlY3JldC1uZXctc2VjcmV0LW5ldy1zZWNyZXQ="
+    body = delivery.payload.encode()
+    webhook_id = f"msg_{uuid.uuid4().hex}"  # a new event, as the receivers see it
+    timestamp = int(time.time())
+    both = signatures(
+        [new_secret, service.state.settings.webhook_secret], webhook_id, timestamp, body
+    )
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": both,
+    }
+    sent = requests.post(f"{n8n.url}/webhook/pdf-complete", data=body, headers=headers, timeout=30)
+    assert sent.status_code == 200, sent.text
+
+    def handled() -> list[dict[str, Any]]:
+        return [e for e in n8n.executions("receivers") if _for_job("Completed report", job_id)(e)]
+
+    wait_until(lambda: len(handled()) == 2, timeout=60)
+    assert all(execution["status"] == "success" for execution in handled())
