@@ -133,20 +133,26 @@ def _make_due(state: PDFQueueState, delivery: Delivery) -> None:
         )
 
 
-class _InterruptedSender:
-    """A POST that never returns an answer, as when the attempt is stopped mid-way."""
+class _CutSender:
+    """A POST that never returns an answer: ``cut`` ends it (a stop, RQ's time limit)."""
+
+    def __init__(self, cut: BaseException) -> None:
+        self.cut = cut
 
     def deliver(self, url: str, webhook_id: str, body: bytes, **_: Any) -> Any:
-        raise TimeoutError("stopped while posting")
+        raise self.cut
+
+
+def _cut_by(state: PDFQueueState, cut: BaseException) -> PDFQueueState:
+    return dataclasses.replace(state, webhooks=cast(WebhookSender, _CutSender(cut)))
 
 
 def test_an_interrupted_attempt_leaves_the_event_owed(
     state: PDFQueueState, receiver: WebhookReceiver
 ) -> None:
     delivery, _ = _owed(state, receiver)
-    interrupted = dataclasses.replace(state, webhooks=cast(WebhookSender, _InterruptedSender()))
     with pytest.raises(TimeoutError):
-        attempt_delivery(interrupted, delivery.webhook_id)
+        attempt_delivery(_cut_by(state, TimeoutError("stopped while posting")), delivery.webhook_id)
     owed = state.deliveries.get(delivery.webhook_id)
     assert owed is not None
     assert (owed.state, owed.attempts, owed.claim_token) == ("pending", 0, None)
@@ -218,18 +224,12 @@ def test_finished_already_with_no_attempt_sent_before_is_a_failure(
     assert (settled.state, settled.last_status) == ("failed", 409)
 
 
-class _TimeLimitedSender:
-    """A receiver sending its answer so slowly that RQ's time limit ends the attempt."""
-
-    def deliver(self, url: str, webhook_id: str, body: bytes, **_: Any) -> Any:
-        raise JobTimeoutException("Task exceeded maximum timeout value (90 seconds)")
-
-
 def test_an_attempt_cut_by_the_time_limit_counts_and_is_backed_off(
     state: PDFQueueState, receiver: WebhookReceiver
 ) -> None:
     delivery, _ = _owed(state, receiver)
-    limited = dataclasses.replace(state, webhooks=cast(WebhookSender, _TimeLimitedSender()))
+    # a receiver sending its answer so slowly that RQ's time limit ends the attempt
+    limited = _cut_by(state, JobTimeoutException("Task exceeded maximum timeout value (90 s)"))
     before = utcnow()
     attempt_delivery(limited, delivery.webhook_id)
     pending = state.deliveries.get(delivery.webhook_id)
