@@ -172,23 +172,21 @@ def owe_terminal_event(
         url = subscriber.url_for(record.status)
         if url is None:
             continue
-        delivery = Delivery(
-            webhook_id=new_webhook_id(),
-            job_id=record.job_id,
-            subscriber_id=subscriber.id,
-            event=record.status,
-            url=url,
-            payload=event_body(record, subscriber, pdf),
-            state="pending",
-            attempts=0,
-            round_attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-            traceparent=subscriber.traceparent or record.traceparent,
+        owed.append(
+            _owe(
+                conn,
+                _due_now(
+                    new_webhook_id(),
+                    record.status,
+                    url,
+                    event_body(record, subscriber, pdf),
+                    now,
+                    job_id=record.job_id,
+                    subscriber_id=subscriber.id,
+                    traceparent=subscriber.traceparent or record.traceparent,
+                ),
+            )
         )
-        conn.execute(insert(pdf_webhook_deliveries).values(**_values(delivery)))
-        owed.append(delivery)
     return owed
 
 
@@ -197,11 +195,29 @@ def owe_event(
 ) -> Delivery | None:
     """Owe an event of no job (an alert) under its own, stable ``webhook_id``; None when it
     is owed already (another process saw the same change first)."""
-    now = utcnow()
-    delivery = Delivery(
+    try:
+        with engine.begin() as conn:
+            return _owe(conn, _due_now(webhook_id, event, url, payload, utcnow()))
+    except IntegrityError:
+        return None
+
+
+def _due_now(
+    webhook_id: str,
+    event: str,
+    url: str,
+    payload: str,
+    now: datetime,
+    *,
+    job_id: str | None = None,
+    subscriber_id: int | None = None,
+    traceparent: str | None = None,
+) -> Delivery:
+    """A new delivery, owed from ``now`` (an alert's has no job, subscriber or trace)."""
+    return Delivery(
         webhook_id=webhook_id,
-        job_id=None,
-        subscriber_id=None,
+        job_id=job_id,
+        subscriber_id=subscriber_id,
         event=event,
         url=url,
         payload=payload,
@@ -211,12 +227,12 @@ def owe_event(
         next_attempt_at=now,
         created_at=now,
         updated_at=now,
+        traceparent=traceparent,
     )
-    try:
-        with engine.begin() as conn:
-            conn.execute(insert(pdf_webhook_deliveries).values(**_values(delivery)))
-    except IntegrityError:
-        return None
+
+
+def _owe(conn: Connection, delivery: Delivery) -> Delivery:
+    conn.execute(insert(pdf_webhook_deliveries).values(**_values(delivery)))
     return delivery
 
 
