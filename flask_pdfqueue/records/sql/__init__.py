@@ -1,14 +1,16 @@
 """The queue's own SQL records, one module per table (SQLAlchemy Core).
 
-``jobs`` (``pdf_job_results``), ``subscribers`` (``pdf_job_subscribers``) and
-``deliveries`` (``pdf_webhook_deliveries`` with its attempt log). ``columns``
-holds what they share; the migrations build the same schema.
+``jobs`` (``pdf_job_results``), ``subscribers`` (``pdf_job_subscribers``),
+``deliveries`` (``pdf_webhook_deliveries``) and ``attempt_log``
+(``pdf_webhook_attempts``). ``columns`` holds what they share; the migrations build
+the same schema.
 """
 
 from __future__ import annotations
 
+from .attempt_log import AttemptLog
 from .columns import make_engine, metadata
-from .deliveries import AttemptLog, Delivery, DeliveryStore
+from .deliveries import Delivery, DeliveryStore
 from .jobs import ACTIVE, STATUSES, TERMINAL, JobRecord, JobStore, pdf_job_results
 from .subscribers import Subscriber, SubscriberRequest
 

@@ -1,4 +1,4 @@
-"""``pdf_webhook_deliveries`` and ``pdf_webhook_attempts``: the webhook outbox and its log.
+"""``pdf_webhook_deliveries``: the webhook outbox (its attempt log: :mod:`.attempt_log`).
 
 A job's terminal transition owes one delivery per subscriber, written in the same
 transaction (:func:`owe_terminal_event`), with the exact body every attempt will
@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from ...timestamps import utcnow
+from .attempt_log import AttemptLog, any_error_starting, attempts_of, log_attempt
 from .columns import MYSQL_OPTIONS, LongText, Timestamp, metadata
 from .subscribers import subscribers_of
 
@@ -80,24 +81,6 @@ pdf_webhook_deliveries = Table(
     **MYSQL_OPTIONS,
 )
 
-pdf_webhook_attempts = Table(
-    "pdf_webhook_attempts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "webhook_id",
-        String(255),
-        ForeignKey("pdf_webhook_deliveries.webhook_id"),
-        nullable=False,
-    ),
-    Column("attempted_at", Timestamp, nullable=False),
-    Column("duration_ms", Integer, nullable=False),
-    Column("http_status", Integer),
-    Column("error", Text),
-    Index("idx_attempts_webhook", "webhook_id"),
-    **MYSQL_OPTIONS,
-)
-
 
 @dataclass(frozen=True)
 class Delivery:
@@ -136,16 +119,6 @@ class Delivery:
     @classmethod
     def from_row(cls, row: Any) -> Delivery:
         return cls(**dict(row._mapping))
-
-
-@dataclass(frozen=True)
-class AttemptLog:
-    """What one attempt gave: an HTTP status, or an error before any answer."""
-
-    attempted_at: datetime
-    duration_ms: int
-    http_status: int | None
-    error: str | None
 
 
 _COLUMNS = [pdf_webhook_deliveries.c[f.name] for f in fields(Delivery)]
@@ -296,15 +269,7 @@ class DeliveryStore:
         (due again at ``next_attempt_at``). False if the claim had been taken over."""
         now = utcnow()
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(pdf_webhook_attempts).values(
-                    webhook_id=claimed.webhook_id,
-                    attempted_at=log.attempted_at,
-                    duration_ms=log.duration_ms,
-                    http_status=log.http_status,
-                    error=log.error,
-                )
-            )
+            log_attempt(conn, claimed.webhook_id, log)
             result = conn.execute(
                 update(pdf_webhook_deliveries)
                 .where(_table.webhook_id == claimed.webhook_id)
@@ -390,32 +355,13 @@ class DeliveryStore:
         return [d for d in self._select_ids(ids) if d.state == "pending"]
 
     def attempts_of(self, webhook_id: str) -> list[AttemptLog]:
-        query = (
-            select(
-                pdf_webhook_attempts.c.attempted_at,
-                pdf_webhook_attempts.c.duration_ms,
-                pdf_webhook_attempts.c.http_status,
-                pdf_webhook_attempts.c.error,
-            )
-            .where(pdf_webhook_attempts.c.webhook_id == webhook_id)
-            .order_by(pdf_webhook_attempts.c.id)
-        )
         with self.engine.connect() as conn:
-            return [AttemptLog(**dict(row._mapping)) for row in conn.execute(query)]
+            return attempts_of(conn, webhook_id)
 
     def had_attempt_with_error(self, webhook_id: str, *, starting: str) -> bool:
         """Whether an attempt at ``webhook_id`` was logged with an error starting so."""
-        attempts = pdf_webhook_attempts.c
-        query = (
-            select(attempts.id)
-            .where(
-                attempts.webhook_id == webhook_id,
-                attempts.error.startswith(starting, autoescape=True),
-            )
-            .limit(1)
-        )
         with self.engine.connect() as conn:
-            return conn.execute(query).first() is not None
+            return any_error_starting(conn, webhook_id, starting)
 
     def _reopen(self, conditions: Sequence[Any]) -> None:
         now = utcnow()
