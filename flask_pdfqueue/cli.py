@@ -98,12 +98,15 @@ def worker_command(
 @click.option("--name", default=None, help="Worker name (default: RQ's host.pid name).")
 @click.option("--logging-level", default="INFO", show_default=True)
 def delivery_worker_command(burst: bool, name: str | None, logging_level: str) -> None:
-    """Work the webhook queue: one delivery attempt per job, retries scheduled.
+    """Work the webhook queue: one delivery attempt per job, retries scheduled; and run
+    the reconciler on a thread beside it.
 
     Kept apart from the render workers, so a slow or dead receiver never holds one.
     """
     state = current_pdfqueue()
-    worker = InProcessWorker([state.queue.webhooks], connection=state.redis, name=name)
+    worker = InProcessWorker(
+        [state.queue.webhooks], connection=state.redis, name=name, reconciles=True
+    )
     worker.work(burst=burst, with_scheduler=True, logging_level=logging_level.upper())
 
 

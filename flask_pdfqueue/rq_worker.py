@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker, worker_registration
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between maintenance rounds (and so between scheduler checks).
 MAINTENANCE_SECONDS = 15
+#: Seconds between a reconciler thread's asks for a round (each cheap: a Redis lock).
+RECONCILE_POLL = 5.0
 #: RQ's worker TTL: an idle worker heartbeats every TTL - 15 s, a dead one expires.
 WORKER_TTL = 40
 #: A scheduler heartbeats every second; one silent this long is dead.
@@ -68,11 +71,31 @@ class _Upkeep(BaseWorker):
     delivery workers none that may be out: SQL they need, but a failed attempt stays
     owed in SQL anyway)."""
 
-    def __init__(self, queues: Any, *, needs: tuple[str, ...] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        queues: Any,
+        *,
+        needs: tuple[str, ...] = (),
+        reconciles: bool = False,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
         kwargs.setdefault("worker_ttl", WORKER_TTL)
         super().__init__(queues, **kwargs)
         self.needs = needs
+        self.reconciles = reconciles
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop; with ``reconciles``, a reconciler thread beside it (see
+        :class:`ReconcilerThread`)."""
+        if not self.reconciles:
+            return bool(super().work(*args, **kwargs))
+        thread = ReconcilerThread(current_app._get_current_object(), self.name)  # type: ignore[attr-defined]
+        thread.start()
+        try:
+            return bool(super().work(*args, **kwargs))
+        finally:
+            thread.stop()
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
@@ -120,10 +143,6 @@ class _Upkeep(BaseWorker):
         for queue in self.queues:
             clear_dead_scheduler_lock(self.connection, queue.name)
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
-        try:
-            reconcile_if_due(current_pdfqueue(), self.name)
-        except Exception:  # the worker must live on; the next round tries again
-            log.exception("reconcile round failed")
         try:  # alerts fire with nobody reading the stats (one worker per round, by a lock)
             from .alerts import evaluate_if_due  # not at the top: alerts read this module
 
@@ -155,7 +174,7 @@ class InProcessWorker(_Upkeep, SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         signal.signal(STOP_SIGNAL, _stop_on_signal)
-        return bool(super().work(*args, **kwargs))
+        return super().work(*args, **kwargs)
 
     def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
         """RQ's stop command, from its command thread: there is no horse, so the run in
@@ -166,6 +185,33 @@ class InProcessWorker(_Upkeep, SimpleWorker):
             return
         _switch.requested = run
         signal.pthread_kill(main, STOP_SIGNAL)
+
+
+class ReconcilerThread(threading.Thread):
+    """The reconciler's rounds, on a thread of their own in a delivery worker: a round
+    never holds up a job (the worker's loop goes on beside it), and the delivery worker
+    forks no work horse a thread could leave locks behind in. Every
+    :data:`RECONCILE_POLL` seconds it asks for a round; the Redis lock and lease of
+    :func:`~flask_pdfqueue.reconcile.reconcile_if_due` make it one per interval across
+    every delivery worker."""
+
+    def __init__(self, app: Flask, owner: str) -> None:
+        super().__init__(name="pdfqueue-reconciler", daemon=True)
+        self.app = app
+        self.owner = owner
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        with self.app.app_context():
+            while not self.stopping.wait(RECONCILE_POLL):
+                try:
+                    reconcile_if_due(current_pdfqueue(), self.owner)
+                except Exception:  # the thread must live on; the next round tries again
+                    log.exception("reconcile round failed")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=RECONCILE_POLL + 30)
 
 
 class RunStopped(Exception):

@@ -3,11 +3,13 @@ locks of dead schedulers, liveness by heartbeat, the reconciler in maintenance."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from rq import Worker
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import utcformat
@@ -19,21 +21,27 @@ from flask_pdfqueue.rq_worker import (
     SCHEDULER_RECORD_TTL,
     WORKER_TTL,
     PDFWorker,
+    ReconcilerThread,
     clear_dead_scheduler_lock,
     live_workers,
     scheduler_alive,
 )
-from tests.factories import isolated_state, make_idle, queued_job
+from tests.factories import isolated_app, make_idle, queued_job, state_of
 from tests.servers import RunningServer
 
 QUEUE = "pdf-normal"
 
 
 @pytest.fixture
-def state(
+def app(
     stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
-) -> Iterator[PDFQueueState]:
-    yield from isolated_state(stack_settings, redis_server, tmp_path, redis_db=14)
+) -> Iterator[Flask]:
+    yield from isolated_app(stack_settings, redis_server, tmp_path, redis_db=14)
+
+
+@pytest.fixture
+def state(app: Flask) -> PDFQueueState:
+    return state_of(app)
 
 
 def _scheduler(state: PDFQueueState, name: str, silent_for: float | None) -> None:
@@ -111,17 +119,29 @@ def test_maintenance_registers_the_worker_again_after_redis_was_flushed(
     assert live_workers(state.redis, QUEUE, datetime.now(UTC)) == 1
 
 
-def test_maintenance_runs_the_reconciler_once_per_interval(state: PDFQueueState) -> None:
+def test_the_reconciler_runs_on_a_thread_of_its_own_never_in_a_render_worker(
+    app: Flask, state: PDFQueueState, monkeypatch: pytest.MonkeyPatch
+) -> None:
     job_id = queued_job(state, enqueue=True)
     state.redis.flushdb()
     make_idle(state, job_id)
-    worker = PDFWorker(state.queue.ordered, connection=state.redis, name="upkeep")
+    worker = PDFWorker(state.queue.ordered, connection=state.redis, name="render")
     worker.register_birth()  # type: ignore[no-untyped-call]
-
     worker.run_maintenance_tasks()
+    assert not state.queue.holds(job_id)  # a render worker's upkeep reconciles nothing
 
-    assert state.queue.holds(job_id)  # brought back by the reconciler
-    assert state.redis.get(LOCK_KEY) == b"upkeep"
+    monkeypatch.setattr("flask_pdfqueue.rq_worker.RECONCILE_POLL", 0.1)
+    thread = ReconcilerThread(app, "delivery")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not state.queue.holds(job_id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        thread.stop()
+    assert state.queue.holds(job_id)  # brought back by the reconciler's thread
+    assert state.redis.get(LOCK_KEY) == b"delivery"
+    assert not thread.is_alive()
 
 
 def test_worker_settings_keep_recovery_within_a_minute(state: PDFQueueState) -> None:
