@@ -1,5 +1,6 @@
-"""SQL away at the terminal transition: the stored PDF is kept, the transition is retried,
-and the report is rendered once (the job function run in this process, real servers)."""
+"""SQL away at the terminal transition: the stored PDF is kept, the transition is retried
+(in the run, and by the next run, which records the stored PDF instead of rendering it
+again); the job function runs in this process, against the real servers."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.attempts import settle_failed_run
+from flask_pdfqueue.errors import WorkerLost
+from flask_pdfqueue.queueing import run_id
 from flask_pdfqueue.records.sql import JobStore
+from flask_pdfqueue.rq_worker import InProcessWorker
 from tests.conftest import make_isolated_app
 from tests.factories import queued_job, state_of
 from tests.integration.helpers import new_report
@@ -72,7 +77,7 @@ def test_a_stored_pdf_waits_for_sql_to_take_its_outcome(app: Flask) -> None:
     assert json.loads(delivery.payload)["status"] == "completed"
 
 
-def test_sql_away_for_longer_fails_the_run_with_the_pdf_kept(
+def test_sql_away_for_longer_keeps_the_pdf_and_the_next_run_only_records_it(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state: PDFQueueState = state_of(app)
@@ -85,5 +90,22 @@ def test_sql_away_for_longer_fails_the_run_with_the_pdf_kept(
             generate_pdf_job(job_id)
     finally:
         app.extensions["pdfqueue"] = state
-    assert (Path(state.settings.resolved_storage_dir) / f"{job_id}.pdf").exists()
+    pdf = Path(state.settings.resolved_storage_dir) / f"{job_id}.pdf"
+    first_pdf = pdf.read_bytes()
     assert state.jobs.get(job_id).status == "processing"  # type: ignore[union-attr]
+
+    # The run is lost (the reconciler settles it so) and the next one runs under RQ; the
+    # report document is gone meanwhile, so a second render could not even load it.
+    settle_failed_run(state, job_id, job_id, WorkerLost("the job's run was lost"))
+    record = state.jobs.get(job_id)
+    assert record is not None and record.rq_job_id == run_id(job_id, 2)
+    state.queue.enqueue(job_id, "normal", rq_job_id=record.rq_job_id)
+    state.documents.collection.delete_one({"code": document["code"]})
+    InProcessWorker(state.queue.ordered, connection=state.redis).work(burst=True)
+
+    done = state.jobs.get(job_id)
+    assert done is not None
+    assert (done.status, done.retry_count, done.storage_key) == ("completed", 1, f"{job_id}.pdf")
+    assert pdf.read_bytes() == first_pdf
+    [delivery] = state.deliveries.for_job(job_id)
+    assert json.loads(delivery.payload)["status"] == "completed"

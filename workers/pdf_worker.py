@@ -26,9 +26,13 @@ def generate_pdf_job(job_id: str) -> None:
     # The job's log lines show its trace id; a cancel's stop command ends the run here
     # (a forking worker kills the horse instead).
     with traced(attempt.job.traceparent), stoppable(attempt.run):
-        document = load.load_report(state, attempt.job)
-        attempt.reached("rendering")
-        rendered = render.render_pdf(state, attempt.job, document)
+        # An earlier run may have stored the PDF and lost SQL before recording it: then
+        # only the recording is left to do.
+        rendered = store.stored_earlier(state, attempt.job)
+        if rendered is None:
+            document = load.load_report(state, attempt.job)
+            attempt.reached("rendering")
+            rendered = render.render_pdf(state, attempt.job, document)
         if not attempt.reached("storing"):
             return  # cancelled meanwhile: nothing is stored
         stored = store.store_pdf(state, attempt.job, rendered.pdf)

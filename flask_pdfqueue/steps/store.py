@@ -7,7 +7,8 @@ import logging
 from ..errors import JobFailure, StorageError
 from ..extension import PDFQueueState
 from ..records.sql import JobRecord
-from ..storage import DeletingStorage, ReservingStorage, StoredPDF
+from ..rendering import RenderedPDF
+from ..storage import DeletingStorage, RecallingStorage, ReservingStorage, StoredPDF
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,23 @@ def store_pdf(state: PDFQueueState, record: JobRecord, pdf: bytes) -> StoredPDF:
         log.error("job %s: could not store the PDF: %s", record.job_id, exc)
         reason = exc.strerror or type(exc).__name__
         raise StorageError(f"could not store the PDF ({reason})") from exc
+
+
+def stored_earlier(state: PDFQueueState, record: JobRecord) -> RenderedPDF | None:
+    """The PDF an earlier run of the job stored and could not record (SQL went away at
+    the end): the run then records it instead of rendering again. None otherwise."""
+    storage = state.storage
+    if not isinstance(storage, RecallingStorage):
+        return None
+    try:
+        pdf = storage.stored(record.job_id, record.storage_key)
+    except OSError as exc:
+        log.warning("job %s: could not look for an earlier PDF: %s", record.job_id, exc)
+        return None
+    if pdf is None:
+        return None
+    log.info("job %s: an earlier run stored its PDF; recording it", record.job_id)
+    return RenderedPDF(pdf)
 
 
 def discard_pdf(state: PDFQueueState, record: JobRecord, stored: StoredPDF) -> None:

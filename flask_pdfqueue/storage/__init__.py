@@ -56,6 +56,17 @@ class ReservingStorage(Storage, Protocol):
 
 
 @runtime_checkable
+class RecallingStorage(Storage, Protocol):
+    """A backend that can hand back the PDF an earlier run of a job stored, so a run after
+    one that lost SQL before recording its outcome records it instead of rendering again."""
+
+    def stored(self, job_id: str, key: str | None) -> bytes | None:
+        """The job's PDF if an earlier run stored it whole (``key``: the job's kept
+        ``storage_key``, if any); None otherwise."""
+        ...
+
+
+@runtime_checkable
 class DeletingStorage(Storage, Protocol):
     """A backend that can take a stored PDF back (a job cancelled while it was stored)."""
 

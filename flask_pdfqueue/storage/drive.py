@@ -127,6 +127,16 @@ class DriveStorage:
             ),
         )
 
+    def stored(self, job_id: str, key: str | None) -> bytes | None:
+        """The file under the job's reserved id, if an upload made it (Drive creates a file
+        only when its upload completes)."""
+        if key is None:
+            return None
+        try:
+            return self.read(key)
+        except JobFailure:
+            return None
+
     def save(self, job_id: str, pdf: bytes, filename: str) -> StoredPDF:
         """Upload under a newly reserved id (the store step keeps the id with the job)."""
         return self.save_as(self.reserve_key(job_id), job_id, pdf, filename)

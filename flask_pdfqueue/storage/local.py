@@ -48,3 +48,8 @@ class LocalStorage:
         self.folder.mkdir(parents=True, exist_ok=True)
         if not os.access(self.folder, os.W_OK | os.X_OK):
             raise PermissionError(f"cannot write into {self.folder.name}")
+
+    def stored(self, job_id: str, key: str | None) -> bytes | None:
+        """The job's PDF, if a run wrote it (files appear whole: they are renamed in)."""
+        path = self.local_path(f"{job_id}.pdf")
+        return path.read_bytes() if path is not None else None

@@ -354,6 +354,17 @@ def test_a_deleted_pdf_is_gone_for_good_and_deleting_again_is_no_error(
     assert [r.status for r in fake.log_of("delete")[earlier:]] == [204, 404]
 
 
+def test_the_pdf_an_earlier_run_uploaded_is_found_by_its_reserved_id(
+    shared_drive_setup: DriveSetup, tmp_path: Path
+) -> None:
+    storage = shared_drive_setup.storage(tmp_path)
+    assert storage.stored("pdf_job1", None) is None  # nothing reserved: nothing to find
+    key = storage.reserve_key("pdf_job1")
+    assert storage.stored("pdf_job1", key) is None  # reserved, never uploaded
+    storage.save_as(key, "pdf_job1", PDF, "pdf_job1.pdf")
+    assert storage.stored("pdf_job1", key) == PDF
+
+
 def test_an_id_taken_by_another_jobs_file_or_trashed_is_refused(
     shared_drive_setup: DriveSetup, fake: FakeDrive, tmp_path: Path
 ) -> None:
