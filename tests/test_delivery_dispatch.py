@@ -240,3 +240,19 @@ def test_an_attempt_cut_by_the_time_limit_counts_and_is_backed_off(
     assert pending.next_attempt_at is not None
     assert pending.next_attempt_at >= before + timedelta(seconds=first_wait * 0.79)
     assert state.queue.webhooks.scheduled_job_registry.get_job_ids() == [pending.rq_job_id]
+
+
+def test_a_new_event_is_due_at_once_whatever_the_clock_that_owed_it(
+    state: PDFQueueState, receiver: WebhookReceiver
+) -> None:
+    # Owed by a render worker whose clock is a minute ahead of this one.
+    delivery, path = _owed(state, receiver)
+    with state.jobs.engine.begin() as conn:
+        conn.execute(
+            update(pdf_webhook_deliveries)
+            .where(pdf_webhook_deliveries.c.webhook_id == delivery.webhook_id)
+            .values(next_attempt_at=utcnow() + timedelta(minutes=1))
+        )
+    assert attempt_delivery(state, delivery.webhook_id) is not None
+    assert len(receiver.requests(path)) == 1
+    assert state.deliveries.get(delivery.webhook_id).state == "delivered"  # type: ignore[union-attr]

@@ -231,7 +231,11 @@ class DeliveryStore:
     ) -> Delivery | None:
         """Take a due delivery for one attempt; None when it is not owed, not due, or held
         by a live claim. The returned delivery carries the claim's ``token`` (the RQ job
-        making the attempt, so its death can release exactly its claim)."""
+        making the attempt, so its death can release exactly its claim).
+
+        The first attempt of a round (a new event, or a replayed one) is due at once,
+        whatever the clock of the host that owed it says: only retries wait for their
+        time, which the delivery worker that made the previous attempt set."""
         now = utcnow()
         token = token or secrets.token_hex(16)
         with self.engine.begin() as conn:
@@ -244,6 +248,7 @@ class DeliveryStore:
                             _table.state == "pending",
                             or_(
                                 _table.next_attempt_at.is_(None),
+                                _table.round_attempts == 0,
                                 _table.next_attempt_at <= now + CLOCK_SLACK,
                             ),
                         ),
