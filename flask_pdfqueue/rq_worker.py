@@ -45,7 +45,7 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.worker import BaseWorker, WorkerStatus
 
 from . import outages
-from .extension import current_pdfqueue
+from .extension import PDFQueueState, current_pdfqueue
 from .reconcile import reconcile_if_due
 from .timestamps import redis_now
 
@@ -112,16 +112,17 @@ class _Upkeep(BaseWorker):
         said = ""
         while True:
             try:
-                now = redis_now(self.connection)
+                found = [
+                    o for o in outages.open_outages(self.connection) if o.dependency in self.needs
+                ]
+                now = redis_now(self.connection) if found else None  # (no outage: one round trip)
                 blocking = [
                     outage
-                    for outage in outages.open_outages(self.connection)
-                    if outage.dependency in self.needs and outage.age(now) < grace
+                    for outage in found
+                    if now is not None
+                    and outage.age(now) < grace
+                    and not self._answers_again(state, outage.dependency)
                 ]
-                for outage in blocking:
-                    if outages.answers(state, outage.dependency):
-                        outages.report_up(self.connection, outage.dependency)
-                        blocking.remove(outage)
             except RedisError:
                 return  # RQ's own loop waits for Redis
             if not blocking:
@@ -137,6 +138,13 @@ class _Upkeep(BaseWorker):
             if self.should_run_maintenance_tasks:
                 self.run_maintenance_tasks()
             time.sleep(outages.PROBE_EVERY)
+
+    def _answers_again(self, state: PDFQueueState, dependency: str) -> bool:
+        """Probe ``dependency``; when it answers, its outage is over for everybody."""
+        if not outages.answers(state, dependency):
+            return False
+        outages.report_up(self.connection, dependency)
+        return True
 
     def run_maintenance_tasks(self) -> None:
         self._register_again_if_forgotten()

@@ -15,6 +15,7 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import utcformat
 
 from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.outages import DEPENDENCIES, open_outages, report_down
 from flask_pdfqueue.reconcile import LOCK_KEY
 from flask_pdfqueue.rq_worker import (
     MAINTENANCE_SECONDS,
@@ -149,3 +150,22 @@ def test_worker_settings_keep_recovery_within_a_minute(state: PDFQueueState) -> 
     assert worker.maintenance_interval == MAINTENANCE_SECONDS <= 30
     assert worker.worker_ttl == WORKER_TTL
     assert worker.dequeue_timeout + MAINTENANCE_SECONDS < 60
+
+
+def test_a_render_worker_takes_jobs_again_once_the_outage_is_over(state: PDFQueueState) -> None:
+    # Recorded down by an earlier run; the storage answers the worker's probe now.
+    report_down(state.redis, "storage", "could not store the PDF (EIO)")
+    report_down(state.redis, "mongo", "MongoDB did not answer")  # MongoDB answers too
+    worker = PDFWorker(state.queue.ordered, connection=state.redis, needs=DEPENDENCIES)
+    started = time.monotonic()
+    worker._wait_out_outages()
+    assert time.monotonic() - started < 5  # no pause: both answered at the first probe
+    assert open_outages(state.redis) == []
+
+
+def test_an_outage_past_its_grace_holds_no_worker(state: PDFQueueState) -> None:
+    long_ago = datetime.now(UTC) - timedelta(seconds=state.settings.outage_grace + 60)
+    state.redis.hset("pdfqueue:outage:sql", "since", long_ago.timestamp())
+    worker = PDFWorker(state.queue.ordered, connection=state.redis, needs=DEPENDENCIES)
+    worker._wait_out_outages()  # returns: the jobs then fail for good, one by one
+    assert [o.dependency for o in open_outages(state.redis)] == ["sql"]
