@@ -145,13 +145,20 @@ def settle_failed_run(state: PDFQueueState, job_id: str, run: str, failure: JobF
 
     Only the job's current run is settled, and only while the job is active, so a
     run reported twice (a callback, then the reconciler) counts once. A dependency
-    that did not answer is reported first (it may be SQL itself); within the outage
-    grace the job waits for it, uncounted.
+    that did not answer is probed, and when it still does not, reported down first (it
+    may be SQL itself): within the outage grace the job waits for it, uncounted, and
+    past it fails. One that answers the probe had no outage: the failure is the job's
+    own (a full disk the folder probe cannot see), retried and counted like any, so no
+    job waits for ever on a failure of its own.
     """
-    waits = False
-    if isinstance(failure, DependencyUnavailable):
+    waits = over = False
+    if isinstance(failure, DependencyUnavailable) and not outages.answers(
+        state, failure.dependency
+    ):
         outage = outages.report_down(state.redis, failure.dependency, failure.message)
-        waits = outage.age(redis_now(state.redis)) < timedelta(seconds=state.settings.outage_grace)
+        grace = timedelta(seconds=state.settings.outage_grace)
+        waits = outage.age(redis_now(state.redis)) < grace
+        over = not waits
     current = state.jobs.get(job_id)
     if current is None or current.is_terminal or current.rq_job_id != run:
         return
@@ -161,11 +168,7 @@ def settle_failed_run(state: PDFQueueState, job_id: str, run: str, failure: JobF
             finish_failed(state, job_id, failure, status="cancelled")
         elif waits:
             _wait_for_dependency(state, current, run, failure)
-        elif (
-            isinstance(failure, DependencyUnavailable)  # it waited out the grace: over
-            or not failure.retryable
-            or current.retry_count >= settings.retry_attempts
-        ):
+        elif over or not failure.retryable or current.retry_count >= settings.retry_attempts:
             finish_failed(state, job_id, failure)
         else:
             _retry(state, current, run, failure)

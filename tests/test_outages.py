@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.alerts import judge_outages
 from flask_pdfqueue.attempts import settle_failed_run
 from flask_pdfqueue.errors import DependencyUnavailable
@@ -50,10 +51,21 @@ def _mongo_down() -> DependencyUnavailable:
     return DependencyUnavailable("mongo", "MongoDB did not answer")
 
 
+def _without_mongo(state: PDFQueueState) -> PDFQueueState:
+    """The state as a worker sees it while MongoDB is down (its probe gets no answer)."""
+    gone = ReportDocuments(
+        f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+        database="workflow",
+        collection="psikotes_v2",
+        timeout_ms=300,
+    )
+    return dataclasses.replace(state, documents=gone)
+
+
 def test_a_run_that_meets_an_outage_waits_without_spending_a_retry(app: Flask) -> None:
     state = state_of(app)
     job_id = processing_job(state)
-    settle_failed_run(state, job_id, job_id, _mongo_down())
+    settle_failed_run(_without_mongo(state), job_id, job_id, _mongo_down())
 
     record = state.jobs.get(job_id)
     assert record is not None
@@ -69,7 +81,7 @@ def test_a_run_that_meets_an_outage_waits_without_spending_a_retry(app: Flask) -
     [outage] = open_outages(state.redis)
     assert (outage.dependency, outage.reason) == ("mongo", "MongoDB did not answer")
     # A second run meeting it keeps the outage's start.
-    settle_failed_run(state, job_id, record.rq_job_id, _mongo_down())
+    settle_failed_run(_without_mongo(state), job_id, record.rq_job_id, _mongo_down())
     assert open_outages(state.redis)[0].since == outage.since
     assert state.jobs.get(job_id).retry_count == 0  # type: ignore[union-attr]
 
@@ -78,8 +90,8 @@ def test_past_the_grace_the_job_fails_with_dependency_unavailable(app: Flask) ->
     state = state_of(app)
     job_id = processing_job(state)
     long_ago = redis_now(state.redis) - timedelta(seconds=GRACE + 1)
-    state.redis.hset(KEY.format(dependency="storage"), "since", long_ago.timestamp())
-    settle_failed_run(state, job_id, job_id, DependencyUnavailable("storage", "Drive is down"))
+    state.redis.hset(KEY.format(dependency="mongo"), "since", long_ago.timestamp())
+    settle_failed_run(_without_mongo(state), job_id, job_id, _mongo_down())
 
     record = state.jobs.get(job_id)
     assert record is not None
@@ -91,6 +103,21 @@ def test_past_the_grace_the_job_fails_with_dependency_unavailable(app: Flask) ->
         "dependency_unavailable",
         True,
     )
+
+
+def test_a_dependency_that_answers_the_probe_had_no_outage_the_failure_is_the_jobs(
+    app: Flask,
+) -> None:
+    # A full disk: the write failed, yet the folder answers the probe. Waiting uncounted
+    # would retry the job for ever; it is retried and counted like any failure instead.
+    state = state_of(app)
+    job_id = processing_job(state)
+    settle_failed_run(state, job_id, job_id, DependencyUnavailable("storage", "disk full"))
+    record = state.jobs.get(job_id)
+    assert record is not None
+    assert (record.status, record.retry_count) == ("queued", 1)
+    assert record.rq_job_id is not None and "-w" not in record.rq_job_id
+    assert open_outages(state.redis) == []
 
 
 def test_health_names_the_dependency_and_how_long_it_is_down(app: Flask) -> None:
@@ -112,15 +139,9 @@ def test_health_names_the_dependency_and_how_long_it_is_down(app: Flask) -> None
 def test_probes_say_whether_a_dependency_answers(app: Flask) -> None:
     state = state_of(app)
     assert answers(state, "mongo") and answers(state, "sql") and answers(state, "storage")
-    gone = ReportDocuments(
-        f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
-        database="workflow",
-        collection="psikotes_v2",
-    )
     started = time.monotonic()
-    assert not answers(dataclasses.replace(state, documents=gone), "mongo")
+    assert not answers(_without_mongo(state), "mongo")
     assert time.monotonic() - started < PROBE_SECONDS + 2  # a short timeout, not the client's
-    gone.client.close()
 
 
 def test_the_outage_alert_fires_after_its_threshold() -> None:
