@@ -31,7 +31,9 @@ from . import signals
 from .callbacks import CallbackRefused, check_callback_url, failure_callback_for
 from .extension import PDFQueueState
 from .records.sql import JobRecord, SubscriberRequest
+from .records.sql.idempotency import RETENTION as KEY_RETENTION
 from .steps.record import note_in_report
+from .timestamps import utcnow
 from .tracing import traceparent_for_submit
 
 log = logging.getLogger(__name__)
@@ -108,7 +110,9 @@ def submit_many(
         request = replace(request, traceparent=traceparent_for_submit(request.traceparent))
         try:
             subscriber = _subscriber(state, request)
-            earlier = request.request_ref and state.jobs.requested_by(request.request_ref)
+            earlier = request.request_ref and state.jobs.requested_by(
+                request.request_ref, since=utcnow() - KEY_RETENTION
+            )
             if earlier:  # this request got that far before, in a process that died
                 record, joined_before = earlier
                 where = (None, None) if record.is_terminal else _where(state, [record])[0]

@@ -21,7 +21,8 @@ from flask_pdfqueue.queueing import JOB_FUNCTION, JobQueue
 from flask_pdfqueue.reconcile import reconcile
 from flask_pdfqueue.records.sql import Subscriber
 from flask_pdfqueue.records.sql.idempotency import IdempotencyStore, pdf_idempotency_keys
-from flask_pdfqueue.records.sql.subscribers import subscribers_of
+from flask_pdfqueue.records.sql.subscribers import pdf_job_subscribers, subscribers_of
+from flask_pdfqueue.steps.record import record_failed
 from flask_pdfqueue.submission import Accepted, JobRequest, submit
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import SECOND_API_KEY, make_isolated_app
@@ -333,3 +334,25 @@ def test_a_key_whose_request_died_is_taken_over_and_finds_that_requests_job(
     assert replayed.get_json() == taken_over.get_json()
     assert [s.callback_url for s in _subscribers(state, job.job_id)] == [item["callback"]]
     assert state.queue.waiting() == 1
+
+
+def test_a_key_used_again_after_it_expired_is_a_new_request(
+    app: Flask, auth: dict[str, str]
+) -> None:
+    state = state_of(app)
+    body = {"code": "DEMO-005", "productId": "minatBakatUmum"}
+    keyed = {**auth, "Idempotency-Key": "daily-report"}
+    first = app.test_client().post(SUBMIT, json=body, headers=keyed)
+    assert first.status_code == 202
+    first_id = first.get_json()["job_id"]
+    with state.jobs.engine.begin() as conn:  # a day and more later; the job has finished
+        conn.execute(update(pdf_idempotency_keys).values(created_at=utcnow() - timedelta(hours=25)))
+        conn.execute(
+            update(pdf_job_subscribers)
+            .where(pdf_job_subscribers.c.job_id == first_id)
+            .values(created_at=utcnow() - timedelta(hours=25))
+        )
+    record_failed(state, first_id, status="failed", error_message="x", error_code="x")
+    again = app.test_client().post(SUBMIT, json=body, headers=keyed)
+    assert again.status_code == 202
+    assert again.get_json()["job_id"] != first_id  # new work, not the day-old answer

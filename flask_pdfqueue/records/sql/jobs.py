@@ -198,10 +198,11 @@ class JobStore:
                 add_subscriber(conn, job_id, subscriber, now)
         return True
 
-    def requested_by(self, request_ref: str) -> tuple[JobRecord, bool] | None:
-        """The job a request made or joined (True: joined), found by its ``request_ref``."""
+    def requested_by(self, request_ref: str, *, since: datetime) -> tuple[JobRecord, bool] | None:
+        """The job a request made or joined since ``since`` (True: joined), found by its
+        ``request_ref``."""
         with self.engine.connect() as conn:
-            found = subscription_by(conn, request_ref)
+            found = subscription_by(conn, request_ref, since=since)
             return (_read(conn, found[0]), found[1]) if found else None
 
     def get(self, job_id: str) -> JobRecord | None:

@@ -113,12 +113,18 @@ def subscribers_of(conn: Connection, job_id: str) -> list[Subscriber]:
     return [Subscriber.from_row(row) for row in rows]
 
 
-def subscription_by(conn: Connection, request_ref: str) -> tuple[str, bool] | None:
-    """The job the request ``request_ref`` made or joined, and whether it joined it (an
-    earlier subscriber was there first); None when no such request was recorded."""
+def subscription_by(
+    conn: Connection, request_ref: str, *, since: datetime
+) -> tuple[str, bool] | None:
+    """The job the request ``request_ref`` made or joined since ``since``, and whether it
+    joined it (an earlier subscriber was there first); None when no such request was
+    recorded (an older one is a key used again after it expired: not the same request)."""
     table = pdf_job_subscribers.c
     row = conn.execute(
-        select(table.job_id, table.id).where(table.request_ref == request_ref).limit(1)
+        select(table.job_id, table.id)
+        .where(table.request_ref == request_ref, table.created_at >= since)
+        .order_by(table.id.desc())
+        .limit(1)
     ).first()
     if row is None:
         return None
