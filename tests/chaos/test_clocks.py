@@ -74,6 +74,8 @@ def stack(
                 state, env, tmp_path / "behind.log", "delivery-worker", prefix=_skewed("-30s")
             )
         )
+        # the delivery worker takes the webhook queue's lock once it is up: watch from then on
+        wait_until(lambda: all(_owner(state, q.name) for q in state.queue.all), timeout=60)
         yield Stack(state, app.test_client())
     finally:
         for process in processes:
