@@ -42,7 +42,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import outages
 from .delivery.dispatch import dispatch
 from .extension import PDFQueueState
-from .records.sql.deliveries import owe_event
 from .stats import ROLES, AlertInputs, alert_inputs
 from .timestamps import iso_utc, redis_now, utcnow
 
@@ -239,7 +238,7 @@ def announce(state: PDFQueueState, changes: Sequence[tuple[Alert, datetime | Non
     for alert, resolved_at in changes:
         body = event_body(alert, resolved_at, settings.base_url).decode()
         event_id = webhook_id(alert, resolved_at)
-        delivery = owe_event(state.jobs.engine, event_id, "alert", settings.alert_webhook, body)
+        delivery = state.deliveries.owe_event(event_id, "alert", settings.alert_webhook, body)
         if delivery is not None:
             owed.append(delivery)
     dispatch(state, owed)

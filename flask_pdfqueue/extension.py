@@ -28,6 +28,7 @@ from .delivery.sender import WebhookSender
 from .queueing import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import DeliveryStore, JobStore, make_engine
+from .records.sql.clock import DatabaseClock
 from .records.sql.idempotency import IdempotencyStore
 from .storage import Storage, create_storage
 
@@ -151,13 +152,14 @@ class PDFQueue:
             health_check_interval=30,
         )
         engine = make_engine(settings.resolved_sql_url)
+        clock = DatabaseClock(engine)
         state = PDFQueueState(
             settings=settings,
             redis=redis,
             queue=JobQueue(redis, settings),
-            jobs=JobStore(engine),
-            deliveries=DeliveryStore(engine),
-            idempotency=IdempotencyStore(engine),
+            jobs=JobStore(engine, clock),
+            deliveries=DeliveryStore(engine, clock),
+            idempotency=IdempotencyStore(engine, clock),
             documents=ReportDocuments(
                 settings.mongo_url,
                 database=settings.mongo_db,

@@ -121,18 +121,21 @@ class JobQueue:
                 self.queues[priority].enqueue_many(datas, pipeline=pipe)
             pipe.execute()
 
-    def enqueue_delivery(self, delivery: Delivery, *, at: datetime | None = None) -> Job:
-        """Queue the next attempt of ``delivery``, at once or at ``at``."""
+    def enqueue_delivery(
+        self, delivery: Delivery, *, delay: float = 0, rq_job_id: str | None = None
+    ) -> Job:
+        """Queue the next attempt of ``delivery`` (as ``rq_job_id`` if given), at once or in
+        ``delay`` seconds."""
         options = {
-            "job_id": delivery.rq_job_id,
+            "job_id": rq_job_id or delivery.rq_job_id,
             "description": DELIVERY_DESCRIPTION,
             "job_timeout": self.settings.delivery_job_timeout,
             "result_ttl": DELIVERY_RESULT_TTL,
             "failure_ttl": self.settings.failure_ttl,
         }
-        if at is not None and at > utcnow():
-            scheduled: Job = self.webhooks.enqueue_at(
-                at, DELIVERY_FUNCTION, delivery.webhook_id, **options
+        if delay > 0:
+            scheduled: Job = self.webhooks.enqueue_in(
+                timedelta(seconds=delay), DELIVERY_FUNCTION, delivery.webhook_id, **options
             )
             return scheduled
         return self.webhooks.enqueue(DELIVERY_FUNCTION, delivery.webhook_id, **options)

@@ -43,7 +43,7 @@ from .errors import WorkerLost
 from .extension import PDFQueueState
 from .outages import open_outages
 from .steps.record import mirror_outcome
-from .timestamps import redis_now, utcnow
+from .timestamps import redis_now
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def reconcile(
     ``budget`` seconds at most; ``lease``: the token of the lease it holds, if any."""
     report = ReconcileReport()
     round_ = _Round(state, budget, lease)
-    idle_before = utcnow() - GRACE
+    idle_before = state.jobs.clock.now() - GRACE
     for job in state.jobs.active(idle_before=idle_before):
         if not round_.go_on():
             break

@@ -33,7 +33,6 @@ from .extension import PDFQueueState
 from .records.sql import JobRecord, SubscriberRequest
 from .records.sql.idempotency import RETENTION as KEY_RETENTION
 from .steps.record import note_in_report
-from .timestamps import utcnow
 from .tracing import traceparent_for_submit
 
 log = logging.getLogger(__name__)
@@ -111,7 +110,7 @@ def submit_many(
         try:
             subscriber = _subscriber(state, request)
             earlier = request.request_ref and state.jobs.requested_by(
-                request.request_ref, since=utcnow() - KEY_RETENTION
+                request.request_ref, since=state.jobs.clock.now() - KEY_RETENTION
             )
             if earlier:  # this request got that far before, in a process that died
                 record, joined_before = earlier

@@ -15,7 +15,7 @@ from sqlalchemy import update
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.cli import pdfqueue_cli
 from flask_pdfqueue.records.sql import SubscriberRequest, pdf_job_results
-from flask_pdfqueue.records.sql.deliveries import owe_event, pdf_webhook_deliveries
+from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.subscribers import subscribers_of
 from flask_pdfqueue.steps.record import record_failed
 from flask_pdfqueue.timestamps import utcnow
@@ -164,7 +164,7 @@ def test_regenerate_renders_a_products_reports_again_at_low_priority(app: Flask)
 def test_cleanup_forgets_settled_alert_events_of_the_same_age(app: Flask) -> None:
     state = state_of(app)
     for webhook_id in ("alert_old", "alert_new", "alert_owed"):
-        assert owe_event(state.jobs.engine, webhook_id, "alert", "http://127.0.0.1/a", "{}")
+        assert state.deliveries.owe_event(webhook_id, "alert", "http://127.0.0.1/a", "{}")
     with state.jobs.engine.begin() as conn:
         table = pdf_webhook_deliveries.c
         conn.execute(
@@ -181,4 +181,4 @@ def test_cleanup_forgets_settled_alert_events_of_the_same_age(app: Flask) -> Non
     assert state.deliveries.get("alert_old") is None
     assert state.deliveries.get("alert_new") is not None  # settled recently
     assert state.deliveries.get("alert_owed") is not None  # still owed: never forgotten
-    assert owe_event(state.jobs.engine, "alert_new", "alert", "http://x/", "{}") is None
+    assert state.deliveries.owe_event("alert_new", "alert", "http://x/", "{}") is None

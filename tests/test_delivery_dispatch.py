@@ -256,3 +256,25 @@ def test_a_new_event_is_due_at_once_whatever_the_clock_that_owed_it(
     assert attempt_delivery(state, delivery.webhook_id) is not None
     assert len(receiver.requests(path)) == 1
     assert state.deliveries.get(delivery.webhook_id).state == "delivered"  # type: ignore[union-attr]
+
+
+def test_a_retry_woken_early_is_scheduled_again_for_what_is_left(
+    state: PDFQueueState, receiver: WebhookReceiver
+) -> None:
+    # RQ's scheduler ran on a host whose clock is ahead: it woke the retry 40 s early.
+    delivery, path = _owed(state, receiver)
+    due = state.deliveries.clock.now() + timedelta(seconds=40)
+    with state.jobs.engine.begin() as conn:
+        conn.execute(
+            update(pdf_webhook_deliveries)
+            .where(pdf_webhook_deliveries.c.webhook_id == delivery.webhook_id)
+            .values(round_attempts=1, attempts=1, next_attempt_at=due)
+        )
+    assert attempt_delivery(state, delivery.webhook_id) is None
+    assert receiver.requests(path) == []
+    [again] = state.queue.webhooks.scheduled_job_registry.get_job_ids()
+    assert again.startswith(f"{delivery.webhook_id.replace('.', '_')}-1-")
+    wakes_at = state.queue.webhooks.scheduled_job_registry.get_scheduled_time(again)
+    left = (wakes_at - utcnow()).total_seconds()
+    assert 35 < left <= 40
+    assert state.deliveries.get(delivery.webhook_id).state == "pending"  # type: ignore[union-attr]

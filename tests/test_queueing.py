@@ -158,9 +158,7 @@ def test_a_delivery_attempt_goes_on_the_webhook_queue(connection: redis.Redis) -
     assert job.func_name == DELIVERY_FUNCTION
     assert list(job.args) == ["msg_1"]  # the URL and its secret stay in SQL
     assert job.timeout == 2 + 8 + 30
-    later = queue.enqueue_delivery(
-        dataclasses.replace(delivery, attempts=3), at=now + timedelta(minutes=5)
-    )
+    later = queue.enqueue_delivery(dataclasses.replace(delivery, attempts=3), delay=300)
     assert queue.webhooks.scheduled_job_registry.get_job_ids() == [later.id]
     assert queue.waiting() == 0  # deliveries never count against the render queue's size
 

@@ -23,7 +23,6 @@ from sqlalchemy import DateTime, Engine, make_url, text
 from sqlalchemy.exc import IntegrityError
 
 import flask_pdfqueue.records.sql.deliveries as deliveries_module
-import flask_pdfqueue.records.sql.jobs as jobs_module
 from flask_pdfqueue.delivery.events import InlinePDF
 from flask_pdfqueue.records.sql import (
     AttemptLog,
@@ -37,6 +36,7 @@ from flask_pdfqueue.records.sql import (
     metadata,
     pdf_job_results,
 )
+from flask_pdfqueue.records.sql.clock import DatabaseClock
 from flask_pdfqueue.records.sql.subscribers import add_subscriber, subscribers_of
 
 T = TypeVar("T")
@@ -53,7 +53,7 @@ LEASE = timedelta(minutes=5)
 
 
 class Clock:
-    """Stands in for ``utcnow`` in the jobs and deliveries modules: exact timestamps,
+    """Stands in for the stores' database clock: exact timestamps,
     microseconds included."""
 
     def __init__(self) -> None:
@@ -75,8 +75,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(jobs_module, "utcnow", clock)
-    monkeypatch.setattr(deliveries_module, "utcnow", clock)
+    monkeypatch.setattr(DatabaseClock, "now", lambda self: clock())
     return clock
 
 
@@ -99,6 +98,10 @@ def jobs(engine: Engine) -> JobStore:
 @pytest.fixture
 def deliveries(engine: Engine) -> DeliveryStore:
     return DeliveryStore(engine)
+
+
+def _seconds_until(due: datetime, clock: Clock) -> float:
+    return (due - clock.now).total_seconds()
 
 
 def _subscriber(
@@ -839,7 +842,9 @@ def test_a_claim_is_not_given_before_next_attempt_at(
     owed = _owe(jobs)
     claimed = _claim(deliveries, owed)
     due = clock.now + timedelta(seconds=30)
-    assert deliveries.finish_attempt(claimed, _log(clock.now), state="pending", next_attempt_at=due)
+    assert deliveries.finish_attempt(
+        claimed, _log(clock.now), state="pending", retry_in=_seconds_until(due, clock)
+    )
     for early in (timedelta(seconds=29), timedelta(seconds=10), timedelta(seconds=3)):
         clock.set(due - early)
         assert deliveries.claim(owed.webhook_id, lease=LEASE) is None
@@ -857,7 +862,9 @@ def test_a_claim_allows_only_the_documented_clock_slack(
     owed = _owe(jobs)
     claimed = _claim(deliveries, owed)
     due = clock.now + timedelta(seconds=30)
-    assert deliveries.finish_attempt(claimed, _log(clock.now), state="pending", next_attempt_at=due)
+    assert deliveries.finish_attempt(
+        claimed, _log(clock.now), state="pending", retry_in=_seconds_until(due, clock)
+    )
     clock.set(due - slack - timedelta(microseconds=1))
     assert deliveries.claim(owed.webhook_id, lease=LEASE) is None
     clock.set(due - slack)
@@ -941,7 +948,8 @@ def test_finish_attempt_logs_and_settles(
     settled_at = clock.tick()
     due = settled_at + timedelta(seconds=5) if state == "pending" else None
     log = _log(attempted, status, error)
-    assert deliveries.finish_attempt(claimed, log, state=state, next_attempt_at=due)
+    retry_in = 5.0 if state == "pending" else None
+    assert deliveries.finish_attempt(claimed, log, state=state, retry_in=retry_in)
     settled = deliveries.get(owed.webhook_id)
     assert settled is not None
     assert settled == replace(
@@ -1016,7 +1024,9 @@ def test_replay_reopens_settled_deliveries_but_not_one_in_flight(
     deliveries.finish_attempt(c, _log(clock.now, 200, None), state="delivered")
     c = _claim(deliveries, failed)
     due = clock.now + timedelta(seconds=5)
-    deliveries.finish_attempt(c, _log(clock.now), state="pending", next_attempt_at=due)
+    deliveries.finish_attempt(
+        c, _log(clock.now), state="pending", retry_in=_seconds_until(due, clock)
+    )
     clock.set(due)
     c = _claim(deliveries, failed)
     deliveries.finish_attempt(c, _log(clock.now, 404, "HTTP 404: gone"), state="failed")
@@ -1084,7 +1094,9 @@ def test_overdue_lists_pending_deliveries_past_their_time(
     waiting = _owe(jobs, "a")
     claimed = _claim(deliveries, waiting)
     due = clock.now + timedelta(seconds=30)
-    deliveries.finish_attempt(claimed, _log(clock.now), state="pending", next_attempt_at=due)
+    deliveries.finish_attempt(
+        claimed, _log(clock.now), state="pending", retry_in=_seconds_until(due, clock)
+    )
     settled = _owe(jobs, "b")
     claimed = _claim(deliveries, settled)
     deliveries.finish_attempt(claimed, _log(clock.now, 200, None), state="delivered")
@@ -1100,7 +1112,7 @@ def test_rq_job_id_changes_with_each_attempt(
     assert owed.rq_job_id == f"{owed.webhook_id}-0"
     claimed = _claim(deliveries, owed)
     assert claimed.rq_job_id == owed.rq_job_id  # the attempt under way
-    deliveries.finish_attempt(claimed, _log(clock.now), state="pending", next_attempt_at=NOW)
+    deliveries.finish_attempt(claimed, _log(clock.now), state="pending", retry_in=0)
     following = deliveries.get(owed.webhook_id)
     assert following is not None
     assert following.rq_job_id == f"{owed.webhook_id}-1"
@@ -1125,9 +1137,9 @@ def test_attempts_of_returns_the_log_in_order(
         )
         logs.append(log)
         last = n == len(answers) - 1
-        due = None if last else clock.now + timedelta(seconds=5)
         state = "delivered" if last else "pending"
-        assert deliveries.finish_attempt(claimed, log, state=state, next_attempt_at=due)
+        retry_in = None if last else 5.0
+        assert deliveries.finish_attempt(claimed, log, state=state, retry_in=retry_in)
         clock.tick(5)
     assert deliveries.attempts_of(owed.webhook_id) == logs
     settled = deliveries.get(owed.webhook_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import Iterable
 
@@ -21,19 +22,19 @@ from rq.timeouts import JobTimeoutException
 from .. import signals
 from ..extension import PDFQueueState
 from ..records.sql import AttemptLog, Delivery
-from ..timestamps import utcnow
 from ..tracing import child_traceparent, traced
-from .schedule import next_attempt_at
+from .schedule import retry_wait
 from .sender import SENT_UNANSWERED, DeliveryResult
 
 log = logging.getLogger(__name__)
 
 
-def dispatch(state: PDFQueueState, deliveries: Iterable[Delivery]) -> None:
-    """Queue the next attempt of each delivery (what Redis refuses, the reconciler queues)."""
+def dispatch(state: PDFQueueState, deliveries: Iterable[Delivery], *, delay: float = 0) -> None:
+    """Queue the next attempt of each delivery, at once or in ``delay`` seconds (what Redis
+    refuses, the reconciler queues)."""
     for delivery in deliveries:
         try:
-            state.queue.enqueue_delivery(delivery, at=delivery.next_attempt_at)
+            state.queue.enqueue_delivery(delivery, delay=delay)
         except RedisError as exc:
             log.warning(
                 "webhook %s (job %s) not queued now, the reconciler will: %s",
@@ -52,6 +53,7 @@ def attempt_delivery(state: PDFQueueState, webhook_id: str) -> Delivery | None:
         webhook_id, lease=settings.webhook_lease, token=rq_job.id if rq_job else None
     )
     if claimed is None:
+        _wake_again_if_early(state, webhook_id)
         return None
     with traced(claimed.traceparent):
         _attempt(state, claimed)
@@ -61,7 +63,7 @@ def attempt_delivery(state: PDFQueueState, webhook_id: str) -> Delivery | None:
 def _attempt(state: PDFQueueState, claimed: Delivery) -> None:
     """POST the claimed delivery once, record how it went, and queue what follows."""
     settings = state.settings
-    attempted_at = utcnow()
+    attempted_at = state.deliveries.clock.now()
     started = time.monotonic()
     try:
         result = state.webhooks.deliver(
@@ -93,28 +95,42 @@ def _attempt(state: PDFQueueState, claimed: Delivery) -> None:
         http_status=result.status,
         error=result.error,
     )
-    due = None
+    wait = None
     if result.delivered:
         outcome = "delivered"
     elif not result.retryable:
         outcome = "failed"
     else:
-        due = next_attempt_at(
-            utcnow(),
+        wait = retry_wait(
             attempts_made=claimed.round_attempts + 1,
             schedule=settings.webhook_retry_schedule,
             retry_after=result.retry_after,
         )
-        outcome = "pending" if due is not None else "failed"
-    settled = state.deliveries.finish_attempt(claimed, entry, state=outcome, next_attempt_at=due)
+        outcome = "pending" if wait is not None else "failed"
+    settled = state.deliveries.finish_attempt(claimed, entry, state=outcome, retry_in=wait)
     _log_attempt(claimed, outcome, result.status, result.error)
     if outcome == "delivered":
         signals.send(signals.webhook_delivered, delivery=claimed, status=result.status)
     elif outcome == "failed":
         signals.send(signals.webhook_given_up, delivery=claimed, error=result.error or "")
-    if settled and due is not None:
-        following = dataclasses.replace(claimed, attempts=claimed.attempts + 1, next_attempt_at=due)
-        dispatch(state, [following])
+    if settled and wait is not None:
+        dispatch(state, [dataclasses.replace(claimed, attempts=claimed.attempts + 1)], delay=wait)
+
+
+def _wake_again_if_early(state: PDFQueueState, webhook_id: str) -> None:
+    """RQ's scheduler woke this retry before it was due by the database's clock (its
+    host's clock runs ahead): schedule it again for what is left, rather than leave it
+    to the reconciler. The RQ job is a new one, as the running one cannot be queued."""
+    early = state.deliveries.not_due_yet(webhook_id)
+    if early is None:
+        return
+    delivery, wait = early
+    log.info("webhook %s woken %.1f s early; scheduled again", webhook_id, wait)
+    try:
+        rq_job_id = f"{delivery.rq_job_id}-{secrets.token_hex(4)}"
+        state.queue.enqueue_delivery(delivery, delay=wait, rq_job_id=rq_job_id)
+    except RedisError as exc:
+        log.warning("webhook %s not scheduled again, the reconciler will: %s", webhook_id, exc)
 
 
 def _log_attempt(delivery: Delivery, outcome: str, status: int | None, error: str | None) -> None:

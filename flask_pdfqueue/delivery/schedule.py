@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
 JITTER = 0.2
 
 
-def next_attempt_at(
-    now: datetime,
+def retry_wait(
     *,
     attempts_made: int,
     schedule: Sequence[int],
     retry_after: float | None = None,
     rng: random.Random | None = None,
-) -> datetime | None:
-    """When the next attempt is due after ``attempts_made`` attempts in this round, or
-    None when the schedule is used up (the delivery has failed)."""
+) -> float | None:
+    """Seconds until the next attempt after ``attempts_made`` attempts in this round, or
+    None when the schedule is used up (the delivery has failed).
+
+    A wait, not a time: the database's clock turns it into the delivery's due time, and
+    the worker's own clock into when RQ's scheduler wakes the attempt."""
     if attempts_made < 1 or attempts_made > len(schedule):
         return None
     wait = float(schedule[attempts_made - 1])
     wait *= 1 + (rng or random).uniform(-JITTER, JITTER)
     if retry_after is not None:
         wait = max(wait, min(retry_after, float(max(schedule))))
-    return now + timedelta(seconds=wait)
+    return wait

@@ -35,8 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from ...timestamps import utcnow
 from .attempt_log import AttemptLog, any_error_starting, attempts_of, log_attempt
+from .clock import DatabaseClock
 from .columns import MYSQL_OPTIONS, LongText, Timestamp, metadata
 from .subscribers import subscribers_of
 
@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 
 DELIVERY_STATES = ("pending", "sending", "delivered", "failed")
 OWED = ("pending", "sending")
-#: A delivery counts as due this much early: the scheduler that woke its attempt may
-#: run on another machine, whose clock may be a little ahead.
+#: A retry counts as due this much early: RQ's scheduler wakes its attempt by the clock
+#: of the host it runs on, which agrees with the database's only to a few milliseconds.
 CLOCK_SLACK = timedelta(seconds=1)
 
 pdf_webhook_deliveries = Table(
@@ -130,16 +130,16 @@ def new_webhook_id() -> str:
 
 
 def owe_terminal_event(
-    conn: Connection, record: JobRecord, pdf: InlinePDF | None = None
+    conn: Connection, record: JobRecord, now: datetime, pdf: InlinePDF | None = None
 ) -> list[Delivery]:
     """Owe the finished job's event to each subscriber that has a URL for it (``pdf``
-    goes to those that asked for it inline), with the trace of the subscriber's submit.
+    goes to those that asked for it inline), with the trace of the subscriber's submit,
+    due ``now``.
 
     Runs inside the transaction that recorded the outcome: both or neither.
     """
     from ...delivery.events import event_body
 
-    now = utcnow()
     owed = []
     for subscriber in subscribers_of(conn, record.job_id):
         url = subscriber.url_for(record.status)
@@ -161,18 +161,6 @@ def owe_terminal_event(
             )
         )
     return owed
-
-
-def owe_event(
-    engine: Engine, webhook_id: str, event: str, url: str, payload: str
-) -> Delivery | None:
-    """Owe an event of no job (an alert) under its own, stable ``webhook_id``; None when it
-    is owed already (another process saw the same change first)."""
-    try:
-        with engine.begin() as conn:
-            return _owe(conn, _due_now(webhook_id, event, url, payload, utcnow()))
-    except IntegrityError:
-        return None
 
 
 def _due_now(
@@ -216,8 +204,19 @@ def _values(delivery: Delivery) -> dict[str, Any]:
 class DeliveryStore:
     """Claims, attempts and replays of webhook deliveries."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: DatabaseClock | None = None) -> None:
         self.engine = engine
+        self.clock = clock or DatabaseClock(engine)
+
+    def owe_event(self, webhook_id: str, event: str, url: str, payload: str) -> Delivery | None:
+        """Owe an event of no job (an alert) under its own, stable ``webhook_id``; None when
+        it is owed already (another process saw the same change first)."""
+        due = _due_now(webhook_id, event, url, payload, self.clock.now())
+        try:
+            with self.engine.begin() as conn:
+                return _owe(conn, due)
+        except IntegrityError:
+            return None
 
     def get(self, webhook_id: str) -> Delivery | None:
         rows = self._select((_table.webhook_id == webhook_id,))
@@ -233,10 +232,9 @@ class DeliveryStore:
         by a live claim. The returned delivery carries the claim's ``token`` (the RQ job
         making the attempt, so its death can release exactly its claim).
 
-        The first attempt of a round (a new event, or a replayed one) is due at once,
-        whatever the clock of the host that owed it says: only retries wait for their
-        time, which the delivery worker that made the previous attempt set."""
-        now = utcnow()
+        The first attempt of a round (a new event, or a replayed one) is due at once;
+        only retries wait for their time, by the database's clock."""
+        now = self.clock.now()
         token = token or secrets.token_hex(16)
         with self.engine.begin() as conn:
             result = conn.execute(
@@ -262,17 +260,29 @@ class DeliveryStore:
             row = conn.execute(select(*_COLUMNS).where(_table.webhook_id == webhook_id)).one()
         return Delivery.from_row(row)
 
+    def not_due_yet(self, webhook_id: str) -> tuple[Delivery, float] | None:
+        """A pending retry of ``webhook_id`` that is not due yet, with the seconds left (by
+        the database's clock); None when there is none."""
+        delivery = self.get(webhook_id)
+        if delivery is None or delivery.state != "pending" or delivery.round_attempts == 0:
+            return None
+        if delivery.next_attempt_at is None:  # a row written by an older version
+            return None
+        wait = (delivery.next_attempt_at - self.clock.now() - CLOCK_SLACK).total_seconds()
+        return (delivery, wait) if wait > 0 else None
+
     def finish_attempt(
         self,
         claimed: Delivery,
         log: AttemptLog,
         *,
         state: str,
-        next_attempt_at: datetime | None = None,
+        retry_in: float | None = None,
     ) -> bool:
         """Log the attempt and settle the claim as ``delivered``, ``failed`` or ``pending``
-        (due again at ``next_attempt_at``). False if the claim had been taken over."""
-        now = utcnow()
+        (due again ``retry_in`` seconds from now). False if the claim had been taken over."""
+        now = self.clock.now()
+        due = now + timedelta(seconds=retry_in) if retry_in is not None else None
         with self.engine.begin() as conn:
             log_attempt(conn, claimed.webhook_id, log)
             result = conn.execute(
@@ -286,7 +296,7 @@ class DeliveryStore:
                     round_attempts=_table.round_attempts + 1,
                     last_status=log.http_status,
                     last_error=log.error,
-                    next_attempt_at=next_attempt_at,
+                    next_attempt_at=due,
                     delivered_at=now if state == "delivered" else _table.delivered_at,
                     claimed_at=None,
                     claim_token=None,
@@ -309,7 +319,7 @@ class DeliveryStore:
     def release_expired(self, *, lease: timedelta) -> list[Delivery]:
         """Reopen deliveries whose claimer died mid-attempt (its lease ran out)."""
         expired = self._select(
-            (_table.state == "sending", _table.claimed_at < utcnow() - lease), limit=500
+            (_table.state == "sending", _table.claimed_at < self.clock.now() - lease), limit=500
         )
         for delivery in expired:
             self._reopen(
@@ -349,7 +359,7 @@ class DeliveryStore:
         ids = list(webhook_ids)
         if not ids:
             return []
-        now = utcnow()
+        now = self.clock.now()
         with self.engine.begin() as conn:
             conn.execute(
                 update(pdf_webhook_deliveries)
@@ -369,7 +379,7 @@ class DeliveryStore:
             return any_error_starting(conn, webhook_id, starting)
 
     def _reopen(self, conditions: Sequence[Any]) -> None:
-        now = utcnow()
+        now = self.clock.now()
         with self.engine.begin() as conn:
             conn.execute(
                 update(pdf_webhook_deliveries)

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from ...timestamps import utcnow
+from .clock import DatabaseClock
 from .columns import MYSQL_OPTIONS, Timestamp, metadata
 
 #: How long an answer is kept and replayed.
@@ -67,12 +67,13 @@ class StoredAnswer:
 class IdempotencyStore:
     """Reserve, answer and release idempotency keys."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: DatabaseClock | None = None) -> None:
         self.engine = engine
+        self.clock = clock or DatabaseClock(engine)
 
     def reserve(self, client: str, key: str, request_hash: str) -> StoredAnswer | None:
         """Take ``key`` for this request: None when it is ours now, else what it holds."""
-        now = utcnow()
+        now = self.clock.now()
         with self.engine.begin() as conn:
             conn.execute(  # an expired answer is forgotten
                 delete(pdf_idempotency_keys).where(
@@ -152,7 +153,7 @@ class IdempotencyStore:
 
     def forget_expired(self, now: datetime | None = None) -> int:
         """Delete answers older than the retention; how many went."""
-        cutoff = (now or utcnow()) - RETENTION
+        cutoff = (now or self.clock.now()) - RETENTION
         with self.engine.begin() as conn:
             result = conn.execute(delete(pdf_idempotency_keys).where(_table.created_at < cutoff))
         return int(result.rowcount)

@@ -36,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 
-from ...timestamps import utcnow
+from .clock import DatabaseClock
 from .columns import MYSQL_OPTIONS, TextList, Timestamp, metadata, utc_now_default
 from .deliveries import Delivery, owe_terminal_event
 from .subscribers import SubscriberRequest, add_subscriber, subscription_by
@@ -135,8 +135,9 @@ COLUMNS = [pdf_job_results.c[f.name] for f in fields(JobRecord)]
 class JobStore:
     """Reads and conditional writes of ``pdf_job_results``."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: DatabaseClock | None = None) -> None:
         self.engine = engine
+        self.clock = clock or DatabaseClock(engine)
 
     def insert_queued(
         self,
@@ -153,7 +154,7 @@ class JobStore:
         Raises :class:`sqlalchemy.exc.IntegrityError` when a job for the same report is
         queued or running already (its ``dedupe_key`` is taken): join that one instead.
         """
-        now = utcnow()
+        now = self.clock.now()
         record = JobRecord(
             job_id=job_id,
             code=code,
@@ -190,7 +191,7 @@ class JobStore:
         either in place before the terminal transition reads the subscribers, or
         refused after it: never added to a job whose events were already owed.
         """
-        now = utcnow()
+        now = self.clock.now()
         with self.engine.begin() as conn:
             if not _update_active(conn, job_id, updated_at=now):
                 return False
@@ -216,7 +217,7 @@ class JobStore:
         A run starts once: a second execution of it (RQ handed it out twice) finds the
         job ``processing`` already and does nothing.
         """
-        now = utcnow()
+        now = self.clock.now()
         return self._update(
             job_id,
             run=rq_job_id,
@@ -229,7 +230,7 @@ class JobStore:
 
     def set_stage(self, job_id: str, rq_job_id: str, stage: str) -> bool:
         """False when the run may not go on: the job ended (cancelled) or has another run."""
-        return self._update(job_id, run=rq_job_id, stage=stage, updated_at=utcnow())
+        return self._update(job_id, run=rq_job_id, stage=stage, updated_at=self.clock.now())
 
     def schedule_retry(
         self,
@@ -253,7 +254,7 @@ class JobStore:
             rq_job_id=next_run,
             error_message=error_message,
             error_code=error_code,
-            updated_at=utcnow(),
+            updated_at=self.clock.now(),
         )
 
     def keep_storage_key(self, job_id: str, key: str) -> str | None:
@@ -276,7 +277,7 @@ class JobStore:
     def requeue(self, job_id: str, *, run: str) -> bool:
         """A queued job whose run Redis lost is about to be queued again under the same run
         (no attempt was made, none is counted). False when the job moved on meanwhile."""
-        return self._update(job_id, run=run, statuses=("queued",), updated_at=utcnow())
+        return self._update(job_id, run=run, statuses=("queued",), updated_at=self.clock.now())
 
     def complete(
         self,
@@ -366,7 +367,7 @@ class JobStore:
     def _finish(self, job_id: str, pdf: InlinePDF | None, **values: Any) -> list[Delivery] | None:
         """The terminal transition: the outcome, its deliveries owed and its mirror pending,
         and the report free for the next submit, in one transaction."""
-        now = utcnow()
+        now = self.clock.now()
         with self.engine.begin() as conn:
             finished = _update_active(
                 conn,
@@ -378,7 +379,7 @@ class JobStore:
                 mirror_pending=True,
                 dedupe_key=None,
             )
-            return owe_terminal_event(conn, _read(conn, job_id), pdf) if finished else None
+            return owe_terminal_event(conn, _read(conn, job_id), now, pdf) if finished else None
 
 
 def _update_active(
