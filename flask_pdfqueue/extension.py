@@ -31,6 +31,7 @@ from .records.sql import DeliveryStore, JobStore, make_engine
 from .records.sql.clock import DatabaseClock
 from .records.sql.idempotency import IdempotencyStore
 from .storage import Storage, create_storage
+from .timestamps import redis_clock
 
 if TYPE_CHECKING:
     from .rendering import ReportRenderer
@@ -152,7 +153,7 @@ class PDFQueue:
             health_check_interval=30,
         )
         engine = make_engine(settings.resolved_sql_url)
-        clock = DatabaseClock(engine)
+        clock = DatabaseClock(engine, reference=redis_clock(redis))
         state = PDFQueueState(
             settings=settings,
             redis=redis,

@@ -27,6 +27,7 @@ from rq.job import Job, JobStatus
 
 from .config import PRIORITIES, Settings
 from .records.sql.deliveries import Delivery
+from .schedulers import wake_time
 from .timestamps import utcnow
 
 JOB_FUNCTION = "workers.pdf_worker.generate_pdf_job"
@@ -99,8 +100,12 @@ class JobQueue:
         options = self._run_options(rq_job_id or job_id)
         timeout = self.settings.job_timeout
         if delay > 0:
-            scheduled: Job = queue.enqueue_in(
-                timedelta(seconds=delay), JOB_FUNCTION, job_id, job_timeout=timeout, **options
+            scheduled: Job = queue.enqueue_at(
+                wake_time(self.connection, queue.name, delay),
+                JOB_FUNCTION,
+                job_id,
+                job_timeout=timeout,
+                **options,
             )
             return scheduled
         return queue.enqueue(JOB_FUNCTION, job_id, job_timeout=timeout, **options)
@@ -134,8 +139,11 @@ class JobQueue:
             "failure_ttl": self.settings.failure_ttl,
         }
         if delay > 0:
-            scheduled: Job = self.webhooks.enqueue_in(
-                timedelta(seconds=delay), DELIVERY_FUNCTION, delivery.webhook_id, **options
+            scheduled: Job = self.webhooks.enqueue_at(
+                wake_time(self.connection, self.webhooks.name, delay),
+                DELIVERY_FUNCTION,
+                delivery.webhook_id,
+                **options,
             )
             return scheduled
         return self.webhooks.enqueue(DELIVERY_FUNCTION, delivery.webhook_id, **options)

@@ -41,12 +41,13 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker, worker_registration
-from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
+from rq.scheduler import RQScheduler
 from rq.worker import BaseWorker, WorkerStatus
 
 from . import outages
 from .extension import PDFQueueState, current_pdfqueue
 from .reconcile import reconcile_if_due
+from .schedulers import SCHEDULER_SILENCE, scheduler_silence
 from .timestamps import redis_now
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,6 @@ MAINTENANCE_SECONDS = 15
 RECONCILE_POLL = 5.0
 #: RQ's worker TTL: an idle worker heartbeats every TTL - 15 s, a dead one expires.
 WORKER_TTL = 40
-#: A scheduler heartbeats every second; one silent this long is dead.
-SCHEDULER_SILENCE = timedelta(seconds=10)
-#: The TTL RQ's scheduler gives its record at each heartbeat: its interval (1 s) + 60 s.
-SCHEDULER_RECORD_TTL = 61
 #: A worker heartbeats at least every 30 s (RQ's job monitoring interval while busy).
 WORKER_SILENCE = timedelta(seconds=WORKER_TTL + 30)
 
@@ -261,31 +258,6 @@ def stoppable(run: str) -> Iterator[None]:
         yield
     finally:
         _switch.stoppable = None
-
-
-def scheduler_silence(connection: Redis, queue_name: str) -> timedelta | None:
-    """How long the scheduler holding ``queue_name``'s lock has been silent, by Redis's
-    clock; None when nobody holds the lock.
-
-    RQ's scheduler sets its record's TTL to its interval + 60 s at every heartbeat (RQ 3's
-    ``RQScheduler.heartbeat``; workers start it with the 1 s interval), so the time since
-    its last beat is what that TTL has lost: Redis counts it, no host's clock does, and two
-    hosts whose clocks disagree still agree on it. A lock just taken, whose scheduler has
-    not written its record yet, counts as a beat now.
-    """
-    owner = connection.get(RQScheduler.get_locking_key(queue_name))
-    if owner is None:
-        return None
-    name = owner.decode() if isinstance(owner, bytes) else str(owner)
-    left_ms = int(connection.pttl(SCHEDULER_KEY_TEMPLATE % name))
-    if left_ms < 0:  # no record yet (-2), or one without a TTL (-1)
-        return timedelta(0)
-    return timedelta(milliseconds=max(0, SCHEDULER_RECORD_TTL * 1000 - left_ms))
-
-
-def scheduler_alive(connection: Redis, queue_name: str) -> bool:
-    silence = scheduler_silence(connection, queue_name)
-    return silence is not None and silence < SCHEDULER_SILENCE
 
 
 def clear_dead_scheduler_lock(connection: Redis, queue_name: str) -> bool:

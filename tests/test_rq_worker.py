@@ -19,14 +19,14 @@ from flask_pdfqueue.outages import DEPENDENCIES, open_outages, report_down
 from flask_pdfqueue.reconcile import LOCK_KEY
 from flask_pdfqueue.rq_worker import (
     MAINTENANCE_SECONDS,
-    SCHEDULER_RECORD_TTL,
     WORKER_TTL,
     PDFWorker,
     ReconcilerThread,
     clear_dead_scheduler_lock,
     live_workers,
-    scheduler_alive,
 )
+from flask_pdfqueue.schedulers import SCHEDULER_RECORD_TTL, scheduler_alive, wake_time
+from flask_pdfqueue.timestamps import redis_now, utcnow
 from tests.factories import isolated_app, make_idle, queued_job, state_of
 from tests.servers import RunningServer
 
@@ -87,6 +87,43 @@ def test_a_real_schedulers_heartbeat_keeps_it_alive(state: PDFQueueState) -> Non
     assert not scheduler_alive(state.redis, QUEUE)
     scheduler.heartbeat()  # type: ignore[no-untyped-call]
     assert scheduler_alive(state.redis, QUEUE)
+    scheduler.release_locks()  # type: ignore[no-untyped-call]
+
+
+def _beating(state: PDFQueueState, name: str, *, clock_off_by: float) -> None:
+    """A scheduler lock on QUEUE held by ``name``, whose host's clock is ``clock_off_by``
+    seconds from Redis's, and which beat 2 s ago."""
+    state.redis.set(RQScheduler.get_locking_key(QUEUE), name, ex=61)
+    key = SCHEDULER_KEY_TEMPLATE % name
+    beat = redis_now(state.redis) - timedelta(seconds=2 - clock_off_by)
+    state.redis.hset(key, "last_heartbeat", utcformat(beat))
+    state.redis.pexpire(key, (SCHEDULER_RECORD_TTL - 2) * 1000)
+
+
+@pytest.mark.parametrize("clock_off_by", [-30.0, 0.0, 30.0])
+def test_a_delay_is_woken_by_the_clock_of_the_queues_scheduler(
+    state: PDFQueueState, clock_off_by: float
+) -> None:
+    _beating(state, "elsewhere", clock_off_by=clock_off_by)
+    when = wake_time(state.redis, QUEUE, 10)
+    assert when.microsecond == 0  # RQ keeps whole seconds: rounded up, never early
+    by_redis = (when - redis_now(state.redis)).total_seconds()
+    assert 10 + clock_off_by - 0.1 <= by_redis <= 10 + clock_off_by + 1.1
+
+
+def test_with_no_scheduler_a_delay_goes_by_the_local_clock(state: PDFQueueState) -> None:
+    before = utcnow()
+    when = wake_time(state.redis, QUEUE, 10)
+    assert before + timedelta(seconds=10) <= when <= utcnow() + timedelta(seconds=11)
+
+
+def test_a_real_schedulers_beat_says_its_clock(state: PDFQueueState) -> None:
+    scheduler = RQScheduler([QUEUE], connection=state.redis)
+    assert scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+    scheduler.register_birth()
+    scheduler.heartbeat()  # type: ignore[no-untyped-call]
+    by_redis = (wake_time(state.redis, QUEUE, 5) - redis_now(state.redis)).total_seconds()
+    assert 4.9 <= by_redis <= 6.1  # this host and its Redis share a clock
     scheduler.release_locks()  # type: ignore[no-untyped-call]
 
 

@@ -14,7 +14,8 @@ from flask import Blueprint, Response, jsonify
 
 from .. import outages
 from ..extension import PDFQueueState, current_pdfqueue
-from ..rq_worker import live_workers, scheduler_alive
+from ..rq_worker import live_workers
+from ..schedulers import scheduler_alive
 from ..timestamps import redis_now, utcnow
 from .envelope import RETRY_AFTER_SECONDS
 

@@ -4,8 +4,9 @@ Hosts' clocks drift apart (NTP lagging, a VM resumed from a snapshot). A lease
 taken on one host and judged on another, a due time set on one and claimed on
 another, a row's age that the reconciler weighs: each must be read against the
 same clock, or a host 30 s ahead takes live claims and one 30 s behind leaves due
-work waiting. PostgreSQL and MariaDB have a clock of their own; a SQLite file lives
-on one host, whose clock every process using it shares.
+work waiting. PostgreSQL and MariaDB have a clock of their own. A SQLite file has no
+server, so no clock: its processes agree on a reference clock instead (the service
+gives Redis's), and use their own only when they have none.
 
 Asking the server for the time in every transaction would cost a round trip each;
 the clock instead keeps the server's offset from the local clock, measured once a
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,11 +58,16 @@ def _server_time_mysql(element: _server_time, compiler: SQLCompiler, **kw: Any) 
     return "UTC_TIMESTAMP(6)"
 
 
-class DatabaseClock:
-    """``now()`` by the database server's clock (the local clock on SQLite)."""
+#: A clock to agree on where the database has none; None when it cannot be read now.
+ReferenceClock = Callable[[], datetime | None]
 
-    def __init__(self, engine: Engine) -> None:
+
+class DatabaseClock:
+    """``now()`` by the database server's clock (on SQLite, by ``reference``)."""
+
+    def __init__(self, engine: Engine, reference: ReferenceClock | None = None) -> None:
         self.engine = engine
+        self.reference = reference
         self.has_own_clock = engine.dialect.name != "sqlite"
         self.offset = timedelta(0)
         self._measured_wall = 0.0
@@ -68,30 +75,37 @@ class DatabaseClock:
         self._valid_for = 0.0
 
     def now(self) -> datetime:
-        if self.has_own_clock and self._stale():
+        if (self.has_own_clock or self.reference is not None) and self._stale():
             self._measure()
         return utcnow() + self.offset
 
     def _stale(self) -> bool:
-        mono, wall = time.monotonic(), time.time()
+        mono, wall = time.monotonic(), utcnow().timestamp()
         elapsed = mono - self._measured_mono
         jumped = abs((wall - self._measured_wall) - elapsed) > JUMP
         return elapsed >= self._valid_for or jumped
 
     def _measure(self) -> None:
-        before = time.time()
-        try:
-            with self.engine.connect() as conn:
-                server = as_utc(conn.execute(select(_server_time())).scalar_one())
-        except SQLAlchemyError as exc:  # the caller's own statement will say what is wrong
-            log.debug("database clock not measured: %s", type(exc).__name__)
+        before = utcnow().timestamp()
+        server = self._read_server() if self.has_own_clock else self._read_reference()
+        if server is None:  # the caller's own statement will say what is wrong
             self._mark_measured(before, valid_for=RETRY_AFTER)
             return
-        after = time.time()
-        assert server is not None
+        after = utcnow().timestamp()
         local = datetime.fromtimestamp((before + after) / 2, UTC)
         self.offset = server - local
         self._mark_measured(after, valid_for=MEASURE_EVERY)
+
+    def _read_server(self) -> datetime | None:
+        try:
+            with self.engine.connect() as conn:
+                return as_utc(conn.execute(select(_server_time())).scalar_one())
+        except SQLAlchemyError as exc:
+            log.debug("database clock not read: %s", type(exc).__name__)
+            return None
+
+    def _read_reference(self) -> datetime | None:
+        return self.reference() if self.reference is not None else None
 
     def _mark_measured(self, wall: float, *, valid_for: float) -> None:
         self._measured_wall = wall

@@ -46,9 +46,9 @@ if TYPE_CHECKING:
 
 DELIVERY_STATES = ("pending", "sending", "delivered", "failed")
 OWED = ("pending", "sending")
-#: A retry counts as due this much early: RQ's scheduler wakes its attempt by the clock
-#: of the host it runs on, which agrees with the database's only to a few milliseconds.
-CLOCK_SLACK = timedelta(seconds=1)
+#: A retry counts as due this much early: the clocks that woke it (its scheduler's, read
+#: through Redis) and that judge it (the database's) are each known to a round trip.
+CLOCK_SLACK = timedelta(milliseconds=500)
 
 pdf_webhook_deliveries = Table(
     "pdf_webhook_deliveries",
