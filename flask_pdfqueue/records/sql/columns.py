@@ -107,17 +107,49 @@ def _utc_now_mysql(element: utc_now_default, compiler: SQLCompiler, **kw: Any) -
     return "(UTC_TIMESTAMP(6))"
 
 
+#: Seconds to wait for a database server to answer a new connection.
+CONNECT_TIMEOUT = 5
+#: Seconds a MySQL or MariaDB statement may wait for its answer (longer than any of ours).
+READ_TIMEOUT = 60
+#: A PostgreSQL connection whose peer stops acknowledging (a host gone, a network cut) is
+#: given up after this many seconds, by TCP keepalives and the kernel's user timeout.
+DEAD_PEER_SECONDS = 30
+
+
 def make_engine(url: str, **engine_options: Any) -> Engine:
     """An engine that keeps bound values out of error messages (callback URLs carry
     n8n's token) and, on SQLite, lets readers and one writer work side by side.
 
     A server's connection is pinged before use (a restarted server leaves dead ones in
-    the pool); a SQLite file has no connection to go stale, so it is not."""
-    sqlite = make_url(url).get_backend_name() == "sqlite"
+    the pool); a SQLite file has no connection to go stale, so it is not. A server that
+    does not answer costs seconds, not a worker: see :func:`_timeouts`."""
+    parsed = make_url(url)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    engine_options.setdefault("connect_args", _timeouts(parsed.get_backend_name()))
     engine = create_engine(url, pool_pre_ping=not sqlite, hide_parameters=True, **engine_options)
     if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _timeouts(backend: str) -> dict[str, Any]:
+    """Client-side limits on waiting for a server (libpq's and PyMySQL's options)."""
+    if backend == "postgresql":
+        return {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "keepalives": 1,
+            "keepalives_idle": DEAD_PEER_SECONDS // 3,
+            "keepalives_interval": DEAD_PEER_SECONDS // 6,
+            "keepalives_count": 2,
+            "tcp_user_timeout": DEAD_PEER_SECONDS * 1000,
+        }
+    if backend in ("mysql", "mariadb"):
+        return {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "read_timeout": READ_TIMEOUT,
+            "write_timeout": READ_TIMEOUT,
+        }
+    return {}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
