@@ -13,6 +13,8 @@ reconcile`` runs it by hand. Each round:
   delivery job are queued;
 - report documents whose ``pdf_generation`` lags SQL are written again (not while
   the workers have MongoDB in an outage: each write would wait out its timeout);
+  one MongoDB refuses while it answers is the row's own trouble: that row waits
+  (:data:`BACKOFF_FIRST`, doubling up to :data:`BACKOFF_MAX`) and the others go on;
 - ``Idempotency-Key`` answers older than 24 hours are forgotten.
 
 Rows touched within the grace period are left alone: they are in someone's hands.
@@ -35,13 +37,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .attempts import settle_failed_run
 from .delivery.dispatch import dispatch
 from .errors import WorkerLost
 from .extension import PDFQueueState
-from .outages import open_outages
+from .outages import answers, open_outages
 from .steps.record import mirror_outcome
 from .timestamps import redis_now
 
@@ -57,6 +59,13 @@ ROUND_SECONDS = 20.0
 GRACE = timedelta(seconds=30)
 #: How long a run must stay missing from RQ before it counts as lost.
 VISIBILITY_WINDOW = timedelta(seconds=10)
+#: How long a row the reconciler failed on waits before it is tried again: doubling with
+#: each failure (counted for a day), up to the maximum.
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+BACKOFF_KEY = "pdfqueue:reconcile-backoff:{row}"
+FAILURES_KEY = "pdfqueue:reconcile-failures:{row}"
+FAILURES_TTL = 24 * 3600
 #: When a run was first seen missing (Redis time, seconds); forgotten after a day.
 MISSING_KEY = "pdfqueue:missing:{run}"
 MISSING_KEY_TTL = 24 * 3600
@@ -71,6 +80,7 @@ class ReconcileReport:
     claims_released: int = 0
     deliveries_queued: int = 0
     mirrors_written: int = 0
+    mirrors_backed_off: int = 0
     idempotency_keys_forgotten: int = 0
 
     @property
@@ -135,14 +145,46 @@ def reconcile(
 
     if not any(o.dependency == "mongo" for o in open_outages(state.redis)):
         # (during a MongoDB outage each mirror would wait out its timeout: later)
-        for job in state.jobs.mirror_lagging(idle_before=idle_before):
-            if not round_.go_on() or not mirror_outcome(state, job.job_id):
-                break  # MongoDB did not take it: the others wait for the next round
-            report.mirrors_written += 1
+        _mirror_lagging(state, round_, report, idle_before)
     report.idempotency_keys_forgotten = state.idempotency.forget_expired()
     if report.changed_anything or round_.cut_short:
         log.info("reconcile%s: %s", " (cut short)" if round_.cut_short else "", report)
     return report
+
+
+def _mirror_lagging(
+    state: PDFQueueState, round_: _Round, report: ReconcileReport, idle_before: datetime
+) -> None:
+    lagging = state.jobs.mirror_lagging(idle_before=idle_before)
+    waiting = _backing_off(state, [f"mirror:{job.job_id}" for job in lagging])
+    for job in lagging:
+        if not round_.go_on():
+            break
+        if f"mirror:{job.job_id}" in waiting:
+            continue
+        if mirror_outcome(state, job.job_id):
+            report.mirrors_written += 1
+        elif not answers(state, "mongo"):
+            break  # MongoDB is down: the others wait for the next round
+        else:
+            _back_off(state, f"mirror:{job.job_id}")
+            report.mirrors_backed_off += 1
+
+
+def _backing_off(state: PDFQueueState, rows: list[str]) -> set[str]:
+    """Those of ``rows`` that wait after a failure."""
+    with state.redis.pipeline(transaction=False) as pipe:
+        for row in rows:
+            pipe.exists(BACKOFF_KEY.format(row=row))
+        return {row for row, waits in zip(rows, pipe.execute(), strict=True) if waits}
+
+
+def _back_off(state: PDFQueueState, row: str) -> None:
+    failures = int(state.redis.incr(FAILURES_KEY.format(row=row)))
+    state.redis.expire(FAILURES_KEY.format(row=row), FAILURES_TTL)
+    wait = min(BACKOFF_FIRST * 2 ** (failures - 1), BACKOFF_MAX)
+    state.redis.set(BACKOFF_KEY.format(row=row), failures, ex=wait)
+    log.warning("reconcile: %s failed %d time(s); next try in %s", row, failures, wait)
 
 
 def _missing_for_the_window(state: PDFQueueState, run: str) -> bool:

@@ -13,14 +13,18 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pymongo.errors import WriteError
 from rq import Queue
 from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.queueing import run_id
 from flask_pdfqueue.reconcile import (
+    BACKOFF_FIRST,
+    BACKOFF_KEY,
     LEASE_KEY,
     LEASE_SECONDS,
     LOCK_KEY,
@@ -259,10 +263,54 @@ def test_mirrors_stop_at_the_first_document_mongodb_does_not_take(
     )
     started = time.monotonic()
     report = reconcile(dataclasses.replace(state, documents=gone))
-    assert time.monotonic() - started < 5  # one timeout, not one per document
+    assert time.monotonic() - started < 8  # one mirror's timeout and one probe, not one each
     assert report.mirrors_written == 0
     assert all(state.jobs.get(j).mirror_pending for j in lagging)  # type: ignore[union-attr]
     assert reconcile(state).mirrors_written == 3  # MongoDB back: all of them
+
+
+class _RefusingOne(ReportDocuments):
+    """MongoDB, answering, but refusing the write of one report's document (a validator,
+    a document at the size limit)."""
+
+    refused_code = ""
+    tries = 0
+
+    def set_pdf_generation(self, code: str, product_id: str, **kwargs: Any) -> bool:
+        if code == self.refused_code:
+            type(self).tries += 1
+            raise WriteError("Document failed validation", code=121)
+        return super().set_pdf_generation(code, product_id, **kwargs)
+
+
+def test_a_document_mongodb_refuses_waits_with_backoff_and_the_others_go_on(
+    state: PDFQueueState,
+) -> None:
+    lagging = []
+    for n in range(1, 4):
+        job_id = processing_job(state, code=f"DEMO-00{n}")
+        state.jobs.complete(job_id, pdf_url="u", google_drive_link=None, storage_key="k")
+        make_idle(state, job_id)
+        lagging.append(job_id)
+    settings = state.settings
+    refusing = _RefusingOne(
+        settings.mongo_url, database=settings.mongo_db, collection=settings.mongo_collection
+    )
+    _RefusingOne.refused_code = "DEMO-001"
+    picky = dataclasses.replace(state, documents=refusing)
+    report = reconcile(picky)
+    assert (report.mirrors_written, report.mirrors_backed_off) == (2, 1)
+    assert [state.jobs.get(j).mirror_pending for j in lagging] == [True, False, False]  # type: ignore[union-attr]
+    assert reconcile(picky).mirrors_backed_off == 0  # it waits: not tried again at once
+    assert _RefusingOne.tries == 1
+    backoff = BACKOFF_KEY.format(row=f"mirror:{lagging[0]}")
+    assert 50 < state.redis.ttl(backoff) <= BACKOFF_FIRST.total_seconds()
+    state.redis.delete(backoff)  # its minute is over
+    assert reconcile(picky).mirrors_backed_off == 1
+    assert 110 < state.redis.ttl(backoff) <= 2 * BACKOFF_FIRST.total_seconds()  # doubled
+    state.redis.delete(backoff)
+    assert reconcile(state).mirrors_written == 1  # taken at last
+    refusing.client.close()
 
 
 def test_idempotency_answers_older_than_a_day_are_forgotten(state: PDFQueueState) -> None:
