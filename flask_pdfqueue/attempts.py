@@ -17,6 +17,7 @@ interval. A stopped run (the cancel endpoint) ends the job as ``cancelled``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -36,6 +37,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from . import outages
 from .errors import (
     Cancelled,
+    CutByOutage,
     DependencyUnavailable,
     JobFailure,
     RenderTimeout,
@@ -166,7 +168,7 @@ def settle_failed_run(state: PDFQueueState, job_id: str, run: str, failure: JobF
     with traced(current.traceparent):
         if isinstance(failure, Cancelled):
             finish_failed(state, job_id, failure, status="cancelled")
-        elif waits:
+        elif waits or isinstance(failure, CutByOutage):
             _wait_for_dependency(state, current, run, failure)
         elif over or not failure.retryable or current.retry_count >= settings.retry_attempts:
             finish_failed(state, job_id, failure)
@@ -252,13 +254,22 @@ def _wait_for_dependency(
         log.warning("job %s: not queued again now: %s", current.job_id, type(exc).__name__)
 
 
-def _settle_from_rq(job: Job, failure: JobFailure) -> None:
+def settle_reported_run(state: PDFQueueState, job_id: str, run: str, failure: JobFailure) -> None:
     """Settle a run RQ reports on; a failure to record is logged, never raised into RQ
-    (the reconciler settles the run later)."""
+    (the reconciler settles the run later). When it was an outage that cut the run and
+    kept it from being recorded, Redis remembers that, so the reconciler runs the job
+    again without counting a retry."""
     try:
-        settle_failed_run(current_pdfqueue(), str(job.args[0]), job.id, failure)
+        settle_failed_run(state, job_id, run, failure)
     except Exception:
-        log.exception("job %s: could not record the failed run %s", job.args[0], job.id)
+        log.exception("job %s: could not record the failed run %s", job_id, run)
+        if isinstance(failure, DependencyUnavailable):
+            with contextlib.suppress(RedisError):
+                outages.note_cut_run(state.redis, run, failure.dependency)
+
+
+def _settle_from_rq(job: Job, failure: JobFailure) -> None:
+    settle_reported_run(current_pdfqueue(), str(job.args[0]), job.id, failure)
 
 
 def on_run_failed(

@@ -103,6 +103,14 @@ class DependencyUnavailable(JobFailure):
         self.dependency = dependency
 
 
+class CutByOutage(JobFailure):
+    """A run an outage cut short that could not be recorded then (the outage was SQL's):
+    found later by the reconciler, it is run again without counting a retry."""
+
+    error_code = "dependency_unavailable"
+    retryable = True
+
+
 class Cancelled(JobFailure):
     """The job was cancelled on request before it finished."""
 

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 DEPENDENCIES = ("mongo", "sql", "storage")
 KEY = "pdfqueue:outage:{dependency}"
+#: A run an outage cut that could not be recorded then: the dependency, for a day.
+CUT_RUN_KEY = "pdfqueue:cut-by-outage:{run}"
+CUT_RUN_TTL = 24 * 3600
 #: Seconds between a paused worker's probes of a dependency that is down.
 PROBE_EVERY = 5.0
 #: How long a probe may wait for an answer.
@@ -103,6 +106,20 @@ def answers(state: PDFQueueState, dependency: str) -> bool:
         log.info("outage: %s still does not answer: %s", NAMES[dependency], type(exc).__name__)
         return False
     return True
+
+
+def note_cut_run(redis: Redis, run: str, dependency: str) -> None:
+    """Remember that an outage of ``dependency`` cut ``run`` and nothing could record it
+    (SQL was down): the reconciler, finding the run lost, runs the job again uncounted."""
+    redis.set(CUT_RUN_KEY.format(run=run), dependency, ex=CUT_RUN_TTL)
+
+
+def cut_by(redis: Redis, run: str) -> str | None:
+    """The dependency whose outage cut ``run`` unrecorded, if one did (asked once)."""
+    dependency = redis.getdel(CUT_RUN_KEY.format(run=run))
+    if dependency is None:
+        return None
+    return dependency.decode() if isinstance(dependency, bytes) else str(dependency)
 
 
 def _moment(raw: bytes | str | None) -> datetime:

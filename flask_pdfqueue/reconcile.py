@@ -41,9 +41,9 @@ from datetime import datetime, timedelta
 
 from .attempts import settle_failed_run
 from .delivery.dispatch import dispatch
-from .errors import WorkerLost
+from .errors import CutByOutage, JobFailure, WorkerLost
 from .extension import PDFQueueState
-from .outages import answers, open_outages
+from .outages import NAMES, answers, cut_by, open_outages
 from .steps.record import mirror_outcome
 from .timestamps import redis_now
 
@@ -126,7 +126,12 @@ def reconcile(
             continue
         if job.status == "processing":
             log.warning("reconcile: job %s lost its run %s", job.job_id, run)
-            settle_failed_run(state, job.job_id, run, WorkerLost("the job's run was lost"))
+            dependency = cut_by(state.redis, run)
+            failure: JobFailure = (
+                CutByOutage(f"{NAMES[dependency]} did not answer") if dependency
+                else WorkerLost("the job's run was lost")
+            )  # fmt: skip
+            settle_failed_run(state, job.job_id, run, failure)
             report.runs_lost += 1
         elif state.jobs.requeue(job.job_id, run=run):
             log.warning("reconcile: job %s was not in Redis; queued again", job.job_id)

@@ -3,6 +3,7 @@ at once when the local clock jumps, and kept when the reference cannot be read."
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +42,7 @@ class Clocks:
 def clocks(monkeypatch: pytest.MonkeyPatch) -> Clocks:
     clocks = Clocks()
     monkeypatch.setattr(clock_module, "utcnow", lambda: clocks.local)
-    monkeypatch.setattr(clock_module.time, "monotonic", lambda: clocks.mono)
+    monkeypatch.setattr(time, "monotonic", lambda: clocks.mono)
     return clocks
 
 

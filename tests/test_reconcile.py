@@ -21,6 +21,9 @@ from rq import Queue
 from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.attempts import settle_reported_run
+from flask_pdfqueue.errors import DependencyUnavailable
+from flask_pdfqueue.outages import CUT_RUN_KEY, report_up
 from flask_pdfqueue.queueing import run_id
 from flask_pdfqueue.reconcile import (
     BACKOFF_FIRST,
@@ -34,7 +37,7 @@ from flask_pdfqueue.reconcile import (
     reconcile_if_due,
 )
 from flask_pdfqueue.records.mongo import ReportDocuments
-from flask_pdfqueue.records.sql import pdf_job_results
+from flask_pdfqueue.records.sql import JobStore, make_engine, pdf_job_results
 from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.idempotency import pdf_idempotency_keys
 from flask_pdfqueue.timestamps import utcnow
@@ -116,6 +119,36 @@ def test_a_lost_run_is_retried_while_retries_remain(state: PDFQueueState) -> Non
     assert record is not None
     assert (record.status, record.retry_count, record.error_code) == ("queued", 1, "worker_lost")
     assert state.queue.holds(run_id(job_id, 2))
+
+
+def test_a_run_an_sql_outage_cut_unrecorded_runs_again_without_counting_a_retry(
+    state: PDFQueueState,
+) -> None:
+    job_id = processing_job(state)
+    run = job_id
+    dead_sql = JobStore(make_engine(f"postgresql+psycopg://u:p@127.0.0.1:{free_port()}/db"))
+    # RQ reports the run failed (its stage update found SQL gone); SQL cannot take that
+    settle_reported_run(
+        dataclasses.replace(state, jobs=dead_sql),
+        job_id,
+        run,
+        DependencyUnavailable("sql", "the SQL database did not answer"),
+    )
+    report_up(state.redis, "sql")
+    make_idle(state, job_id)  # SQL is back; the reconciler finds the run lost
+
+    assert reconcile(state).runs_lost == 1
+
+    record = state.jobs.get(job_id)
+    assert record is not None
+    assert (record.status, record.retry_count, record.error_code) == (
+        "queued",
+        0,
+        "dependency_unavailable",
+    )
+    assert record.error_message == "waiting: the SQL database did not answer"
+    assert record.rq_job_id is not None and state.queue.holds(record.rq_job_id)
+    assert state.redis.get(CUT_RUN_KEY.format(run=run)) is None  # dealt with
 
 
 def test_a_lost_run_on_the_last_attempt_fails_the_job_and_announces_it(
