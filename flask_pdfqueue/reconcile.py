@@ -13,11 +13,13 @@ reconcile`` runs it by hand. Each round:
   delivery job are queued;
 - report documents whose ``pdf_generation`` lags SQL are written again (not while
   the workers have MongoDB in an outage: each write would wait out its timeout);
-  one MongoDB refuses while it answers is the row's own trouble: that row waits
-  (:data:`BACKOFF_FIRST`, doubling up to :data:`BACKOFF_MAX`) and the others go on;
+  one MongoDB refuses while it answers is the row's own trouble;
 - ``Idempotency-Key`` answers older than 24 hours are forgotten.
 
 Rows touched within the grace period are left alone: they are in someone's hands.
+A row that fails for a reason of its own waits (:data:`BACKOFF_FIRST`, doubling up
+to :data:`BACKOFF_MAX`) while the others go on; a store that does not answer ends
+the round.
 So is a run seen missing from RQ for the first time: a worker polling several
 queues takes a job with ``BLPOP`` and holds it in no list until it starts it, so a
 run counts as lost only when a later round, the visibility window after the first
@@ -39,11 +41,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+
 from .attempts import settle_failed_run
 from .delivery.dispatch import dispatch
 from .errors import CutByOutage, JobFailure, WorkerLost
 from .extension import PDFQueueState
 from .outages import NAMES, answers, cut_by, open_outages
+from .records.sql import JobRecord
 from .steps.record import mirror_outcome
 from .timestamps import redis_now
 
@@ -80,7 +86,7 @@ class ReconcileReport:
     claims_released: int = 0
     deliveries_queued: int = 0
     mirrors_written: int = 0
-    mirrors_backed_off: int = 0
+    rows_backed_off: int = 0
     idempotency_keys_forgotten: int = 0
 
     @property
@@ -118,25 +124,7 @@ def reconcile(
     report = ReconcileReport()
     round_ = _Round(state, budget, lease)
     idle_before = state.jobs.clock.now() - GRACE
-    for job in state.jobs.active(idle_before=idle_before):
-        if not round_.go_on():
-            break
-        run = job.rq_job_id or job.job_id
-        if state.queue.holds(run) or not _missing_for_the_window(state, run):
-            continue
-        if job.status == "processing":
-            log.warning("reconcile: job %s lost its run %s", job.job_id, run)
-            dependency = cut_by(state.redis, run)
-            failure: JobFailure = (
-                CutByOutage(f"{NAMES[dependency]} did not answer") if dependency
-                else WorkerLost("the job's run was lost")
-            )  # fmt: skip
-            settle_failed_run(state, job.job_id, run, failure)
-            report.runs_lost += 1
-        elif state.jobs.requeue(job.job_id, run=run):
-            log.warning("reconcile: job %s was not in Redis; queued again", job.job_id)
-            state.queue.enqueue(job.job_id, job.priority, rq_job_id=run)
-            report.jobs_requeued += 1
+    _bring_back_lost_runs(state, round_, report, idle_before)
 
     released = state.deliveries.release_expired(lease=state.settings.webhook_lease)
     report.claims_released = len(released)
@@ -157,6 +145,47 @@ def reconcile(
     return report
 
 
+def _bring_back_lost_runs(
+    state: PDFQueueState, round_: _Round, report: ReconcileReport, idle_before: datetime
+) -> None:
+    """Run again each active job whose run RQ lost. A row that fails for a reason of its own
+    waits with backoff; a store that does not answer ends the round."""
+    active = state.jobs.active(idle_before=idle_before)
+    waiting = _backing_off(state, [f"job:{job.job_id}" for job in active])
+    for job in active:
+        if not round_.go_on():
+            break
+        if f"job:{job.job_id}" in waiting:
+            continue
+        try:
+            _bring_back(state, job, report)
+        except (RedisError, OperationalError):
+            raise
+        except Exception:
+            log.exception("reconcile: job %s could not be dealt with", job.job_id)
+            _back_off(state, f"job:{job.job_id}")
+            report.rows_backed_off += 1
+
+
+def _bring_back(state: PDFQueueState, job: JobRecord, report: ReconcileReport) -> None:
+    run = job.rq_job_id or job.job_id
+    if state.queue.holds(run) or not _missing_for_the_window(state, run):
+        return
+    if job.status == "processing":
+        log.warning("reconcile: job %s lost its run %s", job.job_id, run)
+        dependency = cut_by(state.redis, run)
+        failure: JobFailure = (
+            CutByOutage(f"{NAMES[dependency]} did not answer") if dependency
+            else WorkerLost("the job's run was lost")
+        )  # fmt: skip
+        settle_failed_run(state, job.job_id, run, failure)
+        report.runs_lost += 1
+    elif state.jobs.requeue(job.job_id, run=run):
+        log.warning("reconcile: job %s was not in Redis; queued again", job.job_id)
+        state.queue.enqueue(job.job_id, job.priority, rq_job_id=run)
+        report.jobs_requeued += 1
+
+
 def _mirror_lagging(
     state: PDFQueueState, round_: _Round, report: ReconcileReport, idle_before: datetime
 ) -> None:
@@ -173,7 +202,7 @@ def _mirror_lagging(
             break  # MongoDB is down: the others wait for the next round
         else:
             _back_off(state, f"mirror:{job.job_id}")
-            report.mirrors_backed_off += 1
+            report.rows_backed_off += 1
 
 
 def _backing_off(state: PDFQueueState, rows: list[str]) -> set[str]:

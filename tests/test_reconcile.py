@@ -24,7 +24,7 @@ from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.attempts import settle_reported_run
 from flask_pdfqueue.errors import DependencyUnavailable
 from flask_pdfqueue.outages import CUT_RUN_KEY, report_up
-from flask_pdfqueue.queueing import run_id
+from flask_pdfqueue.queueing import JobQueue, run_id
 from flask_pdfqueue.reconcile import (
     BACKOFF_FIRST,
     BACKOFF_KEY,
@@ -51,6 +51,37 @@ def state(
     stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
 ) -> Iterator[PDFQueueState]:
     yield from isolated_state(stack_settings, redis_server, tmp_path, redis_db=13)
+
+
+class _FailingFor(JobQueue):
+    """The queue, failing on one run for a reason of that run's own."""
+
+    failing_run = ""
+
+    def holds(self, rq_job_id: str) -> bool:
+        if rq_job_id == self.failing_run:
+            raise ValueError(f"cannot read run {rq_job_id}")
+        return super().holds(rq_job_id)
+
+
+def test_a_job_row_that_fails_waits_with_backoff_and_the_others_are_dealt_with(
+    state: PDFQueueState,
+) -> None:
+    poisoned = queued_job(state, enqueue=False, code="DEMO-001")
+    fine = queued_job(state, enqueue=False, code="DEMO-002")
+    for job_id in (poisoned, fine):
+        make_idle(state, job_id)
+    queue = _FailingFor(state.redis, state.settings)
+    queue.failing_run = poisoned
+    flaky = dataclasses.replace(state, queue=queue)
+    report = reconcile(flaky)
+    assert (report.jobs_requeued, report.rows_backed_off) == (1, 1)
+    assert state.queue.holds(fine) and not state.queue.holds(poisoned)
+    assert reconcile(flaky).rows_backed_off == 0  # it waits its minute
+    assert 50 < state.redis.ttl(BACKOFF_KEY.format(row=f"job:{poisoned}")) <= 60
+    state.redis.delete(BACKOFF_KEY.format(row=f"job:{poisoned}"))
+    assert reconcile(state).jobs_requeued == 1  # fixed: taken at last
+    assert state.queue.holds(poisoned)
 
 
 def test_a_queued_job_redis_lost_is_queued_again_without_counting_a_retry(
@@ -332,14 +363,14 @@ def test_a_document_mongodb_refuses_waits_with_backoff_and_the_others_go_on(
     _RefusingOne.refused_code = "DEMO-001"
     picky = dataclasses.replace(state, documents=refusing)
     report = reconcile(picky)
-    assert (report.mirrors_written, report.mirrors_backed_off) == (2, 1)
+    assert (report.mirrors_written, report.rows_backed_off) == (2, 1)
     assert [state.jobs.get(j).mirror_pending for j in lagging] == [True, False, False]  # type: ignore[union-attr]
-    assert reconcile(picky).mirrors_backed_off == 0  # it waits: not tried again at once
+    assert reconcile(picky).rows_backed_off == 0  # it waits: not tried again at once
     assert _RefusingOne.tries == 1
     backoff = BACKOFF_KEY.format(row=f"mirror:{lagging[0]}")
     assert 50 < state.redis.ttl(backoff) <= BACKOFF_FIRST.total_seconds()
     state.redis.delete(backoff)  # its minute is over
-    assert reconcile(picky).mirrors_backed_off == 1
+    assert reconcile(picky).rows_backed_off == 1
     assert 110 < state.redis.ttl(backoff) <= 2 * BACKOFF_FIRST.total_seconds()  # doubled
     state.redis.delete(backoff)
     assert reconcile(state).mirrors_written == 1  # taken at last
