@@ -41,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import outages
 from .delivery.dispatch import dispatch
-from .extension import PDFQueueState
+from .state import PDFQueueState
 from .stats import ROLES, AlertInputs, alert_inputs
 from .timestamps import iso_utc, redis_now, utcnow
 

@@ -13,10 +13,10 @@ from redis.exceptions import RedisError
 from . import cli_operations, cli_render
 from .attempts import on_horse_killed
 from .cli_operations import moment
-from .extension import current_pdfqueue
 from .outages import DEPENDENCIES
 from .redis_support import support_note
 from .rq_worker import InProcessWorker, PDFWorker
+from .state import current_pdfqueue
 from .timestamps import iso_utc
 
 log = logging.getLogger(__name__)

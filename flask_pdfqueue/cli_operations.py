@@ -11,10 +11,10 @@ from flask.cli import with_appcontext
 from rq import Worker
 from sqlalchemy import Engine, func, select
 
-from .extension import current_pdfqueue
 from .operations import clean_up, regenerate, reports_to_regenerate, requeue_failed
 from .records.sql import TERMINAL, pdf_job_results
 from .records.sql.listing import list_jobs
+from .state import current_pdfqueue
 from .submission import Accepted
 from .timestamps import iso_utc, utcnow
 

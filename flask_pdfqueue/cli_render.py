@@ -16,7 +16,7 @@ from flask.cli import with_appcontext
 from pymongo.errors import PyMongoError
 
 from .errors import JobFailure
-from .extension import current_pdfqueue
+from .state import current_pdfqueue
 
 
 @click.command("render")

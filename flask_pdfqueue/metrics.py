@@ -53,7 +53,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import outages
-from .extension import PDFQueueState
 from .records.sql import STATUSES
 from .records.sql.deliveries import DELIVERY_STATES
 from .records.sql.figures import (
@@ -62,6 +61,7 @@ from .records.sql.figures import (
     duration_histogram,
     job_counts,
 )
+from .state import PDFQueueState
 from .stats import ROLES, queue_depths, read_workers
 from .timestamps import redis_now, utcnow
 

@@ -18,10 +18,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from .extension import PDFQueueState
 from .records.sql import JobRecord, SubscriberRequest, pdf_job_results
 from .records.sql.retention import purge_finished
 from .records.sql.subscribers import subscribers_of
+from .state import PDFQueueState
 from .submission import Accepted, JobRequest, SubmitRejected, submit, submit_many
 
 log = logging.getLogger(__name__)

@@ -47,9 +47,9 @@ from sqlalchemy.exc import OperationalError
 from .attempts import settle_failed_run
 from .delivery.dispatch import dispatch
 from .errors import CutByOutage, JobFailure, WorkerLost
-from .extension import PDFQueueState
 from .outages import NAMES, answers, cut_by, open_outages
 from .records.sql import JobRecord
+from .state import PDFQueueState
 from .steps.record import mirror_outcome
 from .timestamps import redis_now
 

@@ -45,9 +45,9 @@ from rq.scheduler import RQScheduler
 from rq.worker import BaseWorker, WorkerStatus
 
 from . import outages
-from .extension import PDFQueueState, current_pdfqueue
 from .reconcile import reconcile_if_due
 from .schedulers import SCHEDULER_SILENCE, scheduler_silence
+from .state import PDFQueueState, current_pdfqueue
 from .timestamps import redis_now
 
 log = logging.getLogger(__name__)

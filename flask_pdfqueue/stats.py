@@ -31,7 +31,6 @@ from rq import Queue, Worker, worker_registration
 from rq.utils import utcparse
 
 from .config import PRIORITIES
-from .extension import PDFQueueState
 from .queueing import DELIVERY_QUEUE, queue_name
 from .records.sql.figures import (
     Finished,
@@ -42,6 +41,7 @@ from .records.sql.figures import (
     recent_durations,
 )
 from .rq_worker import WORKER_SILENCE
+from .state import PDFQueueState
 from .timestamps import utcnow
 
 #: The recent past that throughput, failure rate and durations cover.

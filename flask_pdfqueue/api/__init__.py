@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..extension import current_pdfqueue
+from ..state import current_pdfqueue
 from .auth import require_api_key
 from .envelope import options_response, register_error_handlers
 from .limits import limit_per_key

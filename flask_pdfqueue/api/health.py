@@ -13,9 +13,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from .. import outages
-from ..extension import PDFQueueState, current_pdfqueue
 from ..rq_worker import live_workers
 from ..schedulers import scheduler_alive
+from ..state import PDFQueueState, current_pdfqueue
 from ..timestamps import redis_now, utcnow
 from .envelope import RETRY_AFTER_SECONDS
 

@@ -10,9 +10,9 @@ from redis.exceptions import RedisError
 
 from ..cancellation import AlreadyFinished, cancel
 from ..errors import JobFailure
-from ..extension import PDFQueueState, current_pdfqueue
 from ..records.sql import STATUSES, Delivery, JobRecord
 from ..records.sql.listing import MAX_LIMIT, BadCursor, list_jobs
+from ..state import PDFQueueState, current_pdfqueue
 from ..storage import ReadableStorage
 from ..timestamps import iso_utc
 from ..tracing import trace_id_of

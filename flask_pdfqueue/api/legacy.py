@@ -16,8 +16,8 @@ import time
 from flask import Blueprint, Response, request
 from redis.exceptions import RedisError
 
-from ..extension import current_pdfqueue
 from ..records.sql import JobRecord
+from ..state import current_pdfqueue
 from .envelope import RETRY_AFTER_SECONDS, APIError
 from .jobs import download
 from .models import parse_submit

@@ -35,8 +35,8 @@ from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .. import __version__
-from ..extension import current_pdfqueue
+from ..state import current_pdfqueue
+from ..version import __version__
 from .models import BatchRequest, SubmitRequest
 from .openapi_routes import (
     ERROR_HEADERS,

@@ -12,7 +12,7 @@ import threading
 from flask import Blueprint, Response, request
 
 from ..errors import ReportNotFound, TemplateError
-from ..extension import current_pdfqueue
+from ..state import current_pdfqueue
 from .envelope import APIError
 
 #: The renderer is not meant for several threads at once, and the web process serves

@@ -8,9 +8,9 @@ from flask import Blueprint, Response
 
 from ..alerts import Alert, evaluate
 from ..config import PRIORITIES
-from ..extension import current_pdfqueue
 from ..queueing import DELIVERY_QUEUE, queue_name
 from ..records.sql.figures import JobCounts
+from ..state import current_pdfqueue
 from ..stats import Stats, WorkerInfo, collect
 from ..timestamps import iso_utc
 from .responses import respond

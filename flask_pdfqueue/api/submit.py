@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from ..extension import PDFQueueState, current_pdfqueue
+from ..state import PDFQueueState, current_pdfqueue
 from ..submission import Accepted, JobRequest, SubmitRejected, submit, submit_many
 from ..timestamps import iso_utc
 from .envelope import APIError, error_envelope, unavailable

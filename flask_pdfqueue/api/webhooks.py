@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from ..delivery.replay import replay
-from ..extension import current_pdfqueue
+from ..state import current_pdfqueue
 from .envelope import APIError
 from .responses import ReplayAccepted, respond
 
