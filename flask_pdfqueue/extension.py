@@ -20,6 +20,7 @@ from .config import (
     new_webhook_secret,
     set_defaults,
 )
+from .delivery.events import event_body
 from .delivery.sender import WebhookSender
 from .queueing import JobQueue
 from .records.mongo import ReportDocuments
@@ -95,7 +96,7 @@ class PDFQueue:
             settings=settings,
             redis=redis,
             queue=JobQueue(redis, settings),
-            jobs=JobStore(engine, clock),
+            jobs=JobStore(engine, event_body, clock),
             deliveries=DeliveryStore(engine, clock),
             idempotency=IdempotencyStore(engine, clock),
             documents=ReportDocuments(

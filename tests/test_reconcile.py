@@ -157,7 +157,8 @@ def test_a_run_an_sql_outage_cut_unrecorded_runs_again_without_counting_a_retry(
 ) -> None:
     job_id = processing_job(state)
     run = job_id
-    dead_sql = JobStore(make_engine(f"postgresql+psycopg://u:p@127.0.0.1:{free_port()}/db"))
+    dead_url = f"postgresql+psycopg://u:p@127.0.0.1:{free_port()}/db"
+    dead_sql = JobStore(make_engine(dead_url), state.jobs.event_body)
     # RQ reports the run failed (its stage update found SQL gone); SQL cannot take that
     settle_reported_run(
         dataclasses.replace(state, jobs=dead_sql),

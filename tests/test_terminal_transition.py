@@ -31,7 +31,7 @@ class _SQLBlinks(JobStore):
     """The job store, except that the terminal transition meets SQL away ``blinks`` times."""
 
     def __init__(self, real: JobStore, blinks: int) -> None:
-        super().__init__(real.engine)
+        super().__init__(real.engine, real.event_body, real.clock)
         self.blinks = blinks
         self.tries = 0
 

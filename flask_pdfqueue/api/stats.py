@@ -8,10 +8,10 @@ from flask import Blueprint, Response
 
 from ..alerts import Alert, evaluate
 from ..config import PRIORITIES
-from ..queueing import DELIVERY_QUEUE, queue_name
 from ..records.sql.figures import JobCounts
+from ..rq_state import DELIVERY_QUEUE, WorkerInfo, queue_name
 from ..state import current_pdfqueue
-from ..stats import Stats, WorkerInfo, collect
+from ..stats import Stats, collect
 from ..timestamps import iso_utc
 from .responses import respond
 from .stats_models import (

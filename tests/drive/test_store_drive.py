@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from flask_pdfqueue.delivery.events import event_body
 from flask_pdfqueue.errors import StorageRejected
 from flask_pdfqueue.migrations import upgrade
 from flask_pdfqueue.records.sql import JobStore, make_engine
@@ -22,7 +23,7 @@ PDF = b"%PDF-1.7\n" + b"x" * 5000 + b"\n%%EOF\n"
 def jobs(tmp_path: Path) -> JobStore:
     engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
     upgrade(engine)
-    return JobStore(engine)
+    return JobStore(engine, event_body)
 
 
 def running_job(jobs: JobStore, job_id: str = "pdf_store1") -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -38,11 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from .attempt_log import AttemptLog, any_error_starting, attempts_of, log_attempt
 from .clock import DatabaseClock
 from .columns import MYSQL_OPTIONS, LongText, Timestamp, metadata
-from .subscribers import subscribers_of
-
-if TYPE_CHECKING:
-    from ...delivery.events import InlinePDF
-    from .jobs import JobRecord
+from .subscribers import Subscriber, subscribers_of
 
 DELIVERY_STATES = ("pending", "sending", "delivered", "failed")
 OWED = ("pending", "sending")
@@ -130,19 +126,22 @@ def new_webhook_id() -> str:
 
 
 def owe_terminal_event(
-    conn: Connection, record: JobRecord, now: datetime, pdf: InlinePDF | None = None
+    conn: Connection,
+    job_id: str,
+    status: str,
+    *,
+    body_for: Callable[[Subscriber], str],
+    traceparent: str | None,
+    now: datetime,
 ) -> list[Delivery]:
-    """Owe the finished job's event to each subscriber that has a URL for it (``pdf``
-    goes to those that asked for it inline), with the trace of the subscriber's submit,
-    due ``now``.
+    """Owe the finished job's ``status`` event to each subscriber that has a URL for it,
+    with the body ``body_for`` writes for it and the trace of its submit, due ``now``.
 
     Runs inside the transaction that recorded the outcome: both or neither.
     """
-    from ...delivery.events import event_body
-
     owed = []
-    for subscriber in subscribers_of(conn, record.job_id):
-        url = subscriber.url_for(record.status)
+    for subscriber in subscribers_of(conn, job_id):
+        url = subscriber.url_for(status)
         if url is None:
             continue
         owed.append(
@@ -150,13 +149,13 @@ def owe_terminal_event(
                 conn,
                 _due_now(
                     new_webhook_id(),
-                    record.status,
+                    status,
                     url,
-                    event_body(record, subscriber, pdf),
+                    body_for(subscriber),
                     now,
-                    job_id=record.job_id,
+                    job_id=job_id,
                     subscriber_id=subscriber.id,
-                    traceparent=subscriber.traceparent or record.traceparent,
+                    traceparent=subscriber.traceparent or traceparent,
                 ),
             )
         )

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -39,12 +39,13 @@ from sqlalchemy import (
 from .clock import DatabaseClock
 from .columns import MYSQL_OPTIONS, TextList, Timestamp, metadata, utc_now_default
 from .deliveries import Delivery, owe_terminal_event
-from .subscribers import SubscriberRequest, add_subscriber, subscription_by
-
-if TYPE_CHECKING:
-    from ...delivery.events import InlinePDF
+from .subscribers import Subscriber, SubscriberRequest, add_subscriber, subscription_by
 
 STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
+#: Writes the body of a finished job's event for one subscriber (the third argument: what
+#: ``complete`` was given as ``pdf``). The webhook's shape is the delivery side's business:
+#: the wiring hands it in.
+EventBody = Callable[["JobRecord", Subscriber, Any], str]
 ACTIVE = ("queued", "processing")
 TERMINAL = ("completed", "failed", "cancelled")
 
@@ -135,8 +136,11 @@ COLUMNS = [pdf_job_results.c[f.name] for f in fields(JobRecord)]
 class JobStore:
     """Reads and conditional writes of ``pdf_job_results``."""
 
-    def __init__(self, engine: Engine, clock: DatabaseClock | None = None) -> None:
+    def __init__(
+        self, engine: Engine, event_body: EventBody, clock: DatabaseClock | None = None
+    ) -> None:
         self.engine = engine
+        self.event_body = event_body
         self.clock = clock or DatabaseClock(engine)
 
     def insert_queued(
@@ -287,10 +291,10 @@ class JobStore:
         google_drive_link: str | None,
         storage_key: str,
         render_warnings: Sequence[str] = (),
-        pdf: InlinePDF | None = None,
+        pdf: Any = None,
     ) -> list[Delivery] | None:
         """Move the job to ``completed`` and owe its success event to every subscriber
-        (with ``pdf`` for those that asked for it inline).
+        (``pdf`` goes to the store's ``event_body``: for those that asked for it inline).
 
         Returns the deliveries owed, or None when another run got there first.
         """
@@ -364,7 +368,7 @@ class JobStore:
         with self.engine.begin() as conn:
             return _update_active(conn, job_id, run=run, statuses=statuses, **values)
 
-    def _finish(self, job_id: str, pdf: InlinePDF | None, **values: Any) -> list[Delivery] | None:
+    def _finish(self, job_id: str, pdf: Any, **values: Any) -> list[Delivery] | None:
         """The terminal transition: the outcome, its deliveries owed and its mirror pending,
         and the report free for the next submit, in one transaction."""
         now = self.clock.now()
@@ -379,7 +383,17 @@ class JobStore:
                 mirror_pending=True,
                 dedupe_key=None,
             )
-            return owe_terminal_event(conn, _read(conn, job_id), now, pdf) if finished else None
+            if not finished:
+                return None
+            record = _read(conn, job_id)
+            return owe_terminal_event(
+                conn,
+                job_id,
+                record.status,
+                body_for=lambda subscriber: self.event_body(record, subscriber, pdf),
+                traceparent=record.traceparent,
+                now=now,
+            )
 
 
 def _update_active(
