@@ -20,8 +20,6 @@ from .config import (
     new_webhook_secret,
     set_defaults,
 )
-from .delivery.events import event_body
-from .delivery.sender import WebhookSender
 from .queueing import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import DeliveryStore, JobStore, make_engine
@@ -30,6 +28,8 @@ from .records.sql.idempotency import IdempotencyStore
 from .state import EXTENSION_KEY, PDFQueueState, install
 from .storage import create_storage
 from .timestamps import redis_clock
+from .webhooks.events import event_body
+from .webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
 REDIS_TIMEOUT_SECONDS = 5

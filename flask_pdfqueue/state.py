@@ -21,12 +21,12 @@ from redis import Redis
 
 from .completion import CompletionWaiter
 from .config import Settings
-from .delivery.sender import WebhookSender
 from .queueing import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import DeliveryStore, JobStore
 from .records.sql.idempotency import IdempotencyStore
 from .storage import Storage
+from .webhooks.sender import WebhookSender
 
 if TYPE_CHECKING:
     from .rendering import ReportRenderer

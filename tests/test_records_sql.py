@@ -23,7 +23,6 @@ from sqlalchemy import DateTime, Engine, make_url, text
 from sqlalchemy.exc import IntegrityError
 
 import flask_pdfqueue.records.sql.deliveries as deliveries_module
-from flask_pdfqueue.delivery.events import InlinePDF, event_body
 from flask_pdfqueue.records.sql import (
     AttemptLog,
     Delivery,
@@ -38,6 +37,7 @@ from flask_pdfqueue.records.sql import (
 )
 from flask_pdfqueue.records.sql.clock import DatabaseClock
 from flask_pdfqueue.records.sql.subscribers import add_subscriber, subscribers_of
+from flask_pdfqueue.webhooks.events import InlinePDF, event_body
 
 T = TypeVar("T")
 
