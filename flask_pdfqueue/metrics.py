@@ -54,7 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import outages
 from .records.sql import STATUSES
-from .records.sql.deliveries import DELIVERY_STATES
+from .records.sql.delivery_rows import DELIVERY_STATES
 from .records.sql.figures import (
     DurationHistogram,
     delivery_counts,

@@ -26,7 +26,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from .config import PRIORITIES, Settings
-from .records.sql.deliveries import Delivery
+from .records.sql.delivery_rows import Delivery
 from .rq_state import DELIVERY_QUEUE, live_workers, queue_name, wake_time
 from .timestamps import utcnow
 

@@ -38,7 +38,7 @@ from flask_pdfqueue.reconcile import (
 )
 from flask_pdfqueue.records.mongo import ReportDocuments
 from flask_pdfqueue.records.sql import JobStore, make_engine, pdf_job_results
-from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
+from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.idempotency import pdf_idempotency_keys
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import RETRIES

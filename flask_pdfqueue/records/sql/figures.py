@@ -25,8 +25,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from .deliveries import DELIVERY_STATES, pdf_webhook_deliveries
-from .jobs import STATUSES, TERMINAL, pdf_job_results
+from .delivery_rows import DELIVERY_STATES, pdf_webhook_deliveries
+from .job_rows import STATUSES, TERMINAL, pdf_job_results
 
 _jobs = pdf_job_results.c
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, and_, or_, select
 
-from .jobs import COLUMNS, JobRecord, pdf_job_results
+from .job_rows import COLUMNS, JobRecord, pdf_job_results
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
