@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import Engine, func, select
 
 from ..operations import clean_up, regenerate, reports_to_regenerate, requeue_failed
 from ..reconcile import reconcile
-from ..records.sql import TERMINAL, pdf_job_results
+from ..records.sql import TERMINAL
+from ..records.sql.figures import status_counts
 from ..records.sql.listing import list_jobs
 from ..rq_state import read_workers
 from ..state import current_pdfqueue
@@ -60,7 +60,7 @@ def info_command() -> None:
         queues = ",".join(worker.queues)
         alive = "live" if worker.live else "dead"
         click.echo(f"  {worker.name:<30} {worker.state:<10} {queues:<30} {alive}, heartbeat {beat}")
-    counts = _counts_by_status(state.jobs.engine)
+    counts = status_counts(state.jobs.engine)
     click.echo(
         "jobs: "
         + ", ".join(
@@ -193,17 +193,8 @@ def regenerate_command(
             pending -= done
             if pending:
                 time.sleep(1)
-    counts = _counts_by_status(state.jobs.engine, jobs)
+    counts = status_counts(state.jobs.engine, jobs)
     click.echo(", ".join(f"{status} {count}" for status, count in sorted(counts.items())))
-
-
-def _counts_by_status(engine: Engine, job_ids: list[str] | None = None) -> dict[str, int]:
-    table = pdf_job_results.c
-    query = select(table.status, func.count()).group_by(table.status)
-    if job_ids is not None:
-        query = query.where(table.job_id.in_(job_ids))
-    with engine.connect() as conn:
-        return {str(status): int(count) for status, count in conn.execute(query)}
 
 
 @click.command("reconcile")

@@ -152,10 +152,6 @@ class DeliveryStore:
             (_table.webhook_id == claimed.webhook_id, _table.claim_token == claimed.claim_token)
         )
 
-    def release_claim(self, token: str) -> None:
-        """Reopen whatever delivery the claim ``token`` holds (its process died)."""
-        self._reopen((_table.claim_token == token,))
-
     def release_expired(self, *, lease: timedelta) -> list[Delivery]:
         """Reopen deliveries whose claimer died mid-attempt (its lease ran out)."""
         expired = self._select(

@@ -86,6 +86,15 @@ class JobCounts:
         return sum(self.started.values())
 
 
+def status_counts(engine: Engine, job_ids: Sequence[str] | None = None) -> dict[str, int]:
+    """Jobs by status now: all of them, or those of ``job_ids``."""
+    query = select(_jobs.status, func.count()).group_by(_jobs.status)
+    if job_ids is not None:
+        query = query.where(_jobs.job_id.in_(list(job_ids)))
+    with engine.connect() as conn:
+        return {str(status): int(count) for status, count in conn.execute(query)}
+
+
 def job_counts(engine: Engine) -> JobCounts:
     """Every job counted once, by status and priority (an index-only scan)."""
     query = select(

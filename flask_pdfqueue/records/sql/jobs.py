@@ -31,7 +31,13 @@ from .clock import DatabaseClock
 from .columns import Timestamp
 from .delivery_rows import Delivery, owe_terminal_event
 from .job_rows import ACTIVE, COLUMNS, JobRecord, dedupe_key, pdf_job_results, read_job
-from .subscribers import Subscriber, SubscriberRequest, add_subscriber, subscription_by
+from .subscribers import (
+    Subscriber,
+    SubscriberRequest,
+    add_subscriber,
+    subscribers_of,
+    subscription_by,
+)
 
 #: Writes the body of a finished job's event for one subscriber (the third argument: what
 #: ``complete`` was given as ``pdf``). The webhook's shape is the delivery side's business:
@@ -115,6 +121,11 @@ class JobStore:
         with self.engine.connect() as conn:
             found = subscription_by(conn, request_ref, since=since)
             return (read_job(conn, found[0]), found[1]) if found else None
+
+    def subscribers(self, job_id: str) -> list[Subscriber]:
+        """Who waits for the job, in the order they came."""
+        with self.engine.connect() as conn:
+            return subscribers_of(conn, job_id)
 
     def get(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
