@@ -11,6 +11,7 @@ from flask import Flask
 from redis import Redis
 
 from .callbacks import CallbackRefused, check_callback_url
+from .cli import pdfqueue_cli
 from .config import (
     ConfigError,
     Settings,
@@ -116,12 +117,17 @@ class PDFQueue:
             url_prefix=self.url_prefix,
         )
         install(app, state)
+        app.cli.add_command(pdfqueue_cli)  # `flask pdfqueue …`, on this app only
         if self.web:
             _mount_web(app, settings, self.url_prefix)
 
 
 def _mount_web(app: Flask, settings: Settings, url_prefix: str) -> None:
-    """The HTTP side: the API blueprint, ``/metrics`` and the dashboard."""
+    """The HTTP side: the API blueprint, and ``/metrics`` and the dashboard when the
+    settings ask for them (``PDFQUEUE_METRICS``, ``PDFQUEUE_DASHBOARD``).
+
+    Imported here, not at the top: an app that only runs workers (``web=False``) never
+    loads pydantic, Flask-Limiter, prometheus-client or rq-dashboard."""
     from .api import create_blueprint
     from .api.envelope import register_method_not_allowed
     from .api.metrics import create_metrics_blueprint
@@ -129,8 +135,10 @@ def _mount_web(app: Flask, settings: Settings, url_prefix: str) -> None:
 
     app.register_blueprint(create_blueprint(), url_prefix=url_prefix)
     register_method_not_allowed(app, url_prefix)
-    app.register_blueprint(create_metrics_blueprint())  # /metrics, at the root
-    register_dashboard(app, settings)
+    if settings.metrics:
+        app.register_blueprint(create_metrics_blueprint())  # /metrics, at the root
+    if settings.dashboard:
+        register_dashboard(app, settings)
 
 
 def _with_generated_secrets(settings: Settings) -> Settings:

@@ -31,6 +31,8 @@ def create_app(profile: str | None = None, *, web: bool = True) -> Flask:
     if profile not in PROFILES:
         raise ConfigError(f"PDFQUEUE_PROFILE must be one of {', '.join(PROFILES)}")
     app = Flask(__name__, instance_path=str(home / "var"))
+    # the service serves the metrics and the dashboard (a profile or the environment may not)
+    app.config.update(PDFQUEUE_METRICS=True, PDFQUEUE_DASHBOARD=True)
     profile_file = home / "config" / f"{profile}.py"
     if profile_file.is_file():
         app.config.from_pyfile(str(profile_file))

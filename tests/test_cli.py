@@ -73,3 +73,21 @@ def test_the_embedded_servers_urls_follow_the_ports_make_run_uses(
     given = {"PDFQUEUE_REDIS_PORT": "1", "PDFQUEUE_REDIS_URL": "redis://elsewhere:6379/2"}
     assert embedded_urls(given) == {}
     assert embedded_urls({}) == {}
+
+
+def test_only_an_app_with_the_extension_has_the_commands(tmp_path: Path) -> None:
+    (tmp_path / "plain.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PDFQUEUE_")}
+    plain = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "plain", "--help"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert "pdfqueue" not in plain.stdout
+    service = _flask(tmp_path, "--help")
+    assert service.returncode == 0, service.stderr
+    assert "Operate the PDF queue." in service.stdout
