@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 
 from .. import outages
 from ..rq_state import live_workers, scheduler_alive
@@ -75,7 +75,3 @@ def health() -> tuple[Response, int]:
         return response, 200
     response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response, 503
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/health", view_func=health, methods=["GET"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 from redis.exceptions import RedisError
 
 from ..records.sql import JobRecord
@@ -65,7 +65,3 @@ def _failure(record: JobRecord) -> APIError:
         headers={"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None,
         job_id=record.job_id,
     )
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/reports/generate", view_func=generate_and_wait, methods=["POST"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 
 from ..errors import ReportNotFound, TemplateError
 from ..state import current_pdfqueue
@@ -51,7 +51,3 @@ def preview() -> Response:
         raise APIError(404, exc.error_code, exc.message) from None
     except TemplateError as exc:
         raise APIError(422, exc.error_code, exc.message) from None
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/reports/preview", view_func=preview, methods=["GET"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import Blueprint, Response
+from flask import Response
 
 from ..alerts import Alert, evaluate
 from ..config import PRIORITIES
@@ -127,7 +127,3 @@ def _worker(worker: WorkerInfo) -> WorkerView:
         heartbeat_age_seconds=None if age is None else round(age, 3),
         live=worker.live,
     )
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/queue/stats", view_func=queue_stats, methods=["GET"])
