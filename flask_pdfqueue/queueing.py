@@ -30,9 +30,9 @@ from .records.sql.delivery_rows import Delivery
 from .rq_state import DELIVERY_QUEUE, live_workers, queue_name, wake_time
 from .timestamps import utcnow
 
-JOB_FUNCTION = "workers.pdf_worker.generate_pdf_job"
+JOB_FUNCTION = "flask_pdfqueue.rq_jobs.generate_pdf_job"
 JOB_DESCRIPTION = "generate PDF report"
-DELIVERY_FUNCTION = "workers.webhook_worker.deliver_webhook_job"
+DELIVERY_FUNCTION = "flask_pdfqueue.rq_jobs.deliver_webhook_job"
 DELIVERY_DESCRIPTION = "deliver webhook"
 #: RQ calls these when a run raised, was abandoned by a dead worker, or was stopped.
 RUN_FAILED_CALLBACK = "flask_pdfqueue.attempts.on_run_failed"
