@@ -61,9 +61,8 @@ from .records.sql.figures import (
     duration_histogram,
     job_counts,
 )
-from .rq_state import ROLES, read_workers
+from .rq_state import ROLES, queue_depths, read_workers
 from .state import PDFQueueState
-from .stats import queue_depths
 from .timestamps import redis_now, utcnow
 
 log = logging.getLogger(__name__)

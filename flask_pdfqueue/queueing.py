@@ -27,7 +27,7 @@ from rq.job import Job, JobStatus
 
 from .config import PRIORITIES, Settings
 from .records.sql.delivery_rows import Delivery
-from .rq_state import DELIVERY_QUEUE, live_workers, queue_name, wake_time
+from .rq_state import DELIVERY_QUEUE, live_workers, queue_depths, queue_name, wake_time
 from .timestamps import utcnow
 
 JOB_FUNCTION = "flask_pdfqueue.rq_jobs.generate_pdf_job"
@@ -162,10 +162,8 @@ class JobQueue:
 
     def waiting(self) -> int:
         """Jobs waiting in the render queues (what ``PDFQUEUE_MAX_QUEUE_SIZE`` bounds)."""
-        with self.connection.pipeline() as pipe:
-            for queue in self.ordered:
-                pipe.llen(queue.key)
-            return sum(int(n) for n in pipe.execute())
+        depths = queue_depths(self.connection)
+        return sum(depths[queue.name] for queue in self.ordered)
 
     def position(self, rq_job_id: str, priority: str) -> int | None:
         """How many jobs run before this one, or None when it is no longer waiting."""

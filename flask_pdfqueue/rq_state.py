@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 from redis.client import Pipeline
-from rq import Worker, worker_registration
+from rq import Queue, Worker, worker_registration
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import utcparse
 
@@ -57,6 +57,15 @@ ROLES = ("render", "delivery")
 SCHEDULER_SILENCE = timedelta(seconds=10)
 #: The TTL RQ's scheduler gives its record at each heartbeat: its interval (1 s) + 60 s.
 SCHEDULER_RECORD_TTL = 61
+
+
+def queue_depths(connection: Redis) -> dict[str, int]:
+    """Jobs waiting in each RQ list now: the three render queues and the webhook queue."""
+    names = (*RENDER_QUEUES, DELIVERY_QUEUE)
+    with connection.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.llen(Queue.redis_queue_namespace_prefix + name)
+        return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
 
 
 def role_of(queues: Sequence[str]) -> str | None:

@@ -27,9 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from redis import Redis
-from rq import Queue
-
 from .records.sql.figures import (
     Finished,
     JobCounts,
@@ -39,10 +36,10 @@ from .records.sql.figures import (
     recent_durations,
 )
 from .rq_state import (
-    DELIVERY_QUEUE,
     RENDER_QUEUES,
     WorkerInfo,
     live_by_role,
+    queue_depths,
     read_workers,
 )
 from .state import PDFQueueState
@@ -52,15 +49,6 @@ from .timestamps import utcnow
 WINDOW = timedelta(hours=1)
 #: Percentiles are taken over at most this many of the latest completed jobs.
 DURATION_SAMPLE = 10_000
-
-
-def queue_depths(redis: Redis) -> dict[str, int]:
-    """Jobs waiting in each RQ list now: the three render queues and the webhook queue."""
-    names = (*RENDER_QUEUES, DELIVERY_QUEUE)
-    with redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.llen(Queue.redis_queue_namespace_prefix + name)
-        return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
 
 
 def percentile(ordered: Sequence[float], p: float) -> float | None:

@@ -15,7 +15,7 @@ from ..reconcile import reconcile
 from ..records.sql import TERMINAL
 from ..records.sql.figures import status_counts
 from ..records.sql.listing import list_jobs
-from ..rq_state import read_workers
+from ..rq_state import queue_depths, read_workers
 from ..state import current_pdfqueue
 from ..submission import Accepted
 from ..timestamps import iso_utc, utcnow
@@ -45,9 +45,10 @@ def info_command() -> None:
     """Queues, workers (with the age of their last heartbeat) and jobs by status."""
     state = current_pdfqueue()
     click.echo("queues:")
+    depths = queue_depths(state.redis)
     for queue in state.queue.all:
         click.echo(
-            f"  {queue.name:<14} waiting {queue.count:>5}  "
+            f"  {queue.name:<14} waiting {depths[queue.name]:>5}  "
             f"scheduled {queue.scheduled_job_registry.get_job_count(cleanup=False):>5}  "
             f"running {queue.started_job_registry.get_job_count(cleanup=False):>3}  "
             f"failed in RQ {queue.failed_job_registry.get_job_count(cleanup=False):>5}"
