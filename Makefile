@@ -19,6 +19,8 @@ stop:
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@# the package's layers and no import cycles (pyproject.toml, [tool.importlinter])
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: setup
 	$(VENV)/bin/mypy

@@ -4,7 +4,7 @@
 ``bench.inline.child_env`` and ``BENCH_CELERY_BROKER``; ``BENCH_CELERY_JOB`` says what each
 pool process warms up in ``worker_process_init`` (what Celery users do for heavy imports):
 
-- ``product``: the product's own job, :func:`workers.pdf_worker.generate_pdf_job`, in the
+- ``product``: the product's own job, :func:`flask_pdfqueue.rq_jobs.generate_pdf_job`, in the
   product's app context with its renderer preloaded, as our worker runs it. Its records,
   stages and outbox are the same; its webhook goes out through the product's delivery
   worker. Only the runner differs: Celery's prefork pool instead of our RQ worker.
@@ -72,7 +72,7 @@ def _render_report(job_id: str, code: str, product_id: str, callback: str) -> No
 
 
 def _product_job(job_id: str) -> None:
-    from workers.pdf_worker import generate_pdf_job
+    from flask_pdfqueue.rq_jobs import generate_pdf_job
 
     generate_pdf_job(job_id)
 

@@ -24,7 +24,8 @@ from pymongo import MongoClient
 
 from bench.stack import SECRET, Stack
 from flask_pdfqueue.demo import DEMO_PRODUCT_ID, demo_documents
-from flask_pdfqueue.rendering import BUILTIN_TEMPLATE_FOLDER, DEFAULT_TEMPLATE, ReportRenderer
+from flask_pdfqueue.rendering import BUILTIN_TEMPLATE_FOLDER, ReportRenderer
+from flask_pdfqueue.report_choice import DEFAULT_TEMPLATE
 from flask_pdfqueue.report_context import build_psikotes_context
 
 

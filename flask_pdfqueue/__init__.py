@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .config import ConfigError, Settings
 from .errors import JobFailure
-from .extension import PDFQueue, PDFQueueState, current_pdfqueue
+from .extension import PDFQueue
+from .state import PDFQueueState, current_pdfqueue
+from .version import __version__
 
 __all__ = [
     "ConfigError",

@@ -41,8 +41,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import outages
 from .delivery.dispatch import dispatch
-from .extension import PDFQueueState
-from .stats import ROLES, AlertInputs, alert_inputs
+from .rq_state import ROLES
+from .state import PDFQueueState
+from .stats import AlertInputs, alert_inputs
 from .timestamps import iso_utc, redis_now, utcnow
 
 log = logging.getLogger(__name__)

@@ -45,9 +45,9 @@ from .errors import (
     StorageError,
     WorkerLost,
 )
-from .extension import PDFQueueState, current_pdfqueue
 from .queueing import run_id, waiting_run_id
 from .records.sql import JobRecord
+from .state import PDFQueueState, current_pdfqueue
 from .steps import notify, record
 from .timestamps import redis_now
 from .tracing import traced

@@ -17,8 +17,8 @@ from rq.job import Job, JobStatus
 
 from .attempts import finish_failed
 from .errors import Cancelled
-from .extension import PDFQueueState
 from .records.sql import JobRecord
+from .state import PDFQueueState
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any, get_type_hints
 
 from limits import parse_many
 
-from .rendering import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE, parse_template_choice
+from .report_choice import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE, parse_template_choice
 
 PREFIX = "PDFQUEUE_"
 PROFILES = ("development", "staging", "production")
@@ -110,6 +110,8 @@ class Settings:
     alert_outage_seconds: int = 60
     alert_webhook: str = ""
     metrics_public: bool = False
+    metrics: bool = False  # mount /metrics (the stand-alone service does)
+    dashboard: bool = False  # mount rq-dashboard at /rq (the stand-alone service does)
     instance_path: str = field(default="", metadata={"internal": True})
 
     @classmethod

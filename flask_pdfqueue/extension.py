@@ -1,20 +1,17 @@
-"""``PDFQueue``: the Flask extension object and the per-app state it wires together."""
+"""``PDFQueue``: the Flask extension object, which builds each app's state and mounts its
+HTTP side."""
 
 from __future__ import annotations
 
 import logging
-import os
-import weakref
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from flask import Flask, current_app
+from flask import Flask
 from redis import Redis
 
 from .callbacks import CallbackRefused, check_callback_url
-from .completion import CompletionWaiter
+from .cli import pdfqueue_cli
 from .config import (
     ConfigError,
     Settings,
@@ -24,77 +21,19 @@ from .config import (
     new_webhook_secret,
     set_defaults,
 )
-from .delivery.sender import WebhookSender
 from .queueing import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import DeliveryStore, JobStore, make_engine
 from .records.sql.clock import DatabaseClock
 from .records.sql.idempotency import IdempotencyStore
-from .storage import Storage, create_storage
+from .state import EXTENSION_KEY, PDFQueueState, install
+from .storage import create_storage
 from .timestamps import redis_clock
-
-if TYPE_CHECKING:
-    from .rendering import ReportRenderer
+from .webhooks.events import event_body
+from .webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "pdfqueue"
 REDIS_TIMEOUT_SECONDS = 5
-
-
-@dataclass(eq=False)  # compared by identity: live states are kept in a WeakSet
-class PDFQueueState:
-    """Everything one app's PDF queue needs, built once in ``init_app``."""
-
-    settings: Settings
-    redis: Redis
-    queue: JobQueue
-    jobs: JobStore
-    deliveries: DeliveryStore
-    idempotency: IdempotencyStore
-    documents: ReportDocuments
-    storage: Storage
-    webhooks: WebhookSender
-    url_prefix: str = field(default="/api")
-
-    @cached_property
-    def renderer(self) -> ReportRenderer:
-        """Built on first use: only workers render, so the web app never imports WeasyPrint."""
-        from .rendering import ReportRenderer, load_context_builder
-
-        folders = [Path(self.settings.template_folder)] if self.settings.template_folder else []
-        return ReportRenderer(
-            template_folders=folders,
-            template_map=dict(self.settings.template_map),
-            default_template=self.settings.default_template,
-            context_builder=load_context_builder(self.settings.context_builder),
-            pdf_variant=self.settings.pdf_variant or None,
-        )
-
-    @cached_property
-    def waiter(self) -> CompletionWaiter:
-        """Blocking waits for finished jobs, on a Redis pool of their own (legacy endpoint)."""
-        return CompletionWaiter(
-            self.settings.redis_url, longest_wait=float(self.settings.sync_timeout)
-        )
-
-    def job_url(self, job_id: str) -> str:
-        """The job's status URL under ``PDFQUEUE_PUBLIC_URL`` (never from a request's Host)."""
-        return f"{self.settings.base_url}{self.url_prefix}/jobs/{job_id}"
-
-    def download_url(self, job_id: str) -> str:
-        return self.job_url(job_id) + "/download"
-
-    def after_fork_in_child(self) -> None:
-        """Drop connections inherited from the parent: a work horse opens its own."""
-        self.jobs.engine.dispose(close=False)
-        self.documents = self.documents.reopened()
-
-    def close(self) -> None:
-        if "waiter" in self.__dict__:
-            self.waiter.close()
-        self.jobs.engine.dispose()
-        self.documents.close()
-        self.redis.close()
 
 
 class PDFQueue:
@@ -158,7 +97,7 @@ class PDFQueue:
             settings=settings,
             redis=redis,
             queue=JobQueue(redis, settings),
-            jobs=JobStore(engine, clock),
+            jobs=JobStore(engine, event_body, clock),
             deliveries=DeliveryStore(engine, clock),
             idempotency=IdempotencyStore(engine, clock),
             documents=ReportDocuments(
@@ -177,14 +116,18 @@ class PDFQueue:
             ),
             url_prefix=self.url_prefix,
         )
-        app.extensions[EXTENSION_KEY] = state
-        _STATES.add(state)
+        install(app, state)
+        app.cli.add_command(pdfqueue_cli)  # `flask pdfqueue …`, on this app only
         if self.web:
             _mount_web(app, settings, self.url_prefix)
 
 
 def _mount_web(app: Flask, settings: Settings, url_prefix: str) -> None:
-    """The HTTP side: the API blueprint, ``/metrics`` and the dashboard."""
+    """The HTTP side: the API blueprint, and ``/metrics`` and the dashboard when the
+    settings ask for them (``PDFQUEUE_METRICS``, ``PDFQUEUE_DASHBOARD``).
+
+    Imported here, not at the top: an app that only runs workers (``web=False``) never
+    loads pydantic, Flask-Limiter, prometheus-client or rq-dashboard."""
     from .api import create_blueprint
     from .api.envelope import register_method_not_allowed
     from .api.metrics import create_metrics_blueprint
@@ -192,31 +135,10 @@ def _mount_web(app: Flask, settings: Settings, url_prefix: str) -> None:
 
     app.register_blueprint(create_blueprint(), url_prefix=url_prefix)
     register_method_not_allowed(app, url_prefix)
-    app.register_blueprint(create_metrics_blueprint())  # /metrics, at the root
-    register_dashboard(app, settings)
-
-
-#: Every live state, so that one fork hook can reset them all (and let dead ones go).
-_STATES: weakref.WeakSet[PDFQueueState] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for state in list(_STATES):
-        state.after_fork_in_child()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def current_pdfqueue() -> PDFQueueState:
-    """The state of the current app's PDFQueue (needs an app context)."""
-    try:
-        state: PDFQueueState = current_app.extensions[EXTENSION_KEY]
-    except KeyError:
-        raise RuntimeError(
-            "PDFQueue is not initialised on this app: call PDFQueue(app) or init_app(app)"
-        ) from None
-    return state
+    if settings.metrics:
+        app.register_blueprint(create_metrics_blueprint())  # /metrics, at the root
+    if settings.dashboard:
+        register_dashboard(app, settings)
 
 
 def _with_generated_secrets(settings: Settings) -> Settings:

@@ -53,16 +53,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import outages
-from .extension import PDFQueueState
 from .records.sql import STATUSES
-from .records.sql.deliveries import DELIVERY_STATES
+from .records.sql.delivery_rows import DELIVERY_STATES
 from .records.sql.figures import (
     DurationHistogram,
     delivery_counts,
     duration_histogram,
     job_counts,
 )
-from .stats import ROLES, queue_depths, read_workers
+from .rq_state import ROLES, queue_depths, read_workers
+from .state import PDFQueueState
 from .timestamps import redis_now, utcnow
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class QueueCollector:
     def collect(self) -> Iterator[Metric]:
         now = utcnow()
         try:
-            redis = self._redis_metrics(now)
+            redis = self._redis_metrics()
             self.redis_up = True
         except RedisError as exc:
             log.warning("metrics: Redis not answering: %s", type(exc).__name__)
@@ -215,13 +215,13 @@ class QueueCollector:
                 deliveries.add_metric([result], n)
         return [total, current, durations, deliveries]
 
-    def _redis_metrics(self, now: datetime) -> list[Metric]:
+    def _redis_metrics(self) -> list[Metric]:
         depth = GaugeMetricFamily(
             "pdfqueue_queue_depth", "Jobs waiting in each RQ queue.", labels=["queue"]
         )
         for queue, n in queue_depths(self.state.redis).items():
             depth.add_metric([queue], n)
-        live = [w for w in read_workers(self.state.redis, now) if w.live]
+        live = [w for w in read_workers(self.state.redis) if w.live]
         workers = GaugeMetricFamily(
             "pdfqueue_workers",
             "Live workers (heartbeat within 70 s) by state and role.",

@@ -16,12 +16,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
-from .extension import PDFQueueState
-from .records.sql import JobRecord, SubscriberRequest, pdf_job_results
+from .records.sql import JobRecord, SubscriberRequest
+from .records.sql.listing import completed_codes
 from .records.sql.retention import purge_finished
-from .records.sql.subscribers import subscribers_of
+from .state import PDFQueueState
 from .submission import Accepted, JobRequest, SubmitRejected, submit, submit_many
 
 log = logging.getLogger(__name__)
@@ -31,8 +29,7 @@ def requeue_failed(state: PDFQueueState, record: JobRecord) -> Accepted:
     """Submit a failed job's report again, for the same subscribers; the new job."""
     if record.status != "failed":
         raise ValueError(f"job {record.job_id} is {record.status}, not failed")
-    with state.jobs.engine.connect() as conn:
-        subscribers = subscribers_of(conn, record.job_id)
+    subscribers = state.jobs.subscribers(record.job_id)
     request = JobRequest(code=record.code, product_id=record.product_id, priority=record.priority)
     if subscribers:
         first = subscribers[0]
@@ -79,18 +76,7 @@ def reports_to_regenerate(
     since: datetime | None = None,
 ) -> list[str]:
     """Codes of the product's reports that have a PDF (completed since ``since``)."""
-    jobs = pdf_job_results.c
-    query = (
-        select(jobs.code)
-        .distinct()
-        .where(jobs.product_id == product_id, jobs.status == "completed")
-    )
-    if codes:
-        query = query.where(jobs.code.in_(list(codes)))
-    if since is not None:
-        query = query.where(jobs.completed_at >= since)
-    with state.jobs.engine.connect() as conn:
-        return sorted(row[0] for row in conn.execute(query.order_by(jobs.code)))
+    return completed_codes(state.jobs.engine, product_id, codes=codes, since=since)
 
 
 def regenerate(

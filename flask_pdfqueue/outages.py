@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 import pymongo
 from redis import Redis
 
-from .extension import PDFQueueState
+from .state import PDFQueueState
 from .timestamps import redis_now
 
 log = logging.getLogger(__name__)

@@ -21,20 +21,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis import Redis
-from rq import Callback, Queue, Worker
+from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from .config import PRIORITIES, Settings
-from .records.sql.deliveries import Delivery
-from .schedulers import wake_time
+from .records.sql.delivery_rows import Delivery
+from .rq_state import DELIVERY_QUEUE, live_workers, queue_depths, queue_name, wake_time
 from .timestamps import utcnow
 
-JOB_FUNCTION = "workers.pdf_worker.generate_pdf_job"
+JOB_FUNCTION = "flask_pdfqueue.rq_jobs.generate_pdf_job"
 JOB_DESCRIPTION = "generate PDF report"
-DELIVERY_FUNCTION = "workers.webhook_worker.deliver_webhook_job"
+DELIVERY_FUNCTION = "flask_pdfqueue.rq_jobs.deliver_webhook_job"
 DELIVERY_DESCRIPTION = "deliver webhook"
-DELIVERY_QUEUE = "pdf-webhooks"
 #: RQ calls these when a run raised, was abandoned by a dead worker, or was stopped.
 RUN_FAILED_CALLBACK = "flask_pdfqueue.attempts.on_run_failed"
 RUN_STOPPED_CALLBACK = "flask_pdfqueue.attempts.on_run_stopped"
@@ -47,10 +46,6 @@ AVERAGE_WEIGHT = 0.2
 LIVE_STATES = frozenset(
     {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
 )
-
-
-def queue_name(priority: str) -> str:
-    return f"pdf-{priority}"
 
 
 def run_id(job_id: str, run: int) -> str:
@@ -167,10 +162,8 @@ class JobQueue:
 
     def waiting(self) -> int:
         """Jobs waiting in the render queues (what ``PDFQUEUE_MAX_QUEUE_SIZE`` bounds)."""
-        with self.connection.pipeline() as pipe:
-            for queue in self.ordered:
-                pipe.llen(queue.key)
-            return sum(int(n) for n in pipe.execute())
+        depths = queue_depths(self.connection)
+        return sum(depths[queue.name] for queue in self.ordered)
 
     def position(self, rq_job_id: str, priority: str) -> int | None:
         """How many jobs run before this one, or None when it is no longer waiting."""
@@ -199,7 +192,7 @@ class JobQueue:
 
     def estimates(self, positions: Sequence[int]) -> list[datetime]:
         """:meth:`estimate` for each position, reading workers and the average once."""
-        workers = max(1, Worker.count(connection=self.connection, queue=self.ordered[0]))
+        workers = max(1, live_workers(self.connection, "render"))
         average = self.average_job_seconds()
         now = utcnow()
         return [now + timedelta(seconds=(p + 1) * average / workers) for p in positions]

@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,9 +48,9 @@ from sqlalchemy.exc import OperationalError
 from .attempts import settle_failed_run
 from .delivery.dispatch import dispatch
 from .errors import CutByOutage, JobFailure, WorkerLost
-from .extension import PDFQueueState
 from .outages import NAMES, answers, cut_by, open_outages
 from .records.sql import JobRecord
+from .state import PDFQueueState
 from .steps.record import mirror_outcome
 from .timestamps import redis_now
 
@@ -150,13 +151,7 @@ def _bring_back_lost_runs(
 ) -> None:
     """Run again each active job whose run RQ lost. A row that fails for a reason of its own
     waits with backoff; a store that does not answer ends the round."""
-    active = state.jobs.active(idle_before=idle_before)
-    waiting = _backing_off(state, [f"job:{job.job_id}" for job in active])
-    for job in active:
-        if not round_.go_on():
-            break
-        if f"job:{job.job_id}" in waiting:
-            continue
+    for job in _rows_to_try(state, round_, "job", state.jobs.active(idle_before=idle_before)):
         try:
             _bring_back(state, job, report)
         except (RedisError, OperationalError):
@@ -190,12 +185,7 @@ def _mirror_lagging(
     state: PDFQueueState, round_: _Round, report: ReconcileReport, idle_before: datetime
 ) -> None:
     lagging = state.jobs.mirror_lagging(idle_before=idle_before)
-    waiting = _backing_off(state, [f"mirror:{job.job_id}" for job in lagging])
-    for job in lagging:
-        if not round_.go_on():
-            break
-        if f"mirror:{job.job_id}" in waiting:
-            continue
+    for job in _rows_to_try(state, round_, "mirror", lagging):
         if mirror_outcome(state, job.job_id):
             report.mirrors_written += 1
         elif not answers(state, "mongo"):
@@ -205,12 +195,20 @@ def _mirror_lagging(
             report.rows_backed_off += 1
 
 
-def _backing_off(state: PDFQueueState, rows: list[str]) -> set[str]:
-    """Those of ``rows`` that wait after a failure."""
+def _rows_to_try(
+    state: PDFQueueState, round_: _Round, kind: str, jobs: list[JobRecord]
+) -> Iterator[JobRecord]:
+    """The jobs whose ``kind`` of row is not waiting after a failure, while the round's
+    budget lasts (one round trip for all the waits)."""
     with state.redis.pipeline(transaction=False) as pipe:
-        for row in rows:
-            pipe.exists(BACKOFF_KEY.format(row=row))
-        return {row for row, waits in zip(rows, pipe.execute(), strict=True) if waits}
+        for job in jobs:
+            pipe.exists(BACKOFF_KEY.format(row=f"{kind}:{job.job_id}"))
+        waits = pipe.execute()
+    for job, waiting in zip(jobs, waits, strict=True):
+        if not round_.go_on():
+            return
+        if not waiting:
+            yield job
 
 
 def _back_off(state: PDFQueueState, row: str) -> None:

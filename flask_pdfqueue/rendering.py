@@ -35,13 +35,12 @@ import jinja2
 
 from .demo import DEMO_PRODUCT_ID, demo_documents
 from .errors import TemplateError
+from .report_choice import DEFAULT_TEMPLATE, parse_template_choice
 from .report_context import build_psikotes_context
 
 ContextBuilder = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 BUILTIN_TEMPLATE_FOLDER = Path(__file__).resolve().parent / "templates" / "reports"
-DEFAULT_TEMPLATE = "psikotes.html"
-DEFAULT_CONTEXT_BUILDER = "flask_pdfqueue.report_context:build_psikotes_context"
 FETCH_TIMEOUT = 5
 #: How many distinct warnings a render keeps, and how long each may be.
 MAX_RENDER_WARNINGS = 20
@@ -56,23 +55,6 @@ class RenderedPDF:
 
     pdf: bytes
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TemplateChoice:
-    """How one product is rendered: its template, and a PDF variant of its own if any."""
-
-    template: str
-    pdf_variant: str | None = None
-
-
-def parse_template_choice(text: str) -> TemplateChoice:
-    """A template map value: ``name.html``, or ``name.html pdf/a-3b`` for a product
-    whose PDFs must be PDF/A (or another variant) whatever ``PDFQUEUE_PDF_VARIANT`` says."""
-    parts = text.split()
-    if len(parts) not in (1, 2):
-        raise ValueError(f"{text!r} is not 'template.html' or 'template.html pdf/a-3b'")
-    return TemplateChoice(parts[0], parts[1] if len(parts) == 2 else None)
 
 
 def load_context_builder(dotted: str) -> ContextBuilder:

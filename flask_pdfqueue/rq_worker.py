@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
@@ -45,9 +45,10 @@ from rq.scheduler import RQScheduler
 from rq.worker import BaseWorker, WorkerStatus
 
 from . import outages
-from .extension import PDFQueueState, current_pdfqueue
+from .alerts import evaluate_if_due
 from .reconcile import reconcile_if_due
-from .schedulers import SCHEDULER_SILENCE, scheduler_silence
+from .rq_state import SCHEDULER_SILENCE, forget_beat, note_beat, scheduler_silence
+from .state import PDFQueueState, current_pdfqueue
 from .timestamps import redis_now
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,6 @@ MAINTENANCE_SECONDS = 15
 RECONCILE_POLL = 5.0
 #: RQ's worker TTL: an idle worker heartbeats every TTL - 15 s, a dead one expires.
 WORKER_TTL = 40
-#: A worker heartbeats at least every 30 s (RQ's job monitoring interval while busy).
-WORKER_SILENCE = timedelta(seconds=WORKER_TTL + 30)
 
 
 class _Upkeep(BaseWorker):
@@ -149,8 +148,6 @@ class _Upkeep(BaseWorker):
             clear_dead_scheduler_lock(self.connection, queue.name)
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         try:  # alerts fire with nobody reading the stats (one worker per round, by a lock)
-            from .alerts import evaluate_if_due  # not at the top: alerts read this module
-
             evaluate_if_due(current_pdfqueue(), self.name)
         except Exception:
             log.exception("alert evaluation failed")
@@ -165,7 +162,23 @@ class _Upkeep(BaseWorker):
             pipeline.hset(self.key, mapping=self.serialize())
             worker_registration.register(self, pipeline)
             pipeline.expire(self.key, self.worker_ttl + 60)
+            note_beat(pipeline, self.name)
             pipeline.execute()
+
+    # RQ's registration and heartbeats, each with the worker's beat by Redis's clock (what
+    # health, stats and metrics count as alive: see flask_pdfqueue.rq_state).
+
+    def register_birth(self) -> None:
+        super().register_birth()  # type: ignore[no-untyped-call]
+        note_beat(self.connection, self.name)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        super().heartbeat(timeout, pipeline=pipeline)
+        note_beat(pipeline if pipeline is not None else self.connection, self.name)
+
+    def register_death(self) -> None:
+        super().register_death()  # type: ignore[no-untyped-call]
+        forget_beat(self.connection, self.name)
 
 
 class PDFWorker(_Upkeep, Worker):
@@ -282,13 +295,3 @@ _DELETE_IF_OWNER = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-
-
-def live_workers(connection: Redis, queue_name: str, now: datetime) -> int:
-    """Workers on ``queue_name`` that heartbeat recently (a killed one's key may linger)."""
-    count = 0
-    for worker in Worker.all(connection=connection):
-        beat = worker.last_heartbeat
-        if queue_name in worker.queue_names() and beat is not None:
-            count += now - beat.replace(tzinfo=UTC) < WORKER_SILENCE
-    return count

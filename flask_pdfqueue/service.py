@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Flask
@@ -30,10 +31,13 @@ def create_app(profile: str | None = None, *, web: bool = True) -> Flask:
     if profile not in PROFILES:
         raise ConfigError(f"PDFQUEUE_PROFILE must be one of {', '.join(PROFILES)}")
     app = Flask(__name__, instance_path=str(home / "var"))
+    # the service serves the metrics and the dashboard (a profile or the environment may not)
+    app.config.update(PDFQUEUE_METRICS=True, PDFQUEUE_DASHBOARD=True)
     profile_file = home / "config" / f"{profile}.py"
     if profile_file.is_file():
         app.config.from_pyfile(str(profile_file))
     app.config.update(from_environ(os.environ))
+    app.config.update(embedded_urls(os.environ))
     app.config["PDFQUEUE_PROFILE"] = profile
     logging.basicConfig(
         level=os.environ.get("PDFQUEUE_LOG_LEVEL", "INFO"),
@@ -50,6 +54,28 @@ def create_app(profile: str | None = None, *, web: bool = True) -> Flask:
 
         register_app_error_handlers(app)
     return app
+
+
+#: The embedded servers ``make run`` starts (scripts/run.sh), at the ports it reads.
+EMBEDDED_URLS = {
+    "PDFQUEUE_REDIS_URL": ("PDFQUEUE_REDIS_PORT", "redis://127.0.0.1:{port}/0"),
+    "PDFQUEUE_MONGO_URL": (
+        "PDFQUEUE_MONGO_PORT",
+        "mongodb://127.0.0.1:{port}/?directConnection=true",
+    ),
+}
+
+
+def embedded_urls(environ: Mapping[str, str]) -> dict[str, str]:
+    """The URLs of the embedded Redis and MongoDB on ``PDFQUEUE_REDIS_PORT`` and
+    ``PDFQUEUE_MONGO_PORT``, as ``make run`` derives them, where no URL is given: so
+    ``flask pdfqueue …`` in the shell that ran ``PDFQUEUE_REDIS_PORT=26400 make run``
+    talks to the same servers."""
+    return {
+        url: template.format(port=environ[port])
+        for url, (port, template) in EMBEDDED_URLS.items()
+        if environ.get(port) and not environ.get(url)
+    }
 
 
 def create_worker_app(profile: str | None = None) -> Flask:

@@ -14,7 +14,8 @@ the moment it is asked for, so every web process and worker tells the same story
   percentiles over the latest :data:`DURATION_SAMPLE` of them.
 - Workers from RQ's registrations: their role (``render`` for the priority
   queues, ``delivery`` for the webhook queue), state and heartbeat age. A worker
-  silent for longer than :data:`~flask_pdfqueue.rq_worker.WORKER_SILENCE` is dead
+  silent for longer than :data:`~flask_pdfqueue.rq_state.WORKER_SILENCE` (by Redis's
+  clock) is dead
   (its registration outlives it for a while) and counted apart, as ``stale``.
 - Webhook deliveries by state.
 """
@@ -26,13 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from redis import Redis
-from rq import Queue, Worker, worker_registration
-from rq.utils import utcparse
-
-from .config import PRIORITIES
-from .extension import PDFQueueState
-from .queueing import DELIVERY_QUEUE, queue_name
 from .records.sql.figures import (
     Finished,
     JobCounts,
@@ -41,80 +35,20 @@ from .records.sql.figures import (
     job_counts,
     recent_durations,
 )
-from .rq_worker import WORKER_SILENCE
+from .rq_state import (
+    RENDER_QUEUES,
+    WorkerInfo,
+    live_by_role,
+    queue_depths,
+    read_workers,
+)
+from .state import PDFQueueState
 from .timestamps import utcnow
 
 #: The recent past that throughput, failure rate and durations cover.
 WINDOW = timedelta(hours=1)
 #: Percentiles are taken over at most this many of the latest completed jobs.
 DURATION_SAMPLE = 10_000
-#: The render queues, in the order workers poll them.
-RENDER_QUEUES = tuple(queue_name(p) for p in PRIORITIES)
-ROLES = ("render", "delivery")
-
-
-def role_of(queues: Sequence[str]) -> str | None:
-    """``render`` for a worker on the priority queues, ``delivery`` for one on the webhook
-    queue, None for a worker of somebody else's queues sharing the Redis."""
-    if any(name in RENDER_QUEUES for name in queues):
-        return "render"
-    if DELIVERY_QUEUE in queues:
-        return "delivery"
-    return None
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """One worker as RQ's registration shows it."""
-
-    name: str
-    role: str
-    state: str
-    queues: tuple[str, ...]
-    heartbeat_age: float | None
-    live: bool
-
-    @property
-    def busy(self) -> bool:
-        return self.state == "busy"
-
-
-def read_workers(redis: Redis, now: datetime) -> list[WorkerInfo]:
-    """Every registered worker of ours, in one round trip after the registry's set."""
-    keys = sorted(worker_registration.get_keys(connection=redis))
-    with redis.pipeline(transaction=False) as pipe:
-        for key in keys:
-            pipe.hmget(key, "state", "last_heartbeat", "queues")
-        rows = pipe.execute()
-    workers = []
-    for key, (state, beat, queues) in zip(keys, rows, strict=True):
-        if state is None and beat is None:  # registration outlived the worker's hash
-            continue
-        names = tuple(_text(queues).split(",")) if queues else ()
-        role = role_of(names)
-        if role is None:
-            continue
-        age = (now - utcparse(_text(beat))).total_seconds() if beat else None
-        workers.append(
-            WorkerInfo(
-                name=key.removeprefix(Worker.redis_worker_namespace_prefix),
-                role=role,
-                state=_text(state) if state else "unknown",
-                queues=names,
-                heartbeat_age=age,
-                live=age is not None and age < WORKER_SILENCE.total_seconds(),
-            )
-        )
-    return workers
-
-
-def queue_depths(redis: Redis) -> dict[str, int]:
-    """Jobs waiting in each RQ list now: the three render queues and the webhook queue."""
-    names = (*RENDER_QUEUES, DELIVERY_QUEUE)
-    with redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.llen(Queue.redis_queue_namespace_prefix + name)
-        return {name: int(n) for name, n in zip(names, pipe.execute(), strict=True)}
 
 
 def percentile(ordered: Sequence[float], p: float) -> float | None:
@@ -152,12 +86,8 @@ def alert_inputs(state: PDFQueueState, now: datetime | None = None) -> AlertInpu
     return AlertInputs(
         waiting=sum(depths[name] for name in RENDER_QUEUES),
         finished=finished_since(state.jobs.engine, now - WINDOW),
-        live_workers=live_by_role(read_workers(state.redis, now)),
+        live_workers=live_by_role(read_workers(state.redis)),
     )
-
-
-def live_by_role(workers: Sequence[WorkerInfo]) -> dict[str, int]:
-    return {role: sum(w.live for w in workers if w.role == role) for role in ROLES}
 
 
 @dataclass(frozen=True)
@@ -203,10 +133,6 @@ def collect(state: PDFQueueState, now: datetime | None = None) -> Stats:
         jobs=job_counts(engine),
         finished=finished,
         durations=durations,
-        workers=read_workers(state.redis, now),
+        workers=read_workers(state.redis),
         deliveries=delivery_counts(engine),
     )
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

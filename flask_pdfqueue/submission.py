@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 
 from . import signals
 from .callbacks import CallbackRefused, check_callback_url, failure_callback_for
-from .extension import PDFQueueState
 from .records.sql import JobRecord, SubscriberRequest
 from .records.sql.idempotency import RETENTION as KEY_RETENTION
+from .state import PDFQueueState
 from .steps.record import note_in_report
 from .tracing import traceparent_for_submit
 

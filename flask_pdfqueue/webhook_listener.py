@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .delivery.signing import verify
+from .webhooks.signing import verify
 
 #: Largest body the listener reads; webhook events are a few hundred bytes.
 MAX_BODY = 1 << 20

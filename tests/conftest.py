@@ -99,6 +99,9 @@ def stack_settings(
         "PDFQUEUE_HOME": str(home),
         "PDFQUEUE_WEBHOOK_TIMEOUT": "5",
         "PDFQUEUE_WEBHOOK_RETRY_SCHEDULE": "1,1,2",
+        # what the stand-alone service mounts
+        "PDFQUEUE_METRICS": "true",
+        "PDFQUEUE_DASHBOARD": "true",
     }
 
 

@@ -17,10 +17,10 @@ from rq.utils import utcformat
 from sqlalchemy import insert
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.queueing import queue_name
-from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
-from flask_pdfqueue.records.sql.jobs import pdf_job_results
+from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
+from flask_pdfqueue.records.sql.job_rows import pdf_job_results
 from flask_pdfqueue.records.sql.subscribers import pdf_job_subscribers
+from flask_pdfqueue.rq_state import BEAT_KEY, WORKER_SILENCE, queue_name
 from flask_pdfqueue.timestamps import utcnow
 
 
@@ -140,6 +140,9 @@ def script_run(state: PDFQueueState) -> ScriptedRun:
         worker.set_state(worker_state)
         beat = now - timedelta(seconds=ago)
         state.redis.hset(worker.key, "last_heartbeat", utcformat(beat))
+        if ago < WORKER_SILENCE.total_seconds():  # a live worker's beat, by Redis's clock
+            left = WORKER_SILENCE - timedelta(seconds=ago)
+            state.redis.set(BEAT_KEY.format(worker=name), 1, px=int(left.total_seconds() * 1000))
 
     by_queue: dict[str, dict[str, int]] = {}
     for job in JOBS:

@@ -239,7 +239,7 @@ def test_workers_judge_the_alerts_once_per_round_between_them(
     state: PDFQueueState = app.extensions["pdfqueue"]
     with app.app_context():
         worker = PDFWorker(state.queue.ordered, connection=state.redis, name="upkeep")
-        worker.register_birth()  # type: ignore[no-untyped-call]
+        worker.register_birth()
         worker.run_maintenance_tasks()
 
         assert state.redis.get(LOCK_KEY) == b"upkeep"

@@ -5,20 +5,20 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import Worker
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import utcformat
 from werkzeug.test import TestResponse
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.schedulers import SCHEDULER_RECORD_TTL
+from flask_pdfqueue.rq_state import BEAT_KEY, SCHEDULER_RECORD_TTL
+from flask_pdfqueue.rq_worker import PDFWorker
 from tests.conftest import SECOND_API_KEY, make_app, make_isolated_app
 from tests.factories import processing_job
 from tests.servers import RunningServer, free_port
@@ -416,11 +416,11 @@ def test_health_counts_only_schedulers_and_workers_that_heartbeat(
     state.redis.expire(record, SCHEDULER_RECORD_TTL)  # it beats again
     assert checks()["scheduler"] == {"ok": True}
 
-    worker = Worker(state.queue.ordered, connection=state.redis, name="alive")
-    worker.register_birth()  # type: ignore[no-untyped-call]
+    worker = PDFWorker(state.queue.ordered, connection=state.redis, name="alive")
+    worker.register_birth()
     assert checks()["workers"] == {"ok": True, "count": 1}
-    state.redis.hset(worker.key, "last_heartbeat", utcformat(now - timedelta(minutes=5)))
-    assert checks()["workers"] == {"ok": False, "count": 0}  # killed: its key lingers
+    state.redis.delete(BEAT_KEY.format(worker="alive"))  # killed: its beat expired
+    assert checks()["workers"] == {"ok": False, "count": 0}  # though its registration lingers
 
 
 def test_a_stalled_redis_costs_a_submit_seconds_and_a_503_not_a_hung_thread(

@@ -162,7 +162,7 @@ def test_rq_callbacks_settle_the_run_they_report(state: PDFQueueState) -> None:
     )
     queue = state.queue.queues["normal"]
     for job_id in (stopped, abandoned, killed, raised):
-        queue.enqueue("workers.pdf_worker.generate_pdf_job", job_id, job_id=job_id)
+        queue.enqueue("flask_pdfqueue.rq_jobs.generate_pdf_job", job_id, job_id=job_id)
 
     on_run_stopped(Job.fetch(stopped, connection=state.redis), state.redis)
     on_run_failed(
@@ -250,7 +250,7 @@ def test_a_horse_reaped_elsewhere_still_settles_its_run(state: PDFQueueState) ->
     # killed it): the run is settled, and the worker parent does not crash.
     job_id = processing_job(state)
     state.queue.queues["normal"].enqueue(
-        "workers.pdf_worker.generate_pdf_job", job_id, job_id=job_id
+        "flask_pdfqueue.rq_jobs.generate_pdf_job", job_id, job_id=job_id
     )
     on_horse_killed(Job.fetch(job_id, connection=state.redis), None, None, None)
     record = state.jobs.get(job_id)

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_pdfqueue import PDFQueueState
-from tests.conftest import make_isolated_app
+from tests.conftest import make_app, make_isolated_app
 from tests.servers import RunningServer
 
 PASSWORD = "correct horse battery staple"
@@ -112,3 +112,18 @@ def test_without_a_password_the_dashboard_stays_closed(
 
     with pytest.raises(ConfigError, match="PDFQUEUE_DASHBOARD_PASSWORD"):
         make_isolated_app(production, redis_server, tmp_path, redis_db=13)
+
+
+def test_an_embedding_app_mounts_neither_dashboard_nor_metrics_unless_it_asks(
+    stack_settings: dict[str, str], tmp_path: Path
+) -> None:
+    defaults = {
+        k: v
+        for k, v in stack_settings.items()
+        if k not in ("PDFQUEUE_METRICS", "PDFQUEUE_DASHBOARD")
+    }
+    app = make_app(defaults, tmp_path)
+    routes = {rule.rule for rule in app.url_map.iter_rules()}
+    assert not any(r == "/metrics" or r.startswith("/rq") for r in routes), routes
+    assert any(r.startswith("/api/") for r in routes)  # the API is there
+    app.extensions["pdfqueue"].close()

@@ -16,10 +16,10 @@ from sqlalchemy import update
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.delivery.dispatch import attempt_delivery
 from flask_pdfqueue.delivery.replay import replay
-from flask_pdfqueue.delivery.sender import WebhookSender
 from flask_pdfqueue.records.sql import Delivery
-from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
+from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
 from flask_pdfqueue.timestamps import utcnow
+from flask_pdfqueue.webhooks.sender import WebhookSender
 from tests.factories import isolated_state, processing_job
 from tests.integration.helpers import callback_paths, verified
 from tests.receiver import Reply, WebhookReceiver

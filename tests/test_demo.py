@@ -18,7 +18,8 @@ from flask_pdfqueue.demo import (
     demo_documents,
     seed_demo_documents,
 )
-from flask_pdfqueue.rendering import DEFAULT_TEMPLATE, ReportRenderer
+from flask_pdfqueue.rendering import ReportRenderer
+from flask_pdfqueue.report_choice import DEFAULT_TEMPLATE
 from flask_pdfqueue.report_context import build_psikotes_context
 from tests.servers import RunningServer
 

@@ -16,7 +16,7 @@ from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.metrics import DURATION_BUCKETS, HISTOGRAM_KEY, SETTLED, job_durations
 from flask_pdfqueue.migrations import upgrade
 from flask_pdfqueue.records.sql.figures import duration_histogram
-from flask_pdfqueue.records.sql.jobs import pdf_job_results
+from flask_pdfqueue.records.sql.job_rows import pdf_job_results
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import API_KEY, make_app, make_isolated_app
 from tests.scripted_run import ScriptedRun, script_run

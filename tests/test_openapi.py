@@ -28,7 +28,7 @@ from werkzeug.test import TestResponse
 import flask_pdfqueue
 from flask_pdfqueue import PDFQueue, PDFQueueState
 from flask_pdfqueue.api.openapi import openapi_document
-from flask_pdfqueue.api.openapi_routes import ROUTES
+from flask_pdfqueue.api.routes import ROUTES
 from tests.conftest import API_KEY, make_isolated_app
 from tests.factories import queued_job
 from tests.servers import RunningServer
@@ -177,7 +177,7 @@ def test_server_url_and_paths_lead_to_the_routes_wherever_the_api_is_mounted(
 
 def test_health_is_public_in_the_document_only_while_it_is_public() -> None:
     for public in (True, False):
-        document = openapi_document(server_url="/api", health_public=public, batch_max=5)
+        document = openapi_document(ROUTES, server_url="/api", health_public=public, batch_max=5)
         health = document["paths"]["/health"]["get"]
         assert ("security" in health) is public
         assert ("401" in health["responses"]) is not public
@@ -401,7 +401,7 @@ CONFIG = schemathesis.Config.from_dict(
         ],
     }
 )
-schema = schemathesis.openapi.from_dict(openapi_document(**DOCUMENT_OPTIONS), config=CONFIG)
+schema = schemathesis.openapi.from_dict(openapi_document(ROUTES, **DOCUMENT_OPTIONS), config=CONFIG)
 schema.app = APP
 
 

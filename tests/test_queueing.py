@@ -22,14 +22,14 @@ from flask_pdfqueue.queueing import (
     AVERAGE_KEY,
     AVERAGE_WEIGHT,
     DELIVERY_FUNCTION,
-    DELIVERY_QUEUE,
     JOB_DESCRIPTION,
     JOB_FUNCTION,
     JobQueue,
-    queue_name,
     run_id,
 )
 from flask_pdfqueue.records.sql import Delivery
+from flask_pdfqueue.rq_state import BEAT_KEY, DELIVERY_QUEUE, queue_name
+from flask_pdfqueue.rq_worker import PDFWorker
 from tests.servers import RunningServer
 
 DB = 15
@@ -219,17 +219,19 @@ def test_estimate_uses_initial_seconds_and_one_worker_minimum(connection: redis.
 
 def test_estimate_divides_by_live_workers(connection: redis.Redis) -> None:
     queue = _queue(connection, initial_job_seconds=6.0)
-    workers = [Worker(queue.ordered, connection=connection, name=f"w{n}") for n in range(3)]
+    workers = [PDFWorker(queue.ordered, connection=connection, name=f"w{n}") for n in range(3)]
     for worker in workers:
-        worker.register_birth()  # type: ignore[no-untyped-call]
+        worker.register_birth()
     try:
         assert Worker.count(connection=connection) == 3
         _assert_estimate(queue, 2, 3 * 6.0 / 3)
-        workers[0].register_death()  # type: ignore[no-untyped-call]
+        workers[0].register_death()
         _assert_estimate(queue, 2, 3 * 6.0 / 2)
+        connection.delete(BEAT_KEY.format(worker="w1"))  # killed: its registration lingers
+        _assert_estimate(queue, 2, 3 * 6.0 / 1)
     finally:
         for worker in workers:
-            worker.register_death()  # type: ignore[no-untyped-call]
+            worker.register_death()
 
 
 def test_record_duration_moves_the_average_by_its_weight(connection: redis.Redis) -> None:

@@ -38,7 +38,7 @@ from flask_pdfqueue.reconcile import (
 )
 from flask_pdfqueue.records.mongo import ReportDocuments
 from flask_pdfqueue.records.sql import JobStore, make_engine, pdf_job_results
-from flask_pdfqueue.records.sql.deliveries import pdf_webhook_deliveries
+from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.idempotency import pdf_idempotency_keys
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import RETRIES
@@ -157,7 +157,8 @@ def test_a_run_an_sql_outage_cut_unrecorded_runs_again_without_counting_a_retry(
 ) -> None:
     job_id = processing_job(state)
     run = job_id
-    dead_sql = JobStore(make_engine(f"postgresql+psycopg://u:p@127.0.0.1:{free_port()}/db"))
+    dead_url = f"postgresql+psycopg://u:p@127.0.0.1:{free_port()}/db"
+    dead_sql = JobStore(make_engine(dead_url), state.jobs.event_body)
     # RQ reports the run failed (its stage update found SQL gone); SQL cannot take that
     settle_reported_run(
         dataclasses.replace(state, jobs=dead_sql),

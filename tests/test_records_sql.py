@@ -23,7 +23,6 @@ from sqlalchemy import DateTime, Engine, make_url, text
 from sqlalchemy.exc import IntegrityError
 
 import flask_pdfqueue.records.sql.deliveries as deliveries_module
-from flask_pdfqueue.delivery.events import InlinePDF
 from flask_pdfqueue.records.sql import (
     AttemptLog,
     Delivery,
@@ -38,6 +37,7 @@ from flask_pdfqueue.records.sql import (
 )
 from flask_pdfqueue.records.sql.clock import DatabaseClock
 from flask_pdfqueue.records.sql.subscribers import add_subscriber, subscribers_of
+from flask_pdfqueue.webhooks.events import InlinePDF, event_body
 
 T = TypeVar("T")
 
@@ -92,7 +92,7 @@ def engine(sql_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def jobs(engine: Engine) -> JobStore:
-    return JobStore(engine)
+    return JobStore(engine, event_body)
 
 
 @pytest.fixture
@@ -221,7 +221,7 @@ def test_timestamps_do_not_depend_on_the_session_time_zone(
 ) -> None:
     other = make_engine(sql_url, **_session_in_another_time_zone(sql_url))
     try:
-        jobs = JobStore(other)
+        jobs = JobStore(other, event_body)
         assert _queue(jobs).created_at == NOW
         started = clock.tick()
         assert jobs.start_attempt("job-1", "job-1")
@@ -238,7 +238,7 @@ def test_timestamps_do_not_depend_on_the_session_time_zone(
     assert (record.completed_at, record.updated_at) == (completed, completed)
     # what the column holds is UTC wall-clock time, whoever reads it
     assert stored == NOW.replace(tzinfo=None)
-    assert _get(JobStore(engine)).created_at == NOW
+    assert _get(JobStore(engine, event_body)).created_at == NOW
 
 
 def test_rows_inserted_by_other_tools_default_to_utc_now(sql_url: str, engine: Engine) -> None:
@@ -247,7 +247,7 @@ def test_rows_inserted_by_other_tools_default_to_utc_now(sql_url: str, engine: E
     try:
         with other.begin() as conn:
             conn.execute(pdf_job_results.insert().values(job_id="raw", code="c", product_id="p"))
-        record = JobStore(other).get("raw")
+        record = JobStore(other, event_body).get("raw")
     finally:
         other.dispose()
     assert record is not None

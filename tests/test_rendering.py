@@ -20,14 +20,13 @@ from flask_pdfqueue.demo import DEMO_PRODUCT_ID, demo_documents
 from flask_pdfqueue.errors import TemplateError
 from flask_pdfqueue.rendering import (
     BUILTIN_TEMPLATE_FOLDER,
-    DEFAULT_CONTEXT_BUILDER,
-    DEFAULT_TEMPLATE,
     MAX_RENDER_WARNINGS,
     MAX_WARNING_CHARS,
     ReportRenderer,
     harfbuzz_subset_available,
     load_context_builder,
 )
+from flask_pdfqueue.report_choice import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE
 from flask_pdfqueue.report_context import build_psikotes_context
 from tests.pdfs import pdfa_identification
 

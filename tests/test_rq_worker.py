@@ -17,15 +17,21 @@ from rq.utils import utcformat
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.outages import DEPENDENCIES, open_outages, report_down
 from flask_pdfqueue.reconcile import LOCK_KEY
+from flask_pdfqueue.rq_state import (
+    BEAT_KEY,
+    SCHEDULER_RECORD_TTL,
+    live_workers,
+    read_workers,
+    scheduler_alive,
+    wake_time,
+)
 from flask_pdfqueue.rq_worker import (
     MAINTENANCE_SECONDS,
     WORKER_TTL,
     PDFWorker,
     ReconcilerThread,
     clear_dead_scheduler_lock,
-    live_workers,
 )
-from flask_pdfqueue.schedulers import SCHEDULER_RECORD_TTL, scheduler_alive, wake_time
 from flask_pdfqueue.timestamps import redis_now, utcnow
 from tests.factories import isolated_app, make_idle, queued_job, state_of
 from tests.servers import RunningServer
@@ -127,26 +133,33 @@ def test_a_real_schedulers_beat_says_its_clock(state: PDFQueueState) -> None:
     scheduler.release_locks()  # type: ignore[no-untyped-call]
 
 
-def test_only_workers_that_heartbeat_count_as_live(state: PDFQueueState) -> None:
+def test_only_workers_that_beat_count_as_live_by_redis_clock(state: PDFQueueState) -> None:
     queues = state.queue.ordered
-    fresh = Worker(queues, connection=state.redis, name="fresh")
-    stale = Worker(queues, connection=state.redis, name="stale")
-    for worker in (fresh, stale):
-        worker.register_birth()  # type: ignore[no-untyped-call]
-    # A worker killed with SIGKILL leaves its registration; its heartbeat stops.
-    state.redis.hset(
-        stale.key, "last_heartbeat", utcformat(datetime.now(UTC) - timedelta(minutes=5))
-    )
+    fresh = PDFWorker(queues, connection=state.redis, name="fresh")
+    killed = PDFWorker(queues, connection=state.redis, name="killed")
+    for worker in (fresh, killed):
+        worker.register_birth()
+    # A worker killed with SIGKILL leaves its registration; its beat expires (by Redis).
+    state.redis.pexpire(BEAT_KEY.format(worker="killed"), 1)
+    time.sleep(0.05)
+    # what a host's clock wrote is its own business: far off, to prove it
+    state.redis.hset(fresh.key, "last_heartbeat", utcformat(datetime(2001, 1, 1, tzinfo=UTC)))
     assert Worker.count(connection=state.redis) == 2
-    assert live_workers(state.redis, QUEUE, datetime.now(UTC)) == 1
-    assert live_workers(state.redis, state.queue.webhooks.name, datetime.now(UTC)) == 0
+    assert live_workers(state.redis, "render") == 1
+    assert live_workers(state.redis, "delivery") == 0
+    [alive] = [w for w in read_workers(state.redis) if w.live]
+    assert alive.name == "fresh" and alive.heartbeat_age is not None and alive.heartbeat_age < 2
+    fresh.heartbeat()  # RQ's heartbeat renews the beat
+    assert 0 < state.redis.pttl(BEAT_KEY.format(worker="fresh")) <= 70_000
+    fresh.register_death()  # a clean stop: dead at once
+    assert live_workers(state.redis, "render") == 0
 
 
 def test_maintenance_registers_the_worker_again_after_redis_was_flushed(
     state: PDFQueueState,
 ) -> None:
     worker = PDFWorker(state.queue.ordered, connection=state.redis, name="survivor")
-    worker.register_birth()  # type: ignore[no-untyped-call]
+    worker.register_birth()
     state.redis.flushdb()  # a new, empty Redis
     worker.heartbeat()  # what the worker keeps doing: it does not bring the registration back
     assert Worker.count(connection=state.redis) == 0
@@ -154,7 +167,7 @@ def test_maintenance_registers_the_worker_again_after_redis_was_flushed(
     worker.run_maintenance_tasks()
 
     assert [w.name for w in Worker.all(connection=state.redis)] == ["survivor"]
-    assert live_workers(state.redis, QUEUE, datetime.now(UTC)) == 1
+    assert live_workers(state.redis, "render") == 1
 
 
 def test_the_reconciler_runs_on_a_thread_of_its_own_never_in_a_render_worker(
@@ -164,7 +177,7 @@ def test_the_reconciler_runs_on_a_thread_of_its_own_never_in_a_render_worker(
     state.redis.flushdb()
     make_idle(state, job_id)
     worker = PDFWorker(state.queue.ordered, connection=state.redis, name="render")
-    worker.register_birth()  # type: ignore[no-untyped-call]
+    worker.register_birth()
     worker.run_maintenance_tasks()
     assert not state.queue.holds(job_id)  # a render worker's upkeep reconciles nothing
 

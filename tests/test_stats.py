@@ -20,7 +20,7 @@ from flask_pdfqueue.records.sql.figures import (
     job_counts,
     recent_durations,
 )
-from flask_pdfqueue.records.sql.jobs import pdf_job_results
+from flask_pdfqueue.records.sql.job_rows import pdf_job_results
 from flask_pdfqueue.stats import percentile
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import API_KEY, make_app, make_isolated_app

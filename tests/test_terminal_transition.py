@@ -19,19 +19,19 @@ from flask_pdfqueue.attempts import settle_failed_run
 from flask_pdfqueue.errors import WorkerLost
 from flask_pdfqueue.queueing import run_id
 from flask_pdfqueue.records.sql import JobStore
+from flask_pdfqueue.rq_jobs import generate_pdf_job
 from flask_pdfqueue.rq_worker import InProcessWorker
 from tests.conftest import make_isolated_app
 from tests.factories import queued_job, state_of
 from tests.integration.helpers import new_report
 from tests.servers import RunningServer
-from workers.pdf_worker import generate_pdf_job
 
 
 class _SQLBlinks(JobStore):
     """The job store, except that the terminal transition meets SQL away ``blinks`` times."""
 
     def __init__(self, real: JobStore, blinks: int) -> None:
-        super().__init__(real.engine)
+        super().__init__(real.engine, real.event_body, real.clock)
         self.blinks = blinks
         self.tries = 0
 

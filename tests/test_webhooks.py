@@ -13,14 +13,14 @@ import pytest
 from standardwebhooks import Webhook
 
 from flask_pdfqueue.config import ConfigError, Settings, new_webhook_secret
-from flask_pdfqueue.delivery.sender import (
+from flask_pdfqueue.webhook_listener import make_listener
+from flask_pdfqueue.webhooks.sender import (
     SENT_UNANSWERED,
     DeliveryResult,
     WebhookSender,
     retry_after_seconds,
 )
-from flask_pdfqueue.delivery.signing import sign, verify
-from flask_pdfqueue.webhook_listener import make_listener
+from flask_pdfqueue.webhooks.signing import sign, verify
 from tests.receiver import Reply, WebhookReceiver
 from tests.servers import free_port
 

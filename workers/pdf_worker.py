@@ -1,44 +1,9 @@
-"""``generate_pdf_job``: what an RQ worker runs for one accepted job.
-
-It reads like the plan: load the report data, render it, store the PDF, record
-the result, notify the callbacks. What a failure means (a retry to come, or the
-job's single failure outcome) is :mod:`flask_pdfqueue.attempts`' business: the
-exception goes to RQ, whose failure callback settles it. The worker process runs
-inside the Flask app context (``flask pdfqueue worker``), and forked work horses
-inherit it.
-"""
+"""``workers.pdf_worker.generate_pdf_job``: the name RQ was given for a job's run before the
+function moved into the package (:mod:`flask_pdfqueue.rq_jobs`), kept so that runs an
+older version queued still run after an upgrade. Not part of the wheel."""
 
 from __future__ import annotations
 
-from flask_pdfqueue import current_pdfqueue
-from flask_pdfqueue.attempts import begin_attempt
-from flask_pdfqueue.rq_worker import stoppable
-from flask_pdfqueue.steps import load, notify, record, render, store
-from flask_pdfqueue.tracing import traced
+from flask_pdfqueue.rq_jobs import generate_pdf_job
 
-
-def generate_pdf_job(job_id: str) -> None:
-    """Produce the PDF of ``job_id`` and announce it (the outcome is in SQL, not returned)."""
-    state = current_pdfqueue()
-    attempt = begin_attempt(state, job_id)
-    if attempt is None:
-        return
-    # The job's log lines show its trace id; a cancel's stop command ends the run here
-    # (a forking worker kills the horse instead).
-    with traced(attempt.job.traceparent), stoppable(attempt.run):
-        # An earlier run may have stored the PDF and lost SQL before recording it: then
-        # only the recording is left to do.
-        rendered = store.stored_earlier(state, attempt.job)
-        if rendered is None:
-            document = load.load_report(state, attempt.job)
-            attempt.reached("rendering")
-            rendered = render.render_pdf(state, attempt.job, document)
-        if not attempt.reached("storing"):
-            return  # cancelled meanwhile: nothing is stored
-        stored = store.store_pdf(state, attempt.job, rendered.pdf)
-        if not attempt.reached("recording") and attempt.cancelled():
-            store.discard_pdf(state, attempt.job, stored)  # cancelled while storing
-            return
-        owed = record.record_completed(state, attempt.job, stored, rendered)
-        attempt.succeeded()
-        notify.announce(state, owed)
+__all__ = ["generate_pdf_job"]

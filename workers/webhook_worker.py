@@ -1,11 +1,10 @@
-"""``deliver_webhook_job``: what an RQ worker on the webhook queue runs for one attempt."""
+"""``workers.webhook_worker.deliver_webhook_job``: the name RQ was given for a delivery
+attempt before the function moved into the package (:mod:`flask_pdfqueue.rq_jobs`), kept
+so that attempts an older version queued still run after an upgrade. Not part of the
+wheel."""
 
 from __future__ import annotations
 
-from flask_pdfqueue import current_pdfqueue
-from flask_pdfqueue.delivery.dispatch import attempt_delivery
+from flask_pdfqueue.rq_jobs import deliver_webhook_job
 
-
-def deliver_webhook_job(webhook_id: str) -> None:
-    """Attempt the delivery of ``webhook_id`` once; the next attempt, if any, is queued."""
-    attempt_delivery(current_pdfqueue(), webhook_id)
+__all__ = ["deliver_webhook_job"]

@@ -6,18 +6,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..extension import current_pdfqueue
+from ..state import current_pdfqueue
 from .auth import require_api_key
 from .envelope import options_response, register_error_handlers
 from .limits import limit_per_key
-
-#: Endpoints that answer without an API key when ``PDFQUEUE_HEALTH_PUBLIC`` is on.
-PUBLIC_ENDPOINTS = frozenset({"pdfqueue.health"})
+from .routes import PUBLIC_ENDPOINTS, register_routes
 
 
 def create_blueprint() -> Blueprint:
-    from . import health, jobs, legacy, openapi, preview, stats, submit, webhooks
-
     bp = Blueprint("pdfqueue", __name__)
 
     @bp.before_request
@@ -34,14 +30,7 @@ def create_blueprint() -> Blueprint:
         _refuse_long_body(state.settings.max_body_bytes)
         return None
 
-    submit.register(bp)
-    legacy.register(bp)
-    preview.register(bp)
-    jobs.register(bp)
-    webhooks.register(bp)
-    health.register(bp)
-    stats.register(bp)
-    openapi.register(bp)
+    register_routes(bp)
     register_error_handlers(bp)
     limit_per_key(bp)
     return bp

@@ -10,13 +10,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 
 from .. import outages
-from ..extension import PDFQueueState, current_pdfqueue
-from ..rq_worker import live_workers
-from ..schedulers import scheduler_alive
-from ..timestamps import redis_now, utcnow
+from ..rq_state import live_workers, scheduler_alive
+from ..state import PDFQueueState, current_pdfqueue
+from ..timestamps import redis_now
 from .envelope import RETRY_AFTER_SECONDS
 
 log = logging.getLogger(__name__)
@@ -63,12 +62,9 @@ def health() -> tuple[Response, int]:
         "redis": _check("redis", state.redis.ping),
         "mongo": _check("mongo", state.documents.ping),
         "sql": _check("sql", state.jobs.ping),
-        "workers": _check(
-            "workers", lambda: live_workers(state.redis, state.queue.ordered[0].name, utcnow())
-        ),
+        "workers": _check("workers", lambda: live_workers(state.redis, "render")),
         "delivery_workers": _check(
-            "delivery_workers",
-            lambda: live_workers(state.redis, state.queue.webhooks.name, utcnow()),
+            "delivery_workers", lambda: live_workers(state.redis, "delivery")
         ),
         "scheduler": _check("scheduler", lambda: _scheduler_running(state)),
     }
@@ -79,7 +75,3 @@ def health() -> tuple[Response, int]:
         return response, 200
     response.headers["Retry-After"] = RETRY_AFTER_SECONDS
     return response, 503
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/health", view_func=health, methods=["GET"])

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from ..extension import current_pdfqueue
+from ..state import current_pdfqueue
 from .auth import presented_key
 from .envelope import APIError
 

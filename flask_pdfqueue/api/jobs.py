@@ -5,14 +5,14 @@ from __future__ import annotations
 import io
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Blueprint, Response, request, send_file
+from flask import Response, request, send_file
 from redis.exceptions import RedisError
 
 from ..cancellation import AlreadyFinished, cancel
 from ..errors import JobFailure
-from ..extension import PDFQueueState, current_pdfqueue
 from ..records.sql import STATUSES, Delivery, JobRecord
 from ..records.sql.listing import MAX_LIMIT, BadCursor, list_jobs
+from ..state import PDFQueueState, current_pdfqueue
 from ..storage import ReadableStorage
 from ..timestamps import iso_utc
 from ..tracing import trace_id_of
@@ -190,10 +190,3 @@ def download(job_id: str) -> Response:
 
 def _missing() -> APIError:
     return APIError(404, "pdf_missing", "The stored PDF of this job is no longer there.")
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/jobs", view_func=list_job_page, methods=["GET"])
-    bp.add_url_rule("/jobs/<job_id>", view_func=get_job, methods=["GET"])
-    bp.add_url_rule("/jobs/<job_id>", view_func=cancel_job, methods=["DELETE"])
-    bp.add_url_rule("/jobs/<job_id>/download", view_func=download, methods=["GET"])

@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import time
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 from redis.exceptions import RedisError
 
-from ..extension import current_pdfqueue
 from ..records.sql import JobRecord
+from ..state import current_pdfqueue
 from .envelope import RETRY_AFTER_SECONDS, APIError
 from .jobs import download
 from .models import parse_submit
@@ -65,7 +65,3 @@ def _failure(record: JobRecord) -> APIError:
         headers={"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None,
         job_id=record.job_id,
     )
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/reports/generate", view_func=generate_and_wait, methods=["POST"])

@@ -30,7 +30,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_limiter import ExemptionScope, Limiter, RateLimitExceeded
 from redis.exceptions import RedisError
 
-from ..extension import EXTENSION_KEY, PDFQueueState, current_pdfqueue
+from ..state import EXTENSION_KEY, PDFQueueState, current_pdfqueue
 from .auth import key_is_valid, presented_key
 from .envelope import APIError, error_response
 

@@ -16,8 +16,8 @@ from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
 from ..alerts import evaluate_if_due
-from ..extension import current_pdfqueue
 from ..metrics import QueueCollector
+from ..state import current_pdfqueue
 from .auth import require_api_key
 from .envelope import APIError, error_response
 

@@ -3,9 +3,9 @@
 Bodies come from the pydantic models the routes use (requests from :mod:`.models`,
 answers from :mod:`.responses`, every error as ``ErrorEnvelope``), so a field that
 changes there changes here. What a model cannot say (which route answers what, its
-error codes, parameters, headers) is the table :data:`.openapi_routes.ROUTES`, one entry
-per operation; ``tests/test_openapi.py`` holds it to the routes the blueprint registers,
-and schemathesis holds it to the answers the running API gives.
+error codes, parameters, headers) is the table :data:`.routes.ROUTES`, one entry
+per operation, from which the blueprint registers the routes too; and schemathesis
+holds it to the answers the running API gives.
 
 Decisions, also in the README:
 
@@ -31,39 +31,38 @@ import copy
 from functools import cache
 from typing import Any, Literal
 
-from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .. import __version__
-from ..extension import current_pdfqueue
+from ..version import __version__
 from .models import BatchRequest, SubmitRequest
-from .openapi_routes import (
+from .responses import (
+    ErrorEnvelope,
+)
+from .route_docs import (
     ERROR_HEADERS,
     ERROR_TITLES,
     HEADERS,
     HTML,
     JSON,
     PDF,
-    ROUTES,
     Param,
     Route,
     SuccessDoc,
-)
-from .responses import (
-    ErrorEnvelope,
 )
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
 
 
-def openapi_document(*, server_url: str, health_public: bool, batch_max: int) -> dict[str, Any]:
-    """The document for an API mounted at ``server_url``."""
-    schemas = copy.deepcopy(component_schemas())
+def openapi_document(
+    routes: tuple[Route, ...], *, server_url: str, health_public: bool, batch_max: int
+) -> dict[str, Any]:
+    """The document for the ``routes`` of an API mounted at ``server_url``."""
+    schemas = copy.deepcopy(component_schemas(routes))
     schemas["BatchRequest"]["properties"]["jobs"]["maxItems"] = batch_max
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in routes:
         public = route.public and health_public
         paths.setdefault(route.path, {})[route.method] = _operation(route, public=public)
     return {
@@ -102,14 +101,19 @@ error answer below lists its codes. Besides those, any path under the API answer
 a method its route does not take; `OPTIONS` answers `204` with `Allow`, without a key."""
 
 
-@cache
-def component_schemas() -> dict[str, Any]:
+def component_schemas(routes: tuple[Route, ...]) -> dict[str, Any]:
     """The JSON Schemas of every request and answer model, keyed by model name."""
+    return _schemas(
+        frozenset(model for route in routes for answer in route.answers if (model := answer.model))
+    )
+
+
+@cache  # built once per process: pydantic's schema generation takes milliseconds
+def _schemas(answers: frozenset[type[BaseModel]]) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         (SubmitRequest, "validation"),
         (BatchRequest, "validation"),
     ]
-    answers = {model for route in ROUTES for answer in route.answers if (model := answer.model)}
     models += [(model, "serialization") for model in sorted(answers, key=lambda m: m.__name__)]
     models.append((ErrorEnvelope, "serialization"))
     _, schema = models_json_schema(models, ref_template=REF)
@@ -202,18 +206,3 @@ def _error(status: int, codes: tuple[str, ...], *, closed: bool) -> dict[str, An
     if status in ERROR_HEADERS:
         response["headers"] = _headers(ERROR_HEADERS[status])
     return response
-
-
-def serve_openapi() -> Response:
-    state = current_pdfqueue()
-    return jsonify(
-        openapi_document(
-            server_url=request.script_root + state.url_prefix,
-            health_public=state.settings.health_public,
-            batch_max=state.settings.batch_max,
-        )
-    )
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/openapi.json", view_func=serve_openapi, methods=["GET"])

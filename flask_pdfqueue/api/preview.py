@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 
 from ..errors import ReportNotFound, TemplateError
-from ..extension import current_pdfqueue
+from ..state import current_pdfqueue
 from .envelope import APIError
 
 #: The renderer is not meant for several threads at once, and the web process serves
@@ -51,7 +51,3 @@ def preview() -> Response:
         raise APIError(404, exc.error_code, exc.message) from None
     except TemplateError as exc:
         raise APIError(422, exc.error_code, exc.message) from None
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/reports/preview", view_func=preview, methods=["GET"])

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import Blueprint, Response
+from flask import Response
 
 from ..alerts import Alert, evaluate
 from ..config import PRIORITIES
-from ..extension import current_pdfqueue
-from ..queueing import DELIVERY_QUEUE, queue_name
 from ..records.sql.figures import JobCounts
-from ..stats import Stats, WorkerInfo, collect
+from ..rq_state import DELIVERY_QUEUE, WorkerInfo, queue_name
+from ..state import current_pdfqueue
+from ..stats import Stats, collect
 from ..timestamps import iso_utc
 from .responses import respond
 from .stats_models import (
@@ -127,7 +127,3 @@ def _worker(worker: WorkerInfo) -> WorkerView:
         heartbeat_age_seconds=None if age is None else round(age, 3),
         live=worker.live,
     )
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/queue/stats", view_func=queue_stats, methods=["GET"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 
-from ..extension import PDFQueueState, current_pdfqueue
+from ..state import PDFQueueState, current_pdfqueue
 from ..submission import Accepted, JobRequest, SubmitRejected, submit, submit_many
 from ..timestamps import iso_utc
 from .envelope import APIError, error_envelope, unavailable
@@ -142,8 +142,3 @@ def _batch_response(body: Any, request_ref: str | None) -> Response:
             error = rejection(outcome) if isinstance(outcome, SubmitRejected) else outcome
             results.append(error_envelope(error))
     return respond(BatchAccepted(jobs=results), 202)
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/reports/generate-async", view_func=generate_async, methods=["POST"])
-    bp.add_url_rule("/reports/generate-batch", view_func=generate_batch, methods=["POST"])

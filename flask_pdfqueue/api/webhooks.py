@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Response
 
 from ..delivery.replay import replay
-from ..extension import current_pdfqueue
+from ..state import current_pdfqueue
 from .envelope import APIError
 from .responses import ReplayAccepted, respond
 
@@ -31,7 +31,3 @@ def replay_job_webhooks(job_id: str) -> Response:
         in_flight=[d.webhook_id for d in deliveries if d.state == "sending"],
     )
     return respond(answer, 202)
-
-
-def register(bp: Blueprint) -> None:
-    bp.add_url_rule("/webhooks/<job_id>/replay", view_func=replay_job_webhooks, methods=["POST"])

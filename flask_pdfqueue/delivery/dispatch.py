@@ -20,11 +20,11 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from .. import signals
-from ..extension import PDFQueueState
 from ..records.sql import AttemptLog, Delivery
+from ..state import PDFQueueState
 from ..tracing import child_traceparent, traced
-from .schedule import retry_wait
-from .sender import SENT_UNANSWERED, DeliveryResult
+from ..webhooks.schedule import retry_wait
+from ..webhooks.sender import SENT_UNANSWERED, DeliveryResult
 
 log = logging.getLogger(__name__)
 

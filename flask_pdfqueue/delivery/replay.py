@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..extension import PDFQueueState
 from ..records.sql import Delivery
+from ..state import PDFQueueState
 from .dispatch import dispatch
 
 

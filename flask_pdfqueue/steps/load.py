@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..extension import PDFQueueState
 from ..records.sql import JobRecord
+from ..state import PDFQueueState
 
 
 def load_report(state: PDFQueueState, record: JobRecord) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..delivery.dispatch import dispatch
-from ..extension import PDFQueueState
 from ..records.sql import Delivery
+from ..state import PDFQueueState
 
 
 def announce(state: PDFQueueState, owed: Iterable[Delivery] | None) -> None:

@@ -21,12 +21,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .. import signals
 from ..completion import announce_finished
-from ..delivery.events import InlinePDF
-from ..extension import PDFQueueState
 from ..records.sql import Delivery, JobRecord
 from ..rendering import RenderedPDF
+from ..state import PDFQueueState
 from ..storage import StoredPDF
 from ..timestamps import utcnow
+from ..webhooks.events import InlinePDF
 
 log = logging.getLogger(__name__)
 

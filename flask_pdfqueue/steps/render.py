@@ -6,9 +6,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..extension import PDFQueueState
 from ..records.sql import JobRecord
 from ..rendering import RenderedPDF
+from ..state import PDFQueueState
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from ..errors import JobFailure, StorageError
-from ..extension import PDFQueueState
 from ..records.sql import JobRecord
 from ..rendering import RenderedPDF
+from ..state import PDFQueueState
 from ..storage import DeletingStorage, RecallingStorage, ReservingStorage, StoredPDF
 
 log = logging.getLogger(__name__)

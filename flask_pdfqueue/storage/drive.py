@@ -44,7 +44,7 @@ from googleapiclient.http import MediaIoBaseUpload
 
 from ..config import ConfigError, Settings
 from ..errors import JobFailure, StorageError, StorageRejected
-from . import StoredPDF
+from .base import StoredPDF
 from .drive_auth import DriveAuth
 from .drive_errors import (
     AUTH_OR_TRANSIENT,

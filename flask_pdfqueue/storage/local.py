@@ -7,7 +7,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from . import StoredPDF
+from .base import StoredPDF
 
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_-]+\.pdf")
 

@@ -12,6 +12,7 @@ from flask_pdfqueue.errors import StorageRejected
 from flask_pdfqueue.migrations import upgrade
 from flask_pdfqueue.records.sql import JobStore, make_engine
 from flask_pdfqueue.steps.store import store_pdf
+from flask_pdfqueue.webhooks.events import event_body
 from tests.drive.conftest import DriveSetup
 from tests.drive.fake_drive import FakeDrive
 
@@ -22,7 +23,7 @@ PDF = b"%PDF-1.7\n" + b"x" * 5000 + b"\n%%EOF\n"
 def jobs(tmp_path: Path) -> JobStore:
     engine = make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
     upgrade(engine)
-    return JobStore(engine)
+    return JobStore(engine, event_body)
 
 
 def running_job(jobs: JobStore, job_id: str = "pdf_store1") -> None:

@@ -60,7 +60,7 @@ def test_chromium_logs_in_and_sees_the_three_queues(served: tuple[Flask, str]) -
     for n, priority in enumerate(("high", "normal", "low")):
         state.queue.enqueue(f"pdf_browser_{n}", priority)
     evil = state.queue.queues["low"].enqueue(
-        "workers.pdf_worker.generate_pdf_job",
+        "flask_pdfqueue.rq_jobs.generate_pdf_job",
         "nothing",
         description='<img src=x onerror="window.pwned = 1">',
     )

@@ -15,8 +15,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from flask_pdfqueue.delivery.signing import sign, signatures
 from flask_pdfqueue.records.sql import pdf_job_results
+from flask_pdfqueue.webhooks.signing import sign, signatures
 from tests.conftest import API_KEY
 from tests.integration.helpers import new_report, wait_until
 from tests.n8n.conftest import N8n, Service, node_json, node_output

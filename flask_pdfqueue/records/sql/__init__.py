@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from .attempt_log import AttemptLog
 from .columns import make_engine, metadata
-from .deliveries import Delivery, DeliveryStore
-from .jobs import ACTIVE, STATUSES, TERMINAL, JobRecord, JobStore, pdf_job_results
+from .deliveries import DeliveryStore
+from .delivery_rows import Delivery
+from .job_rows import ACTIVE, STATUSES, TERMINAL, JobRecord, pdf_job_results
+from .jobs import JobStore
 from .subscribers import Subscriber, SubscriberRequest
 
 __all__ = [

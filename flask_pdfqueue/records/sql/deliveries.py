@@ -1,7 +1,8 @@
-"""``pdf_webhook_deliveries``: the webhook outbox (its attempt log: :mod:`.attempt_log`).
+"""Claims, attempts and replays of the webhook outbox (its table and row:
+:mod:`.delivery_rows`; its attempt log: :mod:`.attempt_log`).
 
 A job's terminal transition owes one delivery per subscriber, written in the same
-transaction (:func:`owe_terminal_event`), with the exact body every attempt will
+transaction (:func:`~.delivery_rows.owe_terminal_event`), with the exact body every attempt will
 send and a stable ``webhook_id``. A delivery is claimed before each attempt; the
 claim is a lease (``claimed_at``): a claim whose process died is taken again once
 the lease runs out. Every attempt leaves a row in ``pdf_webhook_attempts``.
@@ -10,25 +11,13 @@ the lease runs out. Every attempt leaves a row in ``pdf_webhook_attempts``.
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
-    CheckConstraint,
-    Column,
-    Connection,
     Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
     and_,
-    insert,
     or_,
     select,
     update,
@@ -37,168 +26,19 @@ from sqlalchemy.exc import IntegrityError
 
 from .attempt_log import AttemptLog, any_error_starting, attempts_of, log_attempt
 from .clock import DatabaseClock
-from .columns import MYSQL_OPTIONS, LongText, Timestamp, metadata
-from .subscribers import subscribers_of
+from .delivery_rows import (
+    COLUMNS,
+    Delivery,
+    due_now,
+    owe,
+    pdf_webhook_deliveries,
+)
 
-if TYPE_CHECKING:
-    from ...delivery.events import InlinePDF
-    from .jobs import JobRecord
-
-DELIVERY_STATES = ("pending", "sending", "delivered", "failed")
-OWED = ("pending", "sending")
 #: A retry counts as due this much early: the clocks that woke it (its scheduler's, read
 #: through Redis) and that judge it (the database's) are each known to a round trip.
 CLOCK_SLACK = timedelta(milliseconds=500)
 
-pdf_webhook_deliveries = Table(
-    "pdf_webhook_deliveries",
-    metadata,
-    Column("webhook_id", String(255), primary_key=True),
-    # NULL for an alert: it belongs to no job and no subscriber
-    Column("job_id", String(255), ForeignKey("pdf_job_results.job_id")),
-    Column("subscriber_id", Integer, ForeignKey("pdf_job_subscribers.id")),
-    Column("event", String(16), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("payload", LongText, nullable=False),
-    Column("state", String(16), nullable=False, server_default="pending"),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("round_attempts", Integer, nullable=False, server_default="0"),
-    Column("next_attempt_at", Timestamp),
-    Column("claimed_at", Timestamp),
-    Column("claim_token", String(64)),
-    Column("last_status", Integer),
-    Column("last_error", Text),
-    Column("delivered_at", Timestamp),
-    Column("created_at", Timestamp, nullable=False),
-    Column("updated_at", Timestamp, nullable=False),
-    Column("traceparent", String(55)),
-    CheckConstraint(
-        "state IN (" + ", ".join(f"'{state}'" for state in DELIVERY_STATES) + ")", name="state"
-    ),
-    Index("idx_deliveries_job", "job_id"),
-    Index("idx_deliveries_subscriber", "subscriber_id", unique=True),
-    Index("idx_deliveries_due", "state", "next_attempt_at"),
-    **MYSQL_OPTIONS,
-)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One owed (or settled) webhook event for one subscriber (or, without either, an
-    alert's event for ``PDFQUEUE_ALERT_WEBHOOK``)."""
-
-    webhook_id: str
-    job_id: str | None
-    subscriber_id: int | None
-    event: str
-    url: str
-    payload: str
-    state: str
-    attempts: int
-    round_attempts: int
-    created_at: datetime
-    updated_at: datetime
-    next_attempt_at: datetime | None = None
-    claimed_at: datetime | None = None
-    claim_token: str | None = None
-    last_status: int | None = None
-    last_error: str | None = None
-    delivered_at: datetime | None = None
-    traceparent: str | None = None
-
-    @property
-    def is_owed(self) -> bool:
-        return self.state in OWED
-
-    @property
-    def rq_job_id(self) -> str:
-        """The RQ job that makes the next attempt (one per attempt, so none overwrites
-        another that is still running)."""
-        return f"{self.webhook_id.replace('.', '_')}-{self.attempts}"
-
-    @classmethod
-    def from_row(cls, row: Any) -> Delivery:
-        return cls(**dict(row._mapping))
-
-
-_COLUMNS = [pdf_webhook_deliveries.c[f.name] for f in fields(Delivery)]
 _table = pdf_webhook_deliveries.c
-
-
-def new_webhook_id() -> str:
-    return "msg_" + uuid.uuid4().hex
-
-
-def owe_terminal_event(
-    conn: Connection, record: JobRecord, now: datetime, pdf: InlinePDF | None = None
-) -> list[Delivery]:
-    """Owe the finished job's event to each subscriber that has a URL for it (``pdf``
-    goes to those that asked for it inline), with the trace of the subscriber's submit,
-    due ``now``.
-
-    Runs inside the transaction that recorded the outcome: both or neither.
-    """
-    from ...delivery.events import event_body
-
-    owed = []
-    for subscriber in subscribers_of(conn, record.job_id):
-        url = subscriber.url_for(record.status)
-        if url is None:
-            continue
-        owed.append(
-            _owe(
-                conn,
-                _due_now(
-                    new_webhook_id(),
-                    record.status,
-                    url,
-                    event_body(record, subscriber, pdf),
-                    now,
-                    job_id=record.job_id,
-                    subscriber_id=subscriber.id,
-                    traceparent=subscriber.traceparent or record.traceparent,
-                ),
-            )
-        )
-    return owed
-
-
-def _due_now(
-    webhook_id: str,
-    event: str,
-    url: str,
-    payload: str,
-    now: datetime,
-    *,
-    job_id: str | None = None,
-    subscriber_id: int | None = None,
-    traceparent: str | None = None,
-) -> Delivery:
-    """A new delivery, owed from ``now`` (an alert's has no job, subscriber or trace)."""
-    return Delivery(
-        webhook_id=webhook_id,
-        job_id=job_id,
-        subscriber_id=subscriber_id,
-        event=event,
-        url=url,
-        payload=payload,
-        state="pending",
-        attempts=0,
-        round_attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-        traceparent=traceparent,
-    )
-
-
-def _owe(conn: Connection, delivery: Delivery) -> Delivery:
-    conn.execute(insert(pdf_webhook_deliveries).values(**_values(delivery)))
-    return delivery
-
-
-def _values(delivery: Delivery) -> dict[str, Any]:
-    return {f.name: getattr(delivery, f.name) for f in fields(Delivery)}
 
 
 class DeliveryStore:
@@ -211,10 +51,10 @@ class DeliveryStore:
     def owe_event(self, webhook_id: str, event: str, url: str, payload: str) -> Delivery | None:
         """Owe an event of no job (an alert) under its own, stable ``webhook_id``; None when
         it is owed already (another process saw the same change first)."""
-        due = _due_now(webhook_id, event, url, payload, self.clock.now())
+        due = due_now(webhook_id, event, url, payload, self.clock.now())
         try:
             with self.engine.begin() as conn:
-                return _owe(conn, due)
+                return owe(conn, due)
         except IntegrityError:
             return None
 
@@ -257,7 +97,7 @@ class DeliveryStore:
             )
             if result.rowcount != 1:
                 return None
-            row = conn.execute(select(*_COLUMNS).where(_table.webhook_id == webhook_id)).one()
+            row = conn.execute(select(*COLUMNS).where(_table.webhook_id == webhook_id)).one()
         return Delivery.from_row(row)
 
     def not_due_yet(self, webhook_id: str) -> tuple[Delivery, float] | None:
@@ -311,10 +151,6 @@ class DeliveryStore:
         self._reopen(
             (_table.webhook_id == claimed.webhook_id, _table.claim_token == claimed.claim_token)
         )
-
-    def release_claim(self, token: str) -> None:
-        """Reopen whatever delivery the claim ``token`` holds (its process died)."""
-        self._reopen((_table.claim_token == token,))
 
     def release_expired(self, *, lease: timedelta) -> list[Delivery]:
         """Reopen deliveries whose claimer died mid-attempt (its lease ran out)."""
@@ -401,7 +237,7 @@ class DeliveryStore:
         self, conditions: Sequence[Any], *, order: Any = None, limit: int | None = None
     ) -> list[Delivery]:
         query = (
-            select(*_COLUMNS)
+            select(*COLUMNS)
             .where(*conditions)
             .order_by(_table.next_attempt_at if order is None else order)
         )

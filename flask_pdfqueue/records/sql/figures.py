@@ -25,8 +25,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from .deliveries import DELIVERY_STATES, pdf_webhook_deliveries
-from .jobs import STATUSES, TERMINAL, pdf_job_results
+from .delivery_rows import DELIVERY_STATES, pdf_webhook_deliveries
+from .job_rows import STATUSES, TERMINAL, pdf_job_results
 
 _jobs = pdf_job_results.c
 
@@ -84,6 +84,15 @@ class JobCounts:
     @property
     def ever_started(self) -> int:
         return sum(self.started.values())
+
+
+def status_counts(engine: Engine, job_ids: Sequence[str] | None = None) -> dict[str, int]:
+    """Jobs by status now: all of them, or those of ``job_ids``."""
+    query = select(_jobs.status, func.count()).group_by(_jobs.status)
+    if job_ids is not None:
+        query = query.where(_jobs.job_id.in_(list(job_ids)))
+    with engine.connect() as conn:
+        return {str(status): int(count) for status, count in conn.execute(query)}
 
 
 def job_counts(engine: Engine) -> JobCounts:

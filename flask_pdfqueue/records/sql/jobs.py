@@ -1,4 +1,5 @@
-"""``pdf_job_results``: the durable record of every accepted job (SQLAlchemy Core).
+"""The writes and reads of ``pdf_job_results``, the durable record of every accepted job
+(its table and row: :mod:`.job_rows`).
 
 The row is written when a job is accepted, before it reaches Redis, so a job
 outlives a Redis loss. Status changes are conditional updates: only the caller
@@ -11,24 +12,14 @@ result is as good as any), but never starts or steers it.
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Column,
     Connection,
     Engine,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
     func,
     insert,
     literal,
@@ -37,106 +28,31 @@ from sqlalchemy import (
 )
 
 from .clock import DatabaseClock
-from .columns import MYSQL_OPTIONS, TextList, Timestamp, metadata, utc_now_default
-from .deliveries import Delivery, owe_terminal_event
-from .subscribers import SubscriberRequest, add_subscriber, subscription_by
-
-if TYPE_CHECKING:
-    from ...delivery.events import InlinePDF
-
-STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
-ACTIVE = ("queued", "processing")
-TERMINAL = ("completed", "failed", "cancelled")
-
-pdf_job_results = Table(
-    "pdf_job_results",
-    metadata,
-    Column("job_id", String(255), primary_key=True),
-    Column("code", String(255), nullable=False),
-    Column("product_id", String(255), nullable=False),
-    Column("google_drive_link", Text),
-    Column("status", String(16), nullable=False, server_default="queued"),
-    Column("error_message", Text),
-    Column("created_at", Timestamp, nullable=False, server_default=utc_now_default()),
-    Column("completed_at", Timestamp),
-    Column("retry_count", Integer, nullable=False, server_default="0"),
-    Column("priority", String(8), nullable=False, server_default="normal"),
-    Column("stage", String(16), nullable=False, server_default="queued"),
-    Column("started_at", Timestamp),
-    Column("updated_at", Timestamp),
-    Column("error_code", String(64)),
-    Column("pdf_url", Text),
-    Column("storage_key", Text),
-    Column("rq_job_id", String(255)),
-    Column("enqueued_at", Timestamp),
-    Column("mirror_pending", Boolean, nullable=False, server_default="0"),
-    Column("dedupe_key", String(64)),
-    Column("traceparent", String(55)),
-    Column("render_warnings", TextList),
-    CheckConstraint(
-        "status IN (" + ", ".join(f"'{status}'" for status in STATUSES) + ")", name="status"
-    ),
-    Index("idx_code_product", "code", "product_id"),
-    Index("idx_status", "status"),
-    Index("idx_created_at", "created_at"),
-    # Stats, alerts and /metrics (records/sql/figures.py; migration 0004).
-    Index("idx_status_priority_started", "status", "priority", "started_at"),
-    Index("idx_status_completed_started", "status", "completed_at", "started_at"),
-    Index("uq_pdf_job_results_dedupe_key", "dedupe_key", unique=True),
-    **MYSQL_OPTIONS,
+from .columns import Timestamp
+from .delivery_rows import Delivery, owe_terminal_event
+from .job_rows import ACTIVE, COLUMNS, JobRecord, dedupe_key, pdf_job_results, read_job
+from .subscribers import (
+    Subscriber,
+    SubscriberRequest,
+    add_subscriber,
+    subscribers_of,
+    subscription_by,
 )
 
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One row of ``pdf_job_results``, with timestamps in UTC."""
-
-    job_id: str
-    code: str
-    product_id: str
-    status: str
-    stage: str
-    priority: str
-    created_at: datetime
-    retry_count: int
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    updated_at: datetime | None = None
-    error_message: str | None = None
-    error_code: str | None = None
-    google_drive_link: str | None = None
-    pdf_url: str | None = None
-    storage_key: str | None = None
-    rq_job_id: str | None = None
-    enqueued_at: datetime | None = None
-    mirror_pending: bool = False
-    traceparent: str | None = None
-    render_warnings: tuple[str, ...] = ()
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def pdf_filename(self) -> str:
-        """A readable file name for the PDF: ``<code>-<productId>.pdf``, made safe."""
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.code}-{self.product_id}").strip("._")
-        return f"{stem or self.job_id}.pdf"
-
-    @classmethod
-    def from_row(cls, row: Any) -> JobRecord:
-        return cls(**dict(row._mapping))
-
-
-#: The columns a JobRecord is read from (also by the listing).
-COLUMNS = [pdf_job_results.c[f.name] for f in fields(JobRecord)]
+#: Writes the body of a finished job's event for one subscriber (the third argument: what
+#: ``complete`` was given as ``pdf``). The webhook's shape is the delivery side's business:
+#: the wiring hands it in.
+EventBody = Callable[["JobRecord", Subscriber, Any], str]
 
 
 class JobStore:
     """Reads and conditional writes of ``pdf_job_results``."""
 
-    def __init__(self, engine: Engine, clock: DatabaseClock | None = None) -> None:
+    def __init__(
+        self, engine: Engine, event_body: EventBody, clock: DatabaseClock | None = None
+    ) -> None:
         self.engine = engine
+        self.event_body = event_body
         self.clock = clock or DatabaseClock(engine)
 
     def insert_queued(
@@ -204,7 +120,12 @@ class JobStore:
         ``request_ref``."""
         with self.engine.connect() as conn:
             found = subscription_by(conn, request_ref, since=since)
-            return (_read(conn, found[0]), found[1]) if found else None
+            return (read_job(conn, found[0]), found[1]) if found else None
+
+    def subscribers(self, job_id: str) -> list[Subscriber]:
+        """Who waits for the job, in the order they came."""
+        with self.engine.connect() as conn:
+            return subscribers_of(conn, job_id)
 
     def get(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
@@ -287,10 +208,10 @@ class JobStore:
         google_drive_link: str | None,
         storage_key: str,
         render_warnings: Sequence[str] = (),
-        pdf: InlinePDF | None = None,
+        pdf: Any = None,
     ) -> list[Delivery] | None:
         """Move the job to ``completed`` and owe its success event to every subscriber
-        (with ``pdf`` for those that asked for it inline).
+        (``pdf`` goes to the store's ``event_body``: for those that asked for it inline).
 
         Returns the deliveries owed, or None when another run got there first.
         """
@@ -364,7 +285,7 @@ class JobStore:
         with self.engine.begin() as conn:
             return _update_active(conn, job_id, run=run, statuses=statuses, **values)
 
-    def _finish(self, job_id: str, pdf: InlinePDF | None, **values: Any) -> list[Delivery] | None:
+    def _finish(self, job_id: str, pdf: Any, **values: Any) -> list[Delivery] | None:
         """The terminal transition: the outcome, its deliveries owed and its mirror pending,
         and the report free for the next submit, in one transaction."""
         now = self.clock.now()
@@ -379,7 +300,17 @@ class JobStore:
                 mirror_pending=True,
                 dedupe_key=None,
             )
-            return owe_terminal_event(conn, _read(conn, job_id), now, pdf) if finished else None
+            if not finished:
+                return None
+            record = read_job(conn, job_id)
+            return owe_terminal_event(
+                conn,
+                job_id,
+                record.status,
+                body_for=lambda subscriber: self.event_body(record, subscriber, pdf),
+                traceparent=record.traceparent,
+                now=now,
+            )
 
 
 def _update_active(
@@ -400,13 +331,3 @@ def _update_active(
     if run is not None:
         query = query.where(pdf_job_results.c.rq_job_id == run)
     return bool(conn.execute(query.values(**values)).rowcount == 1)
-
-
-def dedupe_key(code: str, product_id: str) -> str:
-    """What makes two submits the same report (hashed: both parts may be 255 characters)."""
-    return hashlib.sha256(f"{code}\x00{product_id}".encode()).hexdigest()
-
-
-def _read(conn: Connection, job_id: str) -> JobRecord:
-    row = conn.execute(select(*COLUMNS).where(pdf_job_results.c.job_id == job_id)).one()
-    return JobRecord.from_row(row)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, and_, or_, select
 
-from .jobs import COLUMNS, JobRecord, pdf_job_results
+from .job_rows import COLUMNS, JobRecord, pdf_job_results
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -28,6 +29,24 @@ class BadCursor(ValueError):
 class JobPage:
     jobs: list[JobRecord]
     next_cursor: str | None
+
+
+def completed_codes(
+    engine: Engine, product_id: str, *, codes: Sequence[str] = (), since: datetime | None = None
+) -> list[str]:
+    """Codes of the product's reports that have a PDF (completed since ``since``), sorted."""
+    jobs = pdf_job_results.c
+    query = (
+        select(jobs.code)
+        .distinct()
+        .where(jobs.product_id == product_id, jobs.status == "completed")
+    )
+    if codes:
+        query = query.where(jobs.code.in_(list(codes)))
+    if since is not None:
+        query = query.where(jobs.completed_at >= since)
+    with engine.connect() as conn:
+        return [str(row[0]) for row in conn.execute(query.order_by(jobs.code))]
 
 
 def encode_cursor(record: JobRecord) -> str:

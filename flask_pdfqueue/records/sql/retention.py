@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, select
 
 from .attempt_log import pdf_webhook_attempts
-from .deliveries import pdf_webhook_deliveries
-from .jobs import TERMINAL, pdf_job_results
+from .delivery_rows import pdf_webhook_deliveries
+from .job_rows import TERMINAL, pdf_job_results
 from .subscribers import pdf_job_subscribers
 
 _BATCH = 500

@@ -1,4 +1,5 @@
-"""``flask pdfqueue render``: one report rendered on the spot, no queue (template authors).
+"""``flask pdfqueue render | seed-demo``: one report rendered on the spot, no queue (template
+authors); the demo documents seeded.
 
 From the report document in MongoDB (``--code``), or from a JSON file
 (``--document``), in which case nothing else runs: no Redis, MongoDB or SQL.
@@ -15,8 +16,9 @@ import click
 from flask.cli import with_appcontext
 from pymongo.errors import PyMongoError
 
-from .errors import JobFailure
-from .extension import current_pdfqueue
+from ..demo import seed_demo_documents
+from ..errors import JobFailure
+from ..state import current_pdfqueue
 
 
 @click.command("render")
@@ -80,3 +82,16 @@ def _from_file(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise click.ClickException(f"{path.name} must hold one JSON object, the report document")
     return document
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command() -> None:
+    """Index the report collection and insert the demo documents (DEMO-001 …) where missing."""
+    documents = current_pdfqueue().documents
+    documents.ensure_indexes()
+    inserted = seed_demo_documents(documents.collection)
+    click.echo(f"demo documents inserted: {inserted}")
+
+
+COMMANDS = (render_command, seed_demo_command)

@@ -17,8 +17,8 @@ import click
 from flask import Flask
 from flask.cli import ScriptInfo
 
-from .cli import pdfqueue_cli
-from .config import DRIVE_SCOPES, ConfigError, Settings
+from ..config import DRIVE_SCOPES, ConfigError, Settings
+from ..errors import JobFailure
 
 PROBE_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
@@ -57,15 +57,15 @@ def _drive_settings(app: Flask, **changes: Any) -> Settings:
     return drive
 
 
-@pdfqueue_cli.command("drive-check", with_appcontext=False)
+@click.command("drive-check")
 @click.option(
     "--probe", is_flag=True, help="Also upload a small PDF as a job would, then delete it."
 )
 def drive_check_command(probe: bool) -> None:
     """Check the Google Drive settings, credentials and folder; say what is wrong."""
-    from .errors import JobFailure
-    from .storage.drive import FOLDER_MIME, DriveStorage
-    from .storage.drive_auth import MODES_THAT_WORK
+    # Google's client libraries are an extra: imported only by the Drive commands
+    from ..storage.drive import FOLDER_MIME, DriveStorage
+    from ..storage.drive_auth import MODES_THAT_WORK
 
     app = _load_app()
     settings = _drive_settings(app)
@@ -136,7 +136,7 @@ def drive_check_command(probe: bool) -> None:
     )
 
 
-@pdfqueue_cli.command("drive-login", with_appcontext=False)
+@click.command("drive-login")
 @click.option(
     "--client-secrets",
     "client_file",
@@ -173,8 +173,8 @@ def drive_login_command(
 
     For personal Google accounts, whose Drive a service account cannot write to.
     """
-    from .storage.drive_auth import SCOPE_URLS
-    from .storage.drive_login import (
+    from ..storage.drive_auth import SCOPE_URLS
+    from ..storage.drive_login import (
         LoginError,
         LoginRequest,
         LoopbackReceiver,
@@ -213,7 +213,7 @@ def drive_login_command(
     click.echo("and check it with: flask pdfqueue drive-check")
 
 
-@pdfqueue_cli.command("drive-folder", with_appcontext=False)
+@click.command("drive-folder")
 @click.argument("name")
 @click.option("--parent", default=None, help="Folder or shared drive id to create it in.")
 def drive_folder_command(name: str, parent: str | None) -> None:
@@ -222,8 +222,7 @@ def drive_folder_command(name: str, parent: str | None) -> None:
     With the drive.file scope the app sees only what it created: a folder made in
     Drive's web page stays invisible to it, one made here does not.
     """
-    from .errors import JobFailure
-    from .storage.drive import FOLDER_MIME, DriveStorage
+    from ..storage.drive import FOLDER_MIME, DriveStorage
 
     app = _load_app(" (until the folder exists, run drive-folder with PDFQUEUE_STORAGE=local)")
     folder_id = app.extensions["pdfqueue"].settings.drive_folder_id or "none-yet"
@@ -250,3 +249,6 @@ def drive_folder_command(name: str, parent: str | None) -> None:
     click.echo(
         f"created folder {folder.get('name')!r}: set PDFQUEUE_DRIVE_FOLDER_ID={folder['id']}"
     )
+
+
+COMMANDS = (drive_check_command, drive_login_command, drive_folder_command)

@@ -1,4 +1,5 @@
-"""``flask pdfqueue info | failed | cleanup | regenerate``: looking after many jobs at once."""
+"""``flask pdfqueue info | failed | cleanup | regenerate | reconcile``: looking after many
+jobs at once."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from datetime import UTC, datetime, timedelta
 
 import click
 from flask.cli import with_appcontext
-from rq import Worker
-from sqlalchemy import Engine, func, select
 
-from .extension import current_pdfqueue
-from .operations import clean_up, regenerate, reports_to_regenerate, requeue_failed
-from .records.sql import TERMINAL, pdf_job_results
-from .records.sql.listing import list_jobs
-from .submission import Accepted
-from .timestamps import iso_utc, utcnow
+from ..operations import clean_up, regenerate, reports_to_regenerate, requeue_failed
+from ..reconcile import reconcile
+from ..records.sql import TERMINAL
+from ..records.sql.figures import status_counts
+from ..records.sql.listing import list_jobs
+from ..rq_state import queue_depths, read_workers
+from ..state import current_pdfqueue
+from ..submission import Accepted
+from ..timestamps import iso_utc, utcnow
 
 _AGE = re.compile(r"(\d+)\s*([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -43,22 +45,23 @@ def info_command() -> None:
     """Queues, workers (with the age of their last heartbeat) and jobs by status."""
     state = current_pdfqueue()
     click.echo("queues:")
+    depths = queue_depths(state.redis)
     for queue in state.queue.all:
         click.echo(
-            f"  {queue.name:<14} waiting {queue.count:>5}  "
+            f"  {queue.name:<14} waiting {depths[queue.name]:>5}  "
             f"scheduled {queue.scheduled_job_registry.get_job_count(cleanup=False):>5}  "
             f"running {queue.started_job_registry.get_job_count(cleanup=False):>3}  "
             f"failed in RQ {queue.failed_job_registry.get_job_count(cleanup=False):>5}"
         )
-    now = datetime.now(UTC)
-    workers = Worker.all(connection=state.redis)
+    workers = read_workers(state.redis)
     click.echo(f"workers: {len(workers)}")
     for worker in sorted(workers, key=lambda w: w.name):
-        beat = worker.last_heartbeat
-        age = f"{(now - beat.replace(tzinfo=UTC)).total_seconds():.0f}s ago" if beat else "never"
-        queues = ",".join(worker.queue_names())
-        click.echo(f"  {worker.name:<30} {worker.get_state():<10} {queues:<30} heartbeat {age}")
-    counts = _counts_by_status(state.jobs.engine)
+        age = worker.heartbeat_age
+        beat = f"{age:.0f}s ago" if age is not None else "never"
+        queues = ",".join(worker.queues)
+        alive = "live" if worker.live else "dead"
+        click.echo(f"  {worker.name:<30} {worker.state:<10} {queues:<30} {alive}, heartbeat {beat}")
+    counts = status_counts(state.jobs.engine)
     click.echo(
         "jobs: "
         + ", ".join(
@@ -191,17 +194,22 @@ def regenerate_command(
             pending -= done
             if pending:
                 time.sleep(1)
-    counts = _counts_by_status(state.jobs.engine, jobs)
+    counts = status_counts(state.jobs.engine, jobs)
     click.echo(", ".join(f"{status} {count}" for status, count in sorted(counts.items())))
 
 
-def _counts_by_status(engine: Engine, job_ids: list[str] | None = None) -> dict[str, int]:
-    table = pdf_job_results.c
-    query = select(table.status, func.count()).group_by(table.status)
-    if job_ids is not None:
-        query = query.where(table.job_id.in_(job_ids))
-    with engine.connect() as conn:
-        return {str(status): int(count) for status, count in conn.execute(query)}
+@click.command("reconcile")
+@with_appcontext
+def reconcile_command() -> None:
+    """Run one reconciler round now: lost jobs, stuck deliveries, lagging mirrors."""
+    report = reconcile(current_pdfqueue())
+    click.echo(
+        f"jobs queued again: {report.jobs_requeued}, lost runs settled: {report.runs_lost}, "
+        f"claims released: {report.claims_released}, "
+        f"deliveries queued: {report.deliveries_queued}, "
+        f"mirrors written: {report.mirrors_written}, "
+        f"idempotency keys forgotten: {report.idempotency_keys_forgotten}"
+    )
 
 
-COMMANDS = (info_command, failed_command, cleanup_command, regenerate_command)
+COMMANDS = (info_command, failed_command, cleanup_command, regenerate_command, reconcile_command)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import is_retryable
-from ..records.sql.jobs import JobRecord
+from ..records.sql.job_rows import JobRecord
 from ..records.sql.subscribers import Subscriber
 from ..timestamps import iso_utc
 

@@ -1,25 +1,18 @@
-"""What each API operation answers: the table the OpenAPI document is built from.
-
-One :class:`Route` per operation (path, method, summary, request model, answers,
-error statuses with their machine codes, parameters, headers). :mod:`.openapi`
-turns it, with the pydantic models, into the document; ``tests/test_openapi.py``
-holds it to the routes the blueprint registers.
+"""The API's routes, one table: each :class:`~.route_docs.Route` names its view and says
+what it answers. The blueprint registers the routes from it and :mod:`.openapi` builds
+the document from it, so a route cannot exist in one and not the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from flask import Blueprint, Response, jsonify, request
 
 from ..records.sql import STATUSES
 from ..records.sql.listing import MAX_LIMIT
-from .idempotency import HEADER as IDEMPOTENCY_HEADER
-from .idempotency import MAX_KEY_LENGTH
-from .legacy import FAILURE_STATUS
+from ..state import current_pdfqueue
+from . import health, jobs, legacy, preview, stats, submit, webhooks
 from .models import BatchRequest, SubmitRequest
+from .openapi import openapi_document
 from .responses import (
     BatchAccepted,
     Health,
@@ -29,161 +22,41 @@ from .responses import (
     ReplayAccepted,
     SubmitAccepted,
 )
+from .route_docs import (
+    ACCEPTED,
+    DOWNLOADING,
+    IDEMPOTENCY_KEY,
+    IDEMPOTENT,
+    JOB_ID,
+    JSON_BODY,
+    KEYED,
+    LEGACY_FAILURES,
+    NAME,
+    SERVICES,
+    SUBMITTING,
+    TO_LINK,
+    TRACEPARENT,
+    UNEXPECTED,
+    UNKNOWN_JOB,
+    Param,
+    Route,
+    SuccessDoc,
+    merge,
+)
 from .stats_models import QueueStats
 
-JSON = "application/json"
-PDF = "application/pdf"
-HTML = "text/html"
 
-#: Response headers, by name: what each says.
-HEADERS: Mapping[str, tuple[str, dict[str, Any]]] = {
-    "Location": (
-        "The job's status URL (`status_url`); on a 302, the PDF's link.",
-        {"type": "string"},
-    ),
-    "Retry-After": ("Seconds to wait before trying again.", {"type": "string"}),
-    "WWW-Authenticate": ("`Bearer`: how to send the API key.", {"type": "string"}),
-    "X-Correlation-Id": ("The id the log line of this error carries.", {"type": "string"}),
-    "Content-Disposition": (
-        "`attachment; filename=<code>-<productId>.pdf`.",
-        {"type": "string"},
-    ),
-}
-#: Headers every error answer with this status carries.
-ERROR_HEADERS: Mapping[int, tuple[str, ...]] = {
-    401: ("WWW-Authenticate",),
-    429: ("Retry-After",),
-    500: ("X-Correlation-Id",),
-    503: ("Retry-After",),
-}
-ERROR_TITLES: Mapping[int, str] = {
-    400: "Bad request",
-    401: "Missing or wrong API key",
-    403: "Switched off here",
-    404: "Not found",
-    409: "Conflict with the job's state",
-    413: "Body too large",
-    415: "Body not JSON",
-    422: "Unprocessable",
-    429: "Rate limited",
-    500: "Unexpected error",
-    503: "Unavailable",
-}
+def serve_openapi() -> Response:
+    state = current_pdfqueue()
+    return jsonify(
+        openapi_document(
+            ROUTES,
+            server_url=request.script_root + state.url_prefix,
+            health_public=state.settings.health_public,
+            batch_max=state.settings.batch_max,
+        )
+    )
 
-
-@dataclass(frozen=True)
-class SuccessDoc:
-    """A success answer: its status, what it means, and its body (a model, a PDF, or
-    none at all for a redirect)."""
-
-    status: int
-    description: str
-    model: type[BaseModel] | None = None
-    pdf: bool = False
-    html: bool = False
-    headers: tuple[str, ...] = ()
-    empty: bool = False
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    where: Literal["path", "query", "header"]
-    description: str
-    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
-    required: bool = False
-
-
-Errors = Mapping[int, tuple[str, ...]]
-
-
-@dataclass(frozen=True)
-class Route:
-    """One operation: ``path`` is relative to the blueprint's mount point."""
-
-    method: str
-    path: str
-    operation_id: str
-    summary: str
-    tag: str
-    answers: tuple[SuccessDoc, ...]
-    errors: Errors
-    request: type[BaseModel] | None = None
-    params: tuple[Param, ...] = ()
-    #: Answers without a key when ``PDFQUEUE_HEALTH_PUBLIC`` is on.
-    public: bool = False
-    #: Error statuses whose codes are not a closed set (no ``enum``).
-    open_codes: frozenset[int] = frozenset()
-    description: str = ""
-
-
-def merge(*tables: Errors) -> dict[int, tuple[str, ...]]:
-    """Error tables joined, codes of one status in order and each once."""
-    merged: dict[int, tuple[str, ...]] = {}
-    for table in tables:
-        for status, codes in table.items():
-            merged[status] = tuple(dict.fromkeys((*merged.get(status, ()), *codes)))
-    return dict(sorted(merged.items()))
-
-
-#: Every route may fail unexpectedly; every route but health may be refused a key or a turn.
-UNEXPECTED: Errors = {500: ("internal_error",)}
-KEYED: Errors = {401: ("unauthorized",), 429: ("rate_limited",)}
-#: A backing service (Redis, MongoDB, SQL) that does not answer.
-SERVICES: Errors = {503: ("service_unavailable",)}
-#: Routes that read a JSON body (``submit.json_body``, ``models.parse_submit``).
-JSON_BODY: Errors = {
-    400: ("invalid_json", "invalid_body", "invalid_fields"),
-    413: ("payload_too_large",),
-    415: ("unsupported_media_type",),
-}
-#: Submitting one job (``submission.submit`` through ``submit.rejection``).
-SUBMITTING: Errors = {409: ("conflict",), 503: ("queue_full", "queue_unavailable")}
-IDEMPOTENT: Errors = {
-    400: ("invalid_idempotency_key",),
-    409: ("idempotency_key_in_use",),
-    422: ("idempotency_key_reused",),
-}
-UNKNOWN_JOB: Errors = {404: ("job_not_found",)}
-#: ``jobs.download``: the job not completed, its file gone, or Google Drive not answering.
-DOWNLOADING: Errors = {
-    404: ("pdf_missing",),
-    409: ("not_ready",),
-    503: ("storage_unavailable",),
-}
-#: A legacy call whose job failed within the wait answers the job's error code.
-LEGACY_FAILURES: Errors = merge(
-    {status: (code,) for code, status in FAILURE_STATUS.items()},
-    {503: ("internal_error",)},
-)
-
-#: ``code`` and ``productId``, as a submit takes them.
-NAME = {"type": "string", "minLength": 1, "maxLength": 255}
-JOB_ID = Param("job_id", "path", "The job's id (`pdf_` and 32 hex digits).", required=True)
-IDEMPOTENCY_KEY = Param(
-    IDEMPOTENCY_HEADER,
-    "header",
-    "Send the same key with the same body again within 24 hours to get the first answer "
-    "again; with another body: 422 `idempotency_key_reused`.",
-    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-)
-TRACEPARENT = Param(
-    "traceparent",
-    "header",
-    "W3C trace context (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`): kept with "
-    "the job, in the worker's log lines (its trace id) and sent with each webhook delivery "
-    "(same trace, a new span). Without a valid one (an invalid one is ignored, never refused) "
-    "the job starts a trace of its own.",
-    {"type": "string"},
-)
-ACCEPTED = SuccessDoc(202, "The job is queued.", SubmitAccepted, headers=("Location",))
-TO_LINK = SuccessDoc(
-    302,
-    "A storage backend of your own that only links its files: the link (Google Drive "
-    "files are served, fetched with the service's credentials).",
-    headers=("Location",),
-    empty=True,
-)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -192,6 +65,7 @@ ROUTES: tuple[Route, ...] = (
         "submitJob",
         "Submit one report job",
         "reports",
+        view=submit.generate_async,
         answers=(
             ACCEPTED,
             SuccessDoc(
@@ -213,6 +87,7 @@ ROUTES: tuple[Route, ...] = (
         "submitBatch",
         "Submit up to PDFQUEUE_BATCH_MAX jobs",
         "reports",
+        view=submit.generate_batch,
         answers=(
             SuccessDoc(
                 202,
@@ -242,6 +117,7 @@ ROUTES: tuple[Route, ...] = (
         "`PDFQUEUE_SYNC_TIMEOUT` seconds for it. A job that failed within the wait answers "
         "its error code, with its `job_id`: 404 `report_not_found`, 409 `cancelled`, "
         "422 `template_error`, 503 for any other failure.",
+        view=legacy.generate_and_wait,
         answers=(
             SuccessDoc(
                 200,
@@ -271,6 +147,7 @@ ROUTES: tuple[Route, ...] = (
         "listJobs",
         "List jobs, newest first",
         "jobs",
+        view=jobs.list_job_page,
         answers=(SuccessDoc(200, "One page of jobs.", JobList),),
         errors=merge(UNEXPECTED, KEYED, SERVICES, {400: ("invalid_query",)}),
         params=(
@@ -297,6 +174,7 @@ ROUTES: tuple[Route, ...] = (
         "getJob",
         "A job's status",
         "jobs",
+        view=jobs.get_job,
         answers=(SuccessDoc(200, "The job.", JobView),),
         errors=merge(UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB),
         params=(JOB_ID,),
@@ -307,6 +185,7 @@ ROUTES: tuple[Route, ...] = (
         "cancelJob",
         "Cancel a queued or running job",
         "jobs",
+        view=jobs.cancel_job,
         answers=(SuccessDoc(200, "The job, now `cancelled`.", JobView),),
         errors=merge(UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB, {409: ("already_finished",)}),
         params=(JOB_ID,),
@@ -317,6 +196,7 @@ ROUTES: tuple[Route, ...] = (
         "previewReport",
         "One report rendered on the spot, no queue (template authors)",
         "reports",
+        view=preview.preview,
         answers=(
             SuccessDoc(
                 200,
@@ -350,6 +230,7 @@ ROUTES: tuple[Route, ...] = (
         "downloadPdf",
         "A completed job's PDF",
         "jobs",
+        view=jobs.download,
         answers=(
             SuccessDoc(
                 200, "The PDF, as an attachment.", pdf=True, headers=("Content-Disposition",)
@@ -365,6 +246,7 @@ ROUTES: tuple[Route, ...] = (
         "replayWebhooks",
         "Send a finished job's webhook events again (same `webhook-id`)",
         "webhooks",
+        view=webhooks.replay_job_webhooks,
         answers=(SuccessDoc(202, "The events owed again.", ReplayAccepted),),
         errors=merge(
             UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB, {409: ("not_finished", "no_webhooks")}
@@ -377,6 +259,7 @@ ROUTES: tuple[Route, ...] = (
         "getQueueStats",
         "Queue, worker and webhook figures, and the alerts",
         "service",
+        view=stats.queue_stats,
         answers=(SuccessDoc(200, "The figures now.", QueueStats),),
         errors=merge(UNEXPECTED, KEYED, SERVICES),
     ),
@@ -386,6 +269,7 @@ ROUTES: tuple[Route, ...] = (
         "getHealth",
         "Readiness of Redis, MongoDB, SQL, workers and the scheduler",
         "service",
+        view=health.health,
         answers=(
             SuccessDoc(200, "Every check passed.", Health),
             SuccessDoc(
@@ -404,7 +288,18 @@ ROUTES: tuple[Route, ...] = (
         "getOpenAPI",
         "This document",
         "service",
+        view=serve_openapi,
         answers=(SuccessDoc(200, "The OpenAPI 3.1 document of the API.", None),),
         errors=merge(UNEXPECTED, KEYED),
     ),
 )
+
+#: Endpoints that answer without an API key when ``PDFQUEUE_HEALTH_PUBLIC`` is on.
+PUBLIC_ENDPOINTS = frozenset(f"pdfqueue.{route.view.__name__}" for route in ROUTES if route.public)
+
+
+def register_routes(bp: Blueprint) -> None:
+    """Every route of the table, at its path (``{name}`` written Flask's way, ``<name>``)."""
+    for route in ROUTES:
+        path = route.path.replace("{", "<").replace("}", ">")
+        bp.add_url_rule(path, view_func=route.view, methods=[route.method.upper()])

@@ -1,0 +1,108 @@
+"""``flask pdfqueue worker | delivery-worker``: the two kinds of worker process."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import click
+from flask.cli import with_appcontext
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
+from ..attempts import on_horse_killed
+from ..outages import DEPENDENCIES
+from ..redis_support import support_note
+from ..rq_worker import InProcessWorker, PDFWorker
+from ..state import current_pdfqueue
+
+log = logging.getLogger(__name__)
+
+
+@click.command("worker")
+@with_appcontext
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
+@click.option("--name", default=None, help="Worker name (default: RQ's host.pid name).")
+@click.option("--max-jobs", type=int, default=None, help="Exit after this many jobs.")
+@click.option("--preload/--no-preload", default=True, help="Warm the renderer before any job.")
+@click.option(
+    "--fork/--no-fork",
+    default=None,
+    help="A work horse per run (the default), or every run in this process "
+    "(default: PDFQUEUE_WORKER_FORK).",
+)
+@click.option("--logging-level", default="INFO", show_default=True)
+def worker_command(
+    burst: bool,
+    name: str | None,
+    max_jobs: int | None,
+    preload: bool,
+    fork: bool | None,
+    logging_level: str,
+) -> None:
+    """Work the high, normal and low queues in that order, with RQ's scheduler.
+
+    The renderer (WeasyPrint, fonts, compiled templates) is loaded in this process
+    before any job, so every run starts warm: in a forked work horse, or here with
+    ``--no-fork`` (see the README's Operations for the trade-off).
+    """
+    from ..rendering import harfbuzz_subset_available  # (WeasyPrint: only when a worker starts)
+
+    state = current_pdfqueue()
+    if not harfbuzz_subset_available():
+        click.secho(
+            "WARNING: HarfBuzz subsetting is unavailable (install libharfbuzz-subset0): "
+            "WeasyPrint falls back to fontTools and renders 1.6-2.7x slower.",
+            fg="red",
+            err=True,
+        )
+    try:
+        note = support_note(str(state.redis.info("server")["redis_version"]))
+    except RedisError:
+        note = None  # RQ says so at once, in its own words
+    if note:
+        click.secho(f"WARNING: {note}", fg="red", err=True)
+    try:  # every job looks its report up by code and product id
+        state.documents.ensure_indexes()
+    except PyMongoError as exc:
+        log.warning("could not make sure of the report collection's index: %s", exc)
+    if preload:
+        state.renderer.preload()
+        gc.freeze()  # what is loaded now stays shared with every forked work horse
+    worker: PDFWorker | InProcessWorker
+    if state.settings.worker_fork if fork is None else fork:
+        worker = PDFWorker(
+            state.queue.ordered,
+            connection=state.redis,
+            name=name,
+            work_horse_killed_handler=on_horse_killed,
+            needs=DEPENDENCIES,
+        )
+    else:
+        worker = InProcessWorker(
+            state.queue.ordered, connection=state.redis, name=name, needs=DEPENDENCIES
+        )
+    worker.work(
+        burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level=logging_level.upper()
+    )
+
+
+@click.command("delivery-worker")
+@with_appcontext
+@click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
+@click.option("--name", default=None, help="Worker name (default: RQ's host.pid name).")
+@click.option("--logging-level", default="INFO", show_default=True)
+def delivery_worker_command(burst: bool, name: str | None, logging_level: str) -> None:
+    """Work the webhook queue: one delivery attempt per job, retries scheduled; and run
+    the reconciler on a thread beside it.
+
+    Kept apart from the render workers, so a slow or dead receiver never holds one.
+    """
+    state = current_pdfqueue()
+    worker = InProcessWorker(
+        [state.queue.webhooks], connection=state.redis, name=name, reconciles=True
+    )
+    worker.work(burst=burst, with_scheduler=True, logging_level=logging_level.upper())
+
+
+COMMANDS = (worker_command, delivery_worker_command)

@@ -1,0 +1,54 @@
+"""The functions RQ runs, by dotted path: one run of a job (:func:`generate_pdf_job`), and
+one attempt at a webhook delivery (:func:`deliver_webhook_job`).
+
+``generate_pdf_job`` reads like the plan: load the report data, render it, store the
+PDF, record the result, notify the callbacks. What a failure means (a retry to come, or
+the job's single failure outcome) is :mod:`.attempts`' business: the exception goes to
+RQ, whose failure callback settles it. The worker process runs inside the Flask app
+context (``flask pdfqueue worker``), and forked work horses inherit it.
+
+They live in the package, so an app that installs the library runs them; the service's
+``workers/`` folder keeps the names RQ was given before (``workers.pdf_worker…``), for
+jobs an older version queued.
+"""
+
+from __future__ import annotations
+
+from .attempts import begin_attempt
+from .delivery.dispatch import attempt_delivery
+from .rq_worker import stoppable
+from .state import current_pdfqueue
+from .steps import load, notify, record, render, store
+from .tracing import traced
+
+
+def generate_pdf_job(job_id: str) -> None:
+    """Produce the PDF of ``job_id`` and announce it (the outcome is in SQL, not returned)."""
+    state = current_pdfqueue()
+    attempt = begin_attempt(state, job_id)
+    if attempt is None:
+        return
+    # The job's log lines show its trace id; a cancel's stop command ends the run here
+    # (a forking worker kills the horse instead).
+    with traced(attempt.job.traceparent), stoppable(attempt.run):
+        # An earlier run may have stored the PDF and lost SQL before recording it: then
+        # only the recording is left to do.
+        rendered = store.stored_earlier(state, attempt.job)
+        if rendered is None:
+            document = load.load_report(state, attempt.job)
+            attempt.reached("rendering")
+            rendered = render.render_pdf(state, attempt.job, document)
+        if not attempt.reached("storing"):
+            return  # cancelled meanwhile: nothing is stored
+        stored = store.store_pdf(state, attempt.job, rendered.pdf)
+        if not attempt.reached("recording") and attempt.cancelled():
+            store.discard_pdf(state, attempt.job, stored)  # cancelled while storing
+            return
+        owed = record.record_completed(state, attempt.job, stored, rendered)
+        attempt.succeeded()
+        notify.announce(state, owed)
+
+
+def deliver_webhook_job(webhook_id: str) -> None:
+    """Attempt the delivery of ``webhook_id`` once; the next attempt, if any, is queued."""
+    attempt_delivery(current_pdfqueue(), webhook_id)

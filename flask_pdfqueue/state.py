@@ -1,0 +1,119 @@
+"""The per-app state every part of the queue reads: :class:`PDFQueueState`, built once
+by :meth:`PDFQueue.init_app <flask_pdfqueue.extension.PDFQueue.init_app>`, and
+:func:`current_pdfqueue`, which finds it for the current app.
+
+It sits below everything that reads it (the API, the job flow, the workers) and above
+the adapters it holds, so that the extension can wire the HTTP side without an import
+cycle.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+from redis import Redis
+
+from .completion import CompletionWaiter
+from .config import Settings
+from .queueing import JobQueue
+from .records.mongo import ReportDocuments
+from .records.sql import DeliveryStore, JobStore
+from .records.sql.idempotency import IdempotencyStore
+from .storage import Storage
+from .webhooks.sender import WebhookSender
+
+if TYPE_CHECKING:
+    from .rendering import ReportRenderer
+
+EXTENSION_KEY = "pdfqueue"
+
+
+@dataclass(eq=False)  # compared by identity: live states are kept in a WeakSet
+class PDFQueueState:
+    """Everything one app's PDF queue needs, built once in ``init_app``."""
+
+    settings: Settings
+    redis: Redis
+    queue: JobQueue
+    jobs: JobStore
+    deliveries: DeliveryStore
+    idempotency: IdempotencyStore
+    documents: ReportDocuments
+    storage: Storage
+    webhooks: WebhookSender
+    url_prefix: str = field(default="/api")
+
+    @cached_property
+    def renderer(self) -> ReportRenderer:
+        """Built on first use: only workers render, so the web app never imports WeasyPrint."""
+        from .rendering import ReportRenderer, load_context_builder
+
+        folders = [Path(self.settings.template_folder)] if self.settings.template_folder else []
+        return ReportRenderer(
+            template_folders=folders,
+            template_map=dict(self.settings.template_map),
+            default_template=self.settings.default_template,
+            context_builder=load_context_builder(self.settings.context_builder),
+            pdf_variant=self.settings.pdf_variant or None,
+        )
+
+    @cached_property
+    def waiter(self) -> CompletionWaiter:
+        """Blocking waits for finished jobs, on a Redis pool of their own (legacy endpoint)."""
+        return CompletionWaiter(
+            self.settings.redis_url, longest_wait=float(self.settings.sync_timeout)
+        )
+
+    def job_url(self, job_id: str) -> str:
+        """The job's status URL under ``PDFQUEUE_PUBLIC_URL`` (never from a request's Host)."""
+        return f"{self.settings.base_url}{self.url_prefix}/jobs/{job_id}"
+
+    def download_url(self, job_id: str) -> str:
+        return self.job_url(job_id) + "/download"
+
+    def after_fork_in_child(self) -> None:
+        """Drop connections inherited from the parent: a work horse opens its own."""
+        self.jobs.engine.dispose(close=False)
+        self.documents = self.documents.reopened()
+
+    def close(self) -> None:
+        if "waiter" in self.__dict__:
+            self.waiter.close()
+        self.jobs.engine.dispose()
+        self.documents.close()
+        self.redis.close()
+
+
+#: Every live state, so that one fork hook can reset them all (and let dead ones go).
+_STATES: weakref.WeakSet[PDFQueueState] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for state in list(_STATES):
+        state.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def install(app: Flask, state: PDFQueueState) -> None:
+    """Make ``state`` the app's PDF queue (what :func:`current_pdfqueue` finds)."""
+    app.extensions[EXTENSION_KEY] = state
+    _STATES.add(state)
+
+
+def current_pdfqueue() -> PDFQueueState:
+    """The state of the current app's PDFQueue (needs an app context)."""
+    try:
+        state: PDFQueueState = current_app.extensions[EXTENSION_KEY]
+    except KeyError:
+        raise RuntimeError(
+            "PDFQueue is not initialised on this app: call PDFQueue(app) or init_app(app)"
+        ) from None
+    return state
