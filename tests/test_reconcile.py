@@ -311,15 +311,21 @@ def test_a_round_stops_at_its_budget_and_leaves_the_rest_for_the_next(
     assert reconcile(state).jobs_requeued == 3
 
 
-def test_mirrors_stop_at_the_first_document_mongodb_does_not_take(
-    state: PDFQueueState,
-) -> None:
+def _completed_lagging(state: PDFQueueState) -> list[str]:
+    """Three completed jobs, idle, whose report documents have not taken the outcome yet."""
     lagging = []
     for n in range(1, 4):
         job_id = processing_job(state, code=f"DEMO-00{n}")
         state.jobs.complete(job_id, pdf_url="u", google_drive_link=None, storage_key="k")
         make_idle(state, job_id)
         lagging.append(job_id)
+    return lagging
+
+
+def test_mirrors_stop_at_the_first_document_mongodb_does_not_take(
+    state: PDFQueueState,
+) -> None:
+    lagging = _completed_lagging(state)
     gone = ReportDocuments(
         f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
         database="workflow",
@@ -351,12 +357,7 @@ class _RefusingOne(ReportDocuments):
 def test_a_document_mongodb_refuses_waits_with_backoff_and_the_others_go_on(
     state: PDFQueueState,
 ) -> None:
-    lagging = []
-    for n in range(1, 4):
-        job_id = processing_job(state, code=f"DEMO-00{n}")
-        state.jobs.complete(job_id, pdf_url="u", google_drive_link=None, storage_key="k")
-        make_idle(state, job_id)
-        lagging.append(job_id)
+    lagging = _completed_lagging(state)
     settings = state.settings
     refusing = _RefusingOne(
         settings.mongo_url, database=settings.mongo_db, collection=settings.mongo_collection
