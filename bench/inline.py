@@ -23,10 +23,10 @@ from typing import Any
 from pymongo import MongoClient
 
 from bench.stack import SECRET, Stack
-from flask_pdfqueue.demo import DEMO_PRODUCT_ID, demo_documents
-from flask_pdfqueue.rendering import BUILTIN_TEMPLATE_FOLDER, ReportRenderer
-from flask_pdfqueue.report_choice import DEFAULT_TEMPLATE
-from flask_pdfqueue.report_context import build_psikotes_context
+from flask_pdfqueue.reports.choice import DEFAULT_TEMPLATE
+from flask_pdfqueue.reports.packs.psikotes.context import build_psikotes_context
+from flask_pdfqueue.reports.packs.psikotes.samples import DEMO_PRODUCT_ID, demo_documents
+from flask_pdfqueue.reports.rendering import BUILTIN_TEMPLATE_FOLDER, ReportRenderer
 
 
 def child_env(s: Stack, out_dir: Path, ready_dir: Path) -> dict[str, str]:

@@ -27,7 +27,7 @@ from bench.workers import (
 
 def report_html(s: Stack) -> tuple[Path, str]:
     """The demo report's HTML as the project's ReportRenderer produces it, and its base URL."""
-    from flask_pdfqueue.demo import DEMO_PRODUCT_ID, demo_documents
+    from flask_pdfqueue.reports.packs.psikotes.samples import DEMO_PRODUCT_ID, demo_documents
 
     renderer = s.state.renderer
     html = renderer.render_html(demo_documents()[0], DEMO_PRODUCT_ID)
@@ -86,7 +86,7 @@ def bare_render_rate(html_path: Path, base_url: str, workers: int, jobs: int) ->
 
 
 def seed_reports(s: Stack, codes: list[str]) -> None:
-    from flask_pdfqueue.demo import demo_documents
+    from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
 
     template = demo_documents()[0]
     docs = []

@@ -25,7 +25,7 @@ from typing import Any, get_type_hints
 
 from limits import parse_many
 
-from .report_choice import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE, parse_template_choice
+from .reports.choice import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE, parse_template_choice
 
 PREFIX = "PDFQUEUE_"
 PROFILES = ("development", "staging", "production")

@@ -10,7 +10,6 @@ from pathlib import Path
 from flask import Flask
 from redis import Redis
 
-from .callbacks import CallbackRefused, check_callback_url
 from .cli import pdfqueue_cli
 from .config import (
     ConfigError,
@@ -21,7 +20,7 @@ from .config import (
     new_webhook_secret,
     set_defaults,
 )
-from .queueing import JobQueue
+from .queue.queues import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import DeliveryStore, JobStore, make_engine
 from .records.sql.clock import DatabaseClock
@@ -29,6 +28,7 @@ from .records.sql.idempotency import IdempotencyStore
 from .state import EXTENSION_KEY, PDFQueueState, install
 from .storage import create_storage
 from .timestamps import redis_clock
+from .webhooks.callback_urls import CallbackRefused, check_callback_url
 from .webhooks.events import event_body
 from .webhooks.sender import WebhookSender
 
@@ -129,9 +129,9 @@ def _mount_web(app: Flask, settings: Settings, url_prefix: str) -> None:
     Imported here, not at the top: an app that only runs workers (``web=False``) never
     loads pydantic, Flask-Limiter, prometheus-client or rq-dashboard."""
     from .api import create_blueprint
+    from .api.dashboard import register_dashboard
     from .api.envelope import register_method_not_allowed
     from .api.metrics import create_metrics_blueprint
-    from .dashboard import register_dashboard
 
     app.register_blueprint(create_blueprint(), url_prefix=url_prefix)
     register_method_not_allowed(app, url_prefix)

@@ -1,5 +1,7 @@
-"""The functions RQ runs, by dotted path: one run of a job (:func:`generate_pdf_job`), and
-one attempt at a webhook delivery (:func:`deliver_webhook_job`).
+"""What RQ runs and calls back, by the dotted paths it stores with each job: one run of a
+job (:func:`generate_pdf_job`), one attempt at a webhook delivery
+(:func:`deliver_webhook_job`), and the callbacks that report a run that did not end
+well (:func:`on_run_failed`, :func:`on_run_stopped`, :func:`on_horse_killed`).
 
 ``generate_pdf_job`` reads like the plan: load the report data, render it, store the
 PDF, record the result, notify the callbacks. What a failure means (a retry to come, or
@@ -9,17 +11,24 @@ context (``flask pdfqueue worker``), and forked work horses inherit it.
 
 They live in the package, so an app that installs the library runs them; the service's
 ``workers/`` folder keeps the names RQ was given before (``workers.pdf_worker…``), for
-jobs an older version queued.
+jobs an older version queued. Redis keeps these paths for as long as a job waits, so
+this module does not move.
 """
 
 from __future__ import annotations
 
-from .attempts import begin_attempt
-from .delivery.dispatch import attempt_delivery
+from typing import Any
+
+from redis import Redis
+from rq.job import Job
+
+from .errors import Cancelled, JobFailure, WorkerLost
+from .jobs.attempts import begin_attempt, classify, death_of, settle_reported_run
+from .jobs.delivery.dispatch import attempt_delivery
+from .jobs.steps import load, notify, record, render, store
+from .jobs.tracing import traced
 from .rq_worker import stoppable
 from .state import current_pdfqueue
-from .steps import load, notify, record, render, store
-from .tracing import traced
 
 
 def generate_pdf_job(job_id: str) -> None:
@@ -52,3 +61,28 @@ def generate_pdf_job(job_id: str) -> None:
 def deliver_webhook_job(webhook_id: str) -> None:
     """Attempt the delivery of ``webhook_id`` once; the next attempt, if any, is queued."""
     attempt_delivery(current_pdfqueue(), webhook_id)
+
+
+def on_run_failed(
+    job: Job, connection: Redis, exc_type: type[BaseException] | None, exc: Any, tb: Any
+) -> None:
+    """RQ's ``on_failure``: the run raised, or RQ found it abandoned by a dead worker."""
+    _settle(job, classify(exc, current_pdfqueue().settings.job_timeout))
+
+
+def on_run_stopped(job: Job, connection: Redis) -> None:
+    """RQ's ``on_stopped``: the run was stopped on request (the job is being cancelled)."""
+    _settle(job, Cancelled("the job was cancelled"))
+
+
+def on_horse_killed(job: Job, pid: int | None, status: int | None, rusage: Any) -> None:
+    """The worker's ``work_horse_killed_handler``: the run's process died.
+
+    RQ passes ``None`` for the pid and status when the horse was reaped elsewhere
+    (killed at a warm shutdown, say): the run is settled all the same.
+    """
+    _settle(job, WorkerLost(f"the worker running the job died ({death_of(status)})"))
+
+
+def _settle(job: Job, failure: JobFailure) -> None:
+    settle_reported_run(current_pdfqueue(), str(job.args[0]), job.id, failure)

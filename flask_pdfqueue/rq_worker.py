@@ -3,7 +3,7 @@
 - Render runs go to RQ's forking worker (:class:`PDFWorker`): a run that leaks,
   crashes or hangs takes only its work horse with it. A horse that dies (OOM
   killer, ``kill -9``, the hard timeout) is reported through RQ's documented
-  ``work_horse_killed_handler``, :func:`~flask_pdfqueue.attempts.on_horse_killed`.
+  ``work_horse_killed_handler``, :func:`~flask_pdfqueue.rq_jobs.on_horse_killed`.
 - With ``--no-fork`` (``PDFQUEUE_WORKER_FORK=false``), render runs go to
   :class:`InProcessWorker` instead, on RQ's ``SimpleWorker``: no fork and no fresh
   connections per run, for about a tenth more reports per second, at the cost of
@@ -21,7 +21,7 @@
   (flushed, or a new server); clears a scheduler lock whose owner stopped
   heartbeating (killed uncleanly), so RQ's maintenance starts a scheduler here;
   and runs the reconciler when its interval is due, and the alerts' check
-  (:mod:`~flask_pdfqueue.alerts`) when theirs is.
+  (:mod:`~flask_pdfqueue.ops.alerts`) when theirs is.
 - A short worker TTL makes a dead worker's registration expire within a minute.
 """
 
@@ -44,10 +44,10 @@ from rq import SimpleWorker, Worker, worker_registration
 from rq.scheduler import RQScheduler
 from rq.worker import BaseWorker, WorkerStatus
 
-from . import outages
-from .alerts import evaluate_if_due
-from .reconcile import reconcile_if_due
-from .rq_state import SCHEDULER_SILENCE, forget_beat, note_beat, scheduler_silence
+from .jobs import outages
+from .jobs.reconcile import reconcile_if_due
+from .ops.alerts import evaluate_if_due
+from .queue.rq_state import SCHEDULER_SILENCE, forget_beat, note_beat, scheduler_silence
 from .state import PDFQueueState, current_pdfqueue
 from .timestamps import redis_now
 
@@ -166,7 +166,7 @@ class _Upkeep(BaseWorker):
             pipeline.execute()
 
     # RQ's registration and heartbeats, each with the worker's beat by Redis's clock (what
-    # health, stats and metrics count as alive: see flask_pdfqueue.rq_state).
+    # health, stats and metrics count as alive: see flask_pdfqueue.queue.rq_state).
 
     def register_birth(self) -> None:
         super().register_birth()  # type: ignore[no-untyped-call]
@@ -210,7 +210,7 @@ class ReconcilerThread(threading.Thread):
     never holds up a job (the worker's loop goes on beside it), and the delivery worker
     forks no work horse a thread could leave locks behind in. Every
     :data:`RECONCILE_POLL` seconds it asks for a round; the Redis lock and lease of
-    :func:`~flask_pdfqueue.reconcile.reconcile_if_due` make it one per interval across
+    :func:`~flask_pdfqueue.jobs.reconcile.reconcile_if_due` make it one per interval across
     every delivery worker."""
 
     def __init__(self, app: Flask, owner: str) -> None:

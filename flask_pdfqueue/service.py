@@ -21,7 +21,7 @@ from flask import Flask
 
 from .config import PROFILES, ConfigError, from_environ
 from .extension import PDFQueue
-from .tracing import TraceIdFilter
+from .jobs.tracing import TraceIdFilter
 
 
 def create_app(profile: str | None = None, *, web: bool = True) -> Flask:

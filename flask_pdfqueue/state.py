@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 from redis import Redis
 
-from .completion import CompletionWaiter
 from .config import Settings
-from .queueing import JobQueue
+from .queue.completion import CompletionWaiter
+from .queue.queues import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import DeliveryStore, JobStore
 from .records.sql.idempotency import IdempotencyStore
@@ -29,7 +29,7 @@ from .storage import Storage
 from .webhooks.sender import WebhookSender
 
 if TYPE_CHECKING:
-    from .rendering import ReportRenderer
+    from .reports.rendering import ReportRenderer
 
 EXTENSION_KEY = "pdfqueue"
 
@@ -52,7 +52,7 @@ class PDFQueueState:
     @cached_property
     def renderer(self) -> ReportRenderer:
         """Built on first use: only workers render, so the web app never imports WeasyPrint."""
-        from .rendering import ReportRenderer, load_context_builder
+        from .reports.rendering import ReportRenderer, load_context_builder
 
         folders = [Path(self.settings.template_folder)] if self.settings.template_folder else []
         return ReportRenderer(

@@ -44,7 +44,7 @@ else
     redis_version=$(.venv/bin/python -c 'import os, redis
 print(redis.Redis.from_url(os.environ["PDFQUEUE_REDIS_URL"], socket_timeout=5).info("server")["redis_version"])' 2>/dev/null || true)
 fi
-if [ -n "$redis_version" ] && ! .venv/bin/python -m flask_pdfqueue.redis_support "$redis_version" | sed 's/^/run: /'; then
+if [ -n "$redis_version" ] && ! .venv/bin/python -m flask_pdfqueue.queue.redis_servers "$redis_version" | sed 's/^/run: /'; then
     exit 1
 fi
 # Worker count and job timeout come from the profile (and any PDFQUEUE_* override).

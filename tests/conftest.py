@@ -25,8 +25,8 @@ from rq import Worker
 
 from flask_pdfqueue import PDFQueue, PDFQueueState
 from flask_pdfqueue.config import new_webhook_secret
-from flask_pdfqueue.demo import seed_demo_documents
 from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.reports.packs.psikotes.samples import seed_demo_documents
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis, start_secantus
 

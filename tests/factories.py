@@ -12,9 +12,9 @@ from flask import Flask
 from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.reconcile import MISSING_KEY
+from flask_pdfqueue.jobs.reconcile import MISSING_KEY
+from flask_pdfqueue.jobs.submission import new_job_id
 from flask_pdfqueue.records.sql import SubscriberRequest, pdf_job_results
-from flask_pdfqueue.submission import new_job_id
 from flask_pdfqueue.timestamps import redis_now, utcnow
 from tests.conftest import make_isolated_app
 from tests.servers import RunningServer

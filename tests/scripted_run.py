@@ -17,10 +17,10 @@ from rq.utils import utcformat
 from sqlalchemy import insert
 
 from flask_pdfqueue import PDFQueueState
+from flask_pdfqueue.queue.rq_state import BEAT_KEY, WORKER_SILENCE, queue_name
 from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.job_rows import pdf_job_results
 from flask_pdfqueue.records.sql.subscribers import pdf_job_subscribers
-from flask_pdfqueue.rq_state import BEAT_KEY, WORKER_SILENCE, queue_name
 from flask_pdfqueue.timestamps import utcnow
 
 

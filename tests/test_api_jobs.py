@@ -10,9 +10,9 @@ import pytest
 from flask import Flask
 from rq.job import Job, JobStatus
 
-from flask_pdfqueue.attempts import settle_failed_run
 from flask_pdfqueue.errors import StorageError
-from flask_pdfqueue.queueing import run_id
+from flask_pdfqueue.jobs.attempts import settle_failed_run
+from flask_pdfqueue.queue.queues import run_id
 from tests.factories import isolated_app, processing_job, queued_job, state_of
 from tests.servers import RunningServer
 

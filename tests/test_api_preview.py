@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.demo import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
 from tests.conftest import make_isolated_app
 from tests.servers import RunningServer
 

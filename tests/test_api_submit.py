@@ -17,13 +17,13 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.queueing import JOB_FUNCTION, JobQueue
-from flask_pdfqueue.reconcile import reconcile
+from flask_pdfqueue.jobs.reconcile import reconcile
+from flask_pdfqueue.jobs.steps.record import record_failed
+from flask_pdfqueue.jobs.submission import Accepted, JobRequest, submit
+from flask_pdfqueue.queue.queues import JOB_FUNCTION, JobQueue
 from flask_pdfqueue.records.sql import Subscriber
 from flask_pdfqueue.records.sql.idempotency import IdempotencyStore, pdf_idempotency_keys
 from flask_pdfqueue.records.sql.subscribers import pdf_job_subscribers, subscribers_of
-from flask_pdfqueue.steps.record import record_failed
-from flask_pdfqueue.submission import Accepted, JobRequest, submit
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import SECOND_API_KEY, make_isolated_app
 from tests.factories import make_idle, state_of

@@ -19,13 +19,6 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.attempts import (
-    classify,
-    on_horse_killed,
-    on_run_failed,
-    on_run_stopped,
-    settle_failed_run,
-)
 from flask_pdfqueue.errors import (
     DependencyUnavailable,
     ReportNotFound,
@@ -33,7 +26,9 @@ from flask_pdfqueue.errors import (
     StorageQuota,
     TemplateError,
 )
-from flask_pdfqueue.queueing import DELIVERY_FUNCTION, run_id
+from flask_pdfqueue.jobs.attempts import classify, settle_failed_run
+from flask_pdfqueue.queue.queues import DELIVERY_FUNCTION, run_id
+from flask_pdfqueue.rq_jobs import on_horse_killed, on_run_failed, on_run_stopped
 from tests.conftest import RETRIES, make_app
 from tests.factories import isolated_state, processing_job
 from tests.servers import RunningServer, free_port

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from flask_pdfqueue.callbacks import (
+from flask_pdfqueue.webhooks.callback_urls import (
     CallbackRefused,
     check_callback_url,
     failure_callback_for,

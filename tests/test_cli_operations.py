@@ -14,10 +14,10 @@ from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.cli import pdfqueue_cli
+from flask_pdfqueue.jobs.steps.record import record_failed
 from flask_pdfqueue.records.sql import SubscriberRequest, pdf_job_results
 from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.subscribers import subscribers_of
-from flask_pdfqueue.steps.record import record_failed
 from flask_pdfqueue.timestamps import utcnow
 from tests.factories import isolated_app, processing_job, queued_job, state_of
 from tests.servers import RunningServer

@@ -14,7 +14,7 @@ from flask import Flask
 from pypdf import PdfReader
 
 from flask_pdfqueue.cli import pdfqueue_cli
-from flask_pdfqueue.demo import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
 from tests.pdfs import pdfa_identification
 from tests.servers import free_port
 

@@ -14,8 +14,8 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.delivery.dispatch import attempt_delivery
-from flask_pdfqueue.delivery.replay import replay
+from flask_pdfqueue.jobs.delivery.dispatch import attempt_delivery
+from flask_pdfqueue.jobs.delivery.replay import replay
 from flask_pdfqueue.records.sql import Delivery
 from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
 from flask_pdfqueue.timestamps import utcnow

@@ -12,15 +12,15 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from pypdf import PdfReader
 
-from flask_pdfqueue.demo import (
+from flask_pdfqueue.reports.choice import DEFAULT_TEMPLATE
+from flask_pdfqueue.reports.packs.psikotes.context import build_psikotes_context
+from flask_pdfqueue.reports.packs.psikotes.samples import (
     DEMO_PRODUCT_ID,
     PERSONALITY_PRODUCT_ID,
     demo_documents,
     seed_demo_documents,
 )
-from flask_pdfqueue.rendering import ReportRenderer
-from flask_pdfqueue.report_choice import DEFAULT_TEMPLATE
-from flask_pdfqueue.report_context import build_psikotes_context
+from flask_pdfqueue.reports.rendering import ReportRenderer
 from tests.servers import RunningServer
 
 

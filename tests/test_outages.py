@@ -14,10 +14,9 @@ import pytest
 from flask import Flask
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.alerts import judge_outages
-from flask_pdfqueue.attempts import settle_failed_run
 from flask_pdfqueue.errors import DependencyUnavailable
-from flask_pdfqueue.outages import (
+from flask_pdfqueue.jobs.attempts import settle_failed_run
+from flask_pdfqueue.jobs.outages import (
     KEY,
     PROBE_SECONDS,
     answers,
@@ -25,6 +24,7 @@ from flask_pdfqueue.outages import (
     report_down,
     report_up,
 )
+from flask_pdfqueue.ops.alerts import judge_outages
 from flask_pdfqueue.records.mongo import ReportDocuments
 from flask_pdfqueue.timestamps import redis_now
 from tests.conftest import make_isolated_app

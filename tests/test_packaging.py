@@ -11,7 +11,7 @@ from pathlib import Path
 from rq.utils import import_attribute
 
 from flask_pdfqueue import rq_jobs
-from flask_pdfqueue.queueing import DELIVERY_FUNCTION, JOB_FUNCTION
+from flask_pdfqueue.queue.queues import DELIVERY_FUNCTION, JOB_FUNCTION
 
 ROOT = Path(__file__).parent.parent
 

@@ -16,9 +16,8 @@ import redis
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
-from flask_pdfqueue.attempts import on_run_failed, on_run_stopped
 from flask_pdfqueue.config import Settings
-from flask_pdfqueue.queueing import (
+from flask_pdfqueue.queue.queues import (
     AVERAGE_KEY,
     AVERAGE_WEIGHT,
     DELIVERY_FUNCTION,
@@ -27,8 +26,9 @@ from flask_pdfqueue.queueing import (
     JobQueue,
     run_id,
 )
+from flask_pdfqueue.queue.rq_state import BEAT_KEY, DELIVERY_QUEUE, queue_name
 from flask_pdfqueue.records.sql import Delivery
-from flask_pdfqueue.rq_state import BEAT_KEY, DELIVERY_QUEUE, queue_name
+from flask_pdfqueue.rq_jobs import on_run_failed, on_run_stopped
 from flask_pdfqueue.rq_worker import PDFWorker
 from tests.servers import RunningServer
 

@@ -21,11 +21,10 @@ from rq import Queue
 from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.attempts import settle_reported_run
 from flask_pdfqueue.errors import DependencyUnavailable
-from flask_pdfqueue.outages import CUT_RUN_KEY, report_up
-from flask_pdfqueue.queueing import JobQueue, run_id
-from flask_pdfqueue.reconcile import (
+from flask_pdfqueue.jobs.attempts import settle_reported_run
+from flask_pdfqueue.jobs.outages import CUT_RUN_KEY, report_up
+from flask_pdfqueue.jobs.reconcile import (
     BACKOFF_FIRST,
     BACKOFF_KEY,
     LEASE_KEY,
@@ -36,6 +35,7 @@ from flask_pdfqueue.reconcile import (
     reconcile,
     reconcile_if_due,
 )
+from flask_pdfqueue.queue.queues import JobQueue, run_id
 from flask_pdfqueue.records.mongo import ReportDocuments
 from flask_pdfqueue.records.sql import JobStore, make_engine, pdf_job_results
 from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries

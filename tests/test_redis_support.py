@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from flask_pdfqueue.redis_support import parse_version, support_note, supported
+from flask_pdfqueue.queue.redis_servers import parse_version, support_note, supported
 from tests.servers import RunningServer
 
 
@@ -42,7 +42,7 @@ def test_a_version_must_be_one() -> None:
 @pytest.mark.parametrize(("version", "code"), [("6.0.16", 1), ("9.1.0", 0), ("7.0.15", 0)])
 def test_make_run_asks_it_from_the_shell(version: str, code: int) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "flask_pdfqueue.redis_support", version],
+        [sys.executable, "-m", "flask_pdfqueue.queue.redis_servers", version],
         capture_output=True,
         text=True,
         check=False,

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from flask_pdfqueue.demo import DEMO_PRODUCT_ID, demo_documents
 from flask_pdfqueue.errors import TemplateError
-from flask_pdfqueue.rendering import (
+from flask_pdfqueue.reports.choice import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE
+from flask_pdfqueue.reports.packs.psikotes.context import build_psikotes_context
+from flask_pdfqueue.reports.packs.psikotes.samples import DEMO_PRODUCT_ID, demo_documents
+from flask_pdfqueue.reports.rendering import (
     BUILTIN_TEMPLATE_FOLDER,
     MAX_RENDER_WARNINGS,
     MAX_WARNING_CHARS,
@@ -26,8 +28,6 @@ from flask_pdfqueue.rendering import (
     harfbuzz_subset_available,
     load_context_builder,
 )
-from flask_pdfqueue.report_choice import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE
-from flask_pdfqueue.report_context import build_psikotes_context
 from tests.pdfs import pdfa_identification
 
 
@@ -262,16 +262,16 @@ def test_user_folder_overrides_builtin_template(tmp_path: Path) -> None:
 
 def test_load_context_builder_accepts_both_spellings() -> None:
     assert load_context_builder(DEFAULT_CONTEXT_BUILDER) is build_psikotes_context
-    dotted = "flask_pdfqueue.report_context.build_psikotes_context"
+    dotted = "flask_pdfqueue.reports.packs.psikotes.context.build_psikotes_context"
     assert load_context_builder(dotted) is build_psikotes_context
 
 
 @pytest.mark.parametrize(
     ("dotted", "message"),
-    [("nodots", "not a dotted path"), ("flask_pdfqueue.report_context:", "not a dotted path"),
+    [("nodots", "not a dotted path"), ("flask_pdfqueue.reports.packs.psikotes.context:", "not a dotted path"),
      ("no_such_module_xyz:build", "cannot import 'no_such_module_xyz'"),
-     ("flask_pdfqueue.report_context:nope", "has no callable 'nope'"),
-     ("flask_pdfqueue.report_context:SCALES", "has no callable 'SCALES'")],
+     ("flask_pdfqueue.reports.packs.psikotes.context:nope", "has no callable 'nope'"),
+     ("flask_pdfqueue.reports.packs.psikotes.context:SCALES", "has no callable 'SCALES'")],
 )  # fmt: skip
 def test_load_context_builder_errors(dotted: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -10,7 +10,7 @@ from flask import Flask
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.cli import pdfqueue_cli
-from flask_pdfqueue.delivery.dispatch import attempt_delivery
+from flask_pdfqueue.jobs.delivery.dispatch import attempt_delivery
 from tests.conftest import API_KEY
 from tests.factories import isolated_app, processing_job, queued_job, state_of
 from tests.receiver import WebhookReceiver

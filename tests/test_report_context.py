@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from flask_pdfqueue.demo import demo_documents
-from flask_pdfqueue.report_context import (
+from flask_pdfqueue.reports.packs.psikotes.context import (
     age_on,
     build_psikotes_context,
     format_date,
     level_for,
 )
-from flask_pdfqueue.report_texts import GENERIC_SCALE, SCALES
+from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.texts import GENERIC_SCALE, SCALES
 
 
 def _document(**changes: Any) -> dict[str, Any]:

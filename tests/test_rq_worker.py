@@ -15,9 +15,9 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import utcformat
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.outages import DEPENDENCIES, open_outages, report_down
-from flask_pdfqueue.reconcile import LOCK_KEY
-from flask_pdfqueue.rq_state import (
+from flask_pdfqueue.jobs.outages import DEPENDENCIES, open_outages, report_down
+from flask_pdfqueue.jobs.reconcile import LOCK_KEY
+from flask_pdfqueue.queue.rq_state import (
     BEAT_KEY,
     SCHEDULER_RECORD_TTL,
     live_workers,

@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 
 from flask_pdfqueue import PDFQueueState, signals
-from flask_pdfqueue.cancellation import cancel
-from flask_pdfqueue.delivery.dispatch import attempt_delivery
-from flask_pdfqueue.rendering import RenderedPDF
-from flask_pdfqueue.steps import record
+from flask_pdfqueue.jobs.cancellation import cancel
+from flask_pdfqueue.jobs.delivery.dispatch import attempt_delivery
+from flask_pdfqueue.jobs.steps import record
+from flask_pdfqueue.reports.rendering import RenderedPDF
 from flask_pdfqueue.storage import StoredPDF
 from tests.conftest import make_isolated_app
 from tests.factories import queued_job

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, insert
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.ops.stats import percentile
 from flask_pdfqueue.records.sql.figures import (
     delivery_counts,
     duration_histogram,
@@ -21,7 +22,6 @@ from flask_pdfqueue.records.sql.figures import (
     recent_durations,
 )
 from flask_pdfqueue.records.sql.job_rows import pdf_job_results
-from flask_pdfqueue.stats import percentile
 from flask_pdfqueue.timestamps import utcnow
 from tests.conftest import API_KEY, make_app, make_isolated_app
 from tests.scripted_run import ScriptedRun, script_run

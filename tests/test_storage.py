@@ -110,8 +110,8 @@ def test_create_storage_is_local_on_resolved_storage_dir(tmp_path: Path) -> None
 def test_a_storage_failure_names_no_server_path(tmp_path: Path) -> None:
     """The message travels to n8n in the failure webhook: the reason, not the folder."""
     from flask_pdfqueue.errors import StorageError
+    from flask_pdfqueue.jobs.steps.store import store_pdf
     from flask_pdfqueue.records.sql import JobRecord
-    from flask_pdfqueue.steps.store import store_pdf
     from flask_pdfqueue.timestamps import utcnow
 
     blocked = tmp_path / "not-a-folder"

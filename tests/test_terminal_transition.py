@@ -15,9 +15,9 @@ from flask import Flask
 from sqlalchemy.exc import OperationalError
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.attempts import settle_failed_run
 from flask_pdfqueue.errors import WorkerLost
-from flask_pdfqueue.queueing import run_id
+from flask_pdfqueue.jobs.attempts import settle_failed_run
+from flask_pdfqueue.queue.queues import run_id
 from flask_pdfqueue.records.sql import JobStore
 from flask_pdfqueue.rq_jobs import generate_pdf_job
 from flask_pdfqueue.rq_worker import InProcessWorker
@@ -83,7 +83,7 @@ def test_sql_away_for_longer_keeps_the_pdf_and_the_next_run_only_records_it(
     state: PDFQueueState = state_of(app)
     document = new_report(state)
     job_id = queued_job(state, code=document["code"])
-    monkeypatch.setattr("flask_pdfqueue.steps.record.TRANSITION_PATIENCE", 1.0)
+    monkeypatch.setattr("flask_pdfqueue.jobs.steps.record.TRANSITION_PATIENCE", 1.0)
     app.extensions["pdfqueue"] = dataclasses.replace(state, jobs=_SQLBlinks(state.jobs, 99))
     try:
         with pytest.raises(OperationalError):

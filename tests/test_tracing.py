@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from flask_pdfqueue.tracing import (
+from flask_pdfqueue.jobs.tracing import (
     TraceIdFilter,
     child_traceparent,
     parse_traceparent,

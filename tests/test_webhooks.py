@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks import Webhook
 
+from flask_pdfqueue.cli.listener import make_listener
 from flask_pdfqueue.config import ConfigError, Settings, new_webhook_secret
-from flask_pdfqueue.webhook_listener import make_listener
 from flask_pdfqueue.webhooks.sender import (
     SENT_UNANSWERED,
     DeliveryResult,

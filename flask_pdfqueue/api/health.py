@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from .. import outages
-from ..rq_state import live_workers, scheduler_alive
+from ..jobs import outages
+from ..queue.rq_state import live_workers, scheduler_alive
 from ..state import PDFQueueState, current_pdfqueue
 from ..timestamps import redis_now
 from .envelope import RETRY_AFTER_SECONDS

@@ -8,14 +8,14 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Response, request, send_file
 from redis.exceptions import RedisError
 
-from ..cancellation import AlreadyFinished, cancel
 from ..errors import JobFailure
+from ..jobs.cancellation import AlreadyFinished, cancel
+from ..jobs.tracing import trace_id_of
 from ..records.sql import STATUSES, Delivery, JobRecord
 from ..records.sql.listing import MAX_LIMIT, BadCursor, list_jobs
 from ..state import PDFQueueState, current_pdfqueue
 from ..storage import ReadableStorage
 from ..timestamps import iso_utc
-from ..tracing import trace_id_of
 from .envelope import APIError, unavailable
 from .responses import DeliveryView, JobList, JobView, WebhookSummary, respond
 

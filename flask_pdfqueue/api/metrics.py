@@ -3,7 +3,7 @@
 A blueprint of its own, so it neither sits under ``/api`` nor counts against the API's
 rate limit. It needs an API key (Prometheus sends one with ``authorization:
 credentials``, as ``Authorization: Bearer``) unless ``PDFQUEUE_METRICS_PUBLIC`` is on.
-Each scrape also gives the alerts their turn (:func:`~flask_pdfqueue.alerts.evaluate_if_due`),
+Each scrape also gives the alerts their turn (:func:`~flask_pdfqueue.ops.alerts.evaluate_if_due`),
 so they are judged while Prometheus scrapes even with every worker down.
 """
 
@@ -15,8 +15,8 @@ import os
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
-from ..alerts import evaluate_if_due
-from ..metrics import QueueCollector
+from ..ops.alerts import evaluate_if_due
+from ..ops.metrics import QueueCollector
 from ..state import current_pdfqueue
 from .auth import require_api_key
 from .envelope import APIError, error_response

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 from flask import Response
 
-from ..alerts import Alert, evaluate
 from ..config import PRIORITIES
+from ..ops.alerts import Alert, evaluate
+from ..ops.stats import Stats, collect
+from ..queue.rq_state import DELIVERY_QUEUE, WorkerInfo, queue_name
 from ..records.sql.figures import JobCounts
-from ..rq_state import DELIVERY_QUEUE, WorkerInfo, queue_name
 from ..state import current_pdfqueue
-from ..stats import Stats, collect
 from ..timestamps import iso_utc
 from .responses import respond
 from .stats_models import (

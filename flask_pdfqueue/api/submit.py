@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Response, request
 
+from ..jobs.submission import Accepted, JobRequest, SubmitRejected, submit, submit_many
 from ..state import PDFQueueState, current_pdfqueue
-from ..submission import Accepted, JobRequest, SubmitRejected, submit, submit_many
 from ..timestamps import iso_utc
 from .envelope import APIError, error_envelope, unavailable
 from .idempotency import idempotent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from ..delivery.replay import replay
+from ..jobs.delivery.replay import replay
 from ..state import current_pdfqueue
 from .envelope import APIError
 from .responses import ReplayAccepted, respond

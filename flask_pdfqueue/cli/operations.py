@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 import click
 from flask.cli import with_appcontext
 
-from ..operations import clean_up, regenerate, reports_to_regenerate, requeue_failed
-from ..reconcile import reconcile
+from ..jobs.reconcile import reconcile
+from ..jobs.submission import Accepted
+from ..ops.operations import clean_up, regenerate, reports_to_regenerate, requeue_failed
+from ..queue.rq_state import queue_depths, read_workers
 from ..records.sql import TERMINAL
 from ..records.sql.figures import status_counts
 from ..records.sql.listing import list_jobs
-from ..rq_state import queue_depths, read_workers
 from ..state import current_pdfqueue
-from ..submission import Accepted
 from ..timestamps import iso_utc, utcnow
 
 _AGE = re.compile(r"(\d+)\s*([smhd])")

@@ -16,8 +16,8 @@ import click
 from flask.cli import with_appcontext
 from pymongo.errors import PyMongoError
 
-from ..demo import seed_demo_documents
 from ..errors import JobFailure
+from ..reports.packs.psikotes.samples import seed_demo_documents
 from ..state import current_pdfqueue
 
 

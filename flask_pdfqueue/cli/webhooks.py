@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from ..delivery.replay import replay
+from ..jobs.delivery.replay import replay
 from ..state import current_pdfqueue
 from ..timestamps import iso_utc
-from ..webhook_listener import make_listener
+from .listener import make_listener
 from .operations import moment
 
 

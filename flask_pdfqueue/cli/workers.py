@@ -10,9 +10,9 @@ from flask.cli import with_appcontext
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from ..attempts import on_horse_killed
-from ..outages import DEPENDENCIES
-from ..redis_support import support_note
+from ..jobs.outages import DEPENDENCIES
+from ..queue.redis_servers import support_note
+from ..rq_jobs import on_horse_killed
 from ..rq_worker import InProcessWorker, PDFWorker
 from ..state import current_pdfqueue
 
@@ -46,7 +46,9 @@ def worker_command(
     before any job, so every run starts warm: in a forked work horse, or here with
     ``--no-fork`` (see the README's Operations for the trade-off).
     """
-    from ..rendering import harfbuzz_subset_available  # (WeasyPrint: only when a worker starts)
+    from ..reports.rendering import (
+        harfbuzz_subset_available,  # (WeasyPrint: only when a worker starts)
+    )
 
     state = current_pdfqueue()
     if not harfbuzz_subset_available():

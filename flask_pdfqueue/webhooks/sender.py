@@ -18,8 +18,13 @@ from urllib.parse import urlunsplit
 import urllib3
 import urllib3.connection
 
-from ..callbacks import CallbackRefused, UnresolvableHost, check_callback_url, resolve_for_delivery
 from ..version import __version__
+from .callback_urls import (
+    CallbackRefused,
+    UnresolvableHost,
+    check_callback_url,
+    resolve_for_delivery,
+)
 from .signing import signatures
 
 #: Answers that mean "try again later" (SPEC §3); any other non-2xx is final.

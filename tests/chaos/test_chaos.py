@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from flask_pdfqueue.demo import demo_documents
 from flask_pdfqueue.records.sql import TERMINAL, SubscriberRequest
+from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
 from tests.chaos.stack import ChaosStack, at, chaos_stack, every
 from tests.conftest import API_KEY
 from tests.receiver import WebhookReceiver

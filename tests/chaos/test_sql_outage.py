@@ -13,8 +13,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.demo import seed_demo_documents
 from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.reports.packs.psikotes.samples import seed_demo_documents
 from tests.conftest import (
     API_KEY,
     isolated_worker_env,

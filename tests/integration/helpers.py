@@ -13,8 +13,8 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.demo import demo_documents
 from flask_pdfqueue.records.sql import pdf_job_results
+from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
 from tests.receiver import Received, WebhookReceiver
 
 SUCCESS_FIELDS = {

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from rq.job import Job, JobStatus
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.attempts import finish_failed
 from flask_pdfqueue.errors import Cancelled
+from flask_pdfqueue.jobs.attempts import finish_failed
 from tests.conftest import (
     isolated_worker_env,
     make_isolated_app,

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.alerts import LOCK_KEY
+from flask_pdfqueue.ops.alerts import LOCK_KEY
 from tests.conftest import WorkerProcess
 from tests.integration.helpers import (
     callback_paths,

@@ -25,8 +25,8 @@ import pytest
 from rq import Worker
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.demo import demo_documents
 from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
 from tests.conftest import API_KEY, WORKER_APP, make_app
 from tests.integration.helpers import assert_one_webhook, settled, verified
 from tests.receiver import WebhookReceiver

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.demo import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
 from tests.conftest import RETRIES, WorkerProcess
 from tests.integration.helpers import (
     assert_one_webhook,
