@@ -24,6 +24,7 @@ lint: setup
 
 typecheck: setup
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict examples/packs/certificate/__init__.py
 
 # sql/*.sql from the migrations (tests/test_sql_schema.py fails while they are stale).
 sql: setup

@@ -23,10 +23,8 @@ from typing import Any
 from pymongo import MongoClient
 
 from bench.stack import SECRET, Stack
-from flask_pdfqueue.reports.choice import DEFAULT_TEMPLATE
-from flask_pdfqueue.reports.packs.psikotes.context import build_psikotes_context
-from flask_pdfqueue.reports.packs.psikotes.samples import DEMO_PRODUCT_ID, demo_documents
-from flask_pdfqueue.reports.rendering import BUILTIN_TEMPLATE_FOLDER, ReportRenderer
+from flask_pdfqueue.reports.packs.psikotes.samples import DEMO_PRODUCT_ID, sample_documents
+from flask_pdfqueue.reports.rendering import ReportRenderer
 
 
 def child_env(s: Stack, out_dir: Path, ready_dir: Path) -> dict[str, str]:
@@ -54,15 +52,10 @@ class InlineReport:
         self.out_dir = Path(env["BENCH_OUT_DIR"])
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.secret = env.get("BENCH_WEBHOOK_SECRET", "")
-        self.renderer = ReportRenderer(
-            template_folders=(),
-            template_map={},
-            default_template=DEFAULT_TEMPLATE,
-            context_builder=build_psikotes_context,
-        )
-        self.base_url = BUILTIN_TEMPLATE_FOLDER.as_uri() + "/"
+        self.renderer = ReportRenderer()  # the built-in psikotes pack
+        self.base_url = self.renderer.base_url(DEMO_PRODUCT_ID)
         self.fonts = FontConfiguration()
-        self._pdf(self.renderer.render_html(demo_documents()[0], DEMO_PRODUCT_ID))  # warm-up
+        self._pdf(self.renderer.render_html(sample_documents()[0], DEMO_PRODUCT_ID))  # warm-up
         ready = Path(env["BENCH_READY_DIR"])
         ready.mkdir(parents=True, exist_ok=True)
         (ready / str(os.getpid())).touch()  # the bench waits for one file per process

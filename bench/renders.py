@@ -27,12 +27,11 @@ from bench.workers import (
 
 def report_html(s: Stack) -> tuple[Path, str]:
     """The demo report's HTML as the project's ReportRenderer produces it, and its base URL."""
-    from flask_pdfqueue.reports.packs.psikotes.samples import DEMO_PRODUCT_ID, demo_documents
+    from flask_pdfqueue.reports.packs.psikotes.samples import DEMO_PRODUCT_ID, sample_documents
 
     renderer = s.state.renderer
-    html = renderer.render_html(demo_documents()[0], DEMO_PRODUCT_ID)
-    template = renderer._template(renderer.template_for(DEMO_PRODUCT_ID))
-    base_url = Path(str(template.filename)).parent.as_uri() + "/"
+    html = renderer.render_html(sample_documents()[0], DEMO_PRODUCT_ID)
+    base_url = renderer.base_url(DEMO_PRODUCT_ID)
     path = s.home / "report.html"
     path.write_text(html, encoding="utf-8")
     return path, base_url
@@ -86,9 +85,9 @@ def bare_render_rate(html_path: Path, base_url: str, workers: int, jobs: int) ->
 
 
 def seed_reports(s: Stack, codes: list[str]) -> None:
-    from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
+    from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 
-    template = demo_documents()[0]
+    template = sample_documents()[0]
     docs = []
     for code in codes:
         doc = dict(template)

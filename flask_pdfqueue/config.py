@@ -25,7 +25,8 @@ from typing import Any, get_type_hints
 
 from limits import parse_many
 
-from .reports.choice import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE, parse_template_choice
+from .reports.choice import parse_template_choice
+from .reports.pack import BUILTIN_PACKS, DEFAULT_PACK, PACK_NAME
 
 PREFIX = "PDFQUEUE_"
 PROFILES = ("development", "staging", "production")
@@ -97,10 +98,12 @@ class Settings:
     preview: bool = False  # on anyway outside production
     dashboard_username: str = "admin"
     dashboard_password: str = ""  # empty: generated into <instance>/dashboard-password
-    template_folder: str = ""
+    report_packs: tuple[tuple[str, str], ...] = ()  # name=folder or module, beside the built-in
+    default_pack: str = DEFAULT_PACK
     template_map: tuple[tuple[str, str], ...] = ()
-    default_template: str = DEFAULT_TEMPLATE
-    context_builder: str = DEFAULT_CONTEXT_BUILDER
+    template_folder: str = ""  # searched before the default pack's own templates
+    default_template: str = ""  # empty: the default pack's own
+    context_builder: str = ""  # empty: the default pack's own
     max_body_bytes: int = 64 * 1024
     health_public: bool = True
     initial_job_seconds: float = 5.0
@@ -177,7 +180,7 @@ class Settings:
             raise ConfigError(
                 "PDFQUEUE_PDF_VARIANT must be a WeasyPrint pdf_variant such as pdf/a-3b or pdf/ua-1"
             )
-        _validate_template_map(self.template_map)
+        _validate_packs(self)
         if self.inline_pdf_max_bytes < 0:
             raise ConfigError("PDFQUEUE_INLINE_PDF_MAX_BYTES must be 0 or more (bytes)")
         if not 0 < self.sync_timeout <= SYNC_TIMEOUT_MAX:
@@ -265,13 +268,31 @@ _DRIVE_SHARE = re.compile(r"anyone|none|domain:[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 _HTTP_URL = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?")
 
 
-def _validate_template_map(template_map: tuple[tuple[str, str], ...]) -> None:
-    """``product=template.html`` pairs, each with an optional PDF variant after a space."""
-    for product, text in template_map:
+def _validate_packs(settings: Settings) -> None:
+    """Pack names, the default pack, and the template map's ``product=pack`` or
+    ``product=template.html`` entries, each with an optional PDF variant after a space.
+    The packs themselves are loaded with the renderer (workers, previews)."""
+    for name, _location in settings.report_packs:
+        if not PACK_NAME.fullmatch(name):
+            raise ConfigError(
+                f"PDFQUEUE_REPORT_PACKS: {name!r} is not a pack name (letters, digits, - and _)"
+            )
+    known = sorted({*BUILTIN_PACKS, *(name for name, _ in settings.report_packs)})
+    if settings.default_pack not in known:
+        raise ConfigError(
+            f"PDFQUEUE_DEFAULT_PACK={settings.default_pack!r} is not a report pack: "
+            f"{', '.join(known)}"
+        )
+    for product, text in settings.template_map:
         try:
             choice = parse_template_choice(text)
         except ValueError as exc:
             raise ConfigError(f"PDFQUEUE_TEMPLATE_MAP: product {product!r}: {exc}") from None
+        if choice.pack is not None and choice.pack not in known:
+            raise ConfigError(
+                f"PDFQUEUE_TEMPLATE_MAP: product {product!r} names report pack {choice.pack!r}; "
+                f"add it to PDFQUEUE_REPORT_PACKS (known: {', '.join(known)})"
+            )
         if choice.pdf_variant and not _PDF_VARIANT.fullmatch(choice.pdf_variant):
             raise ConfigError(
                 f"PDFQUEUE_TEMPLATE_MAP: product {product!r} names {choice.pdf_variant!r}, "

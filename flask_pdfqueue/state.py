@@ -52,15 +52,20 @@ class PDFQueueState:
     @cached_property
     def renderer(self) -> ReportRenderer:
         """Built on first use: only workers render, so the web app never imports WeasyPrint."""
+        from .reports.pack import load_packs
         from .reports.rendering import ReportRenderer, load_context_builder
 
-        folders = [Path(self.settings.template_folder)] if self.settings.template_folder else []
+        settings = self.settings
         return ReportRenderer(
-            template_folders=folders,
-            template_map=dict(self.settings.template_map),
-            default_template=self.settings.default_template,
-            context_builder=load_context_builder(self.settings.context_builder),
-            pdf_variant=self.settings.pdf_variant or None,
+            packs=load_packs(dict(settings.report_packs)),
+            default_pack=settings.default_pack,
+            template_map=dict(settings.template_map),
+            template_folders=[Path(settings.template_folder)] if settings.template_folder else [],
+            default_template=settings.default_template or None,
+            context_builder=(
+                load_context_builder(settings.context_builder) if settings.context_builder else None
+            ),
+            pdf_variant=settings.pdf_variant or None,
         )
 
     @cached_property

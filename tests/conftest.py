@@ -26,7 +26,7 @@ from rq import Worker
 from flask_pdfqueue import PDFQueue, PDFQueueState
 from flask_pdfqueue.config import new_webhook_secret
 from flask_pdfqueue.migrations import upgrade
-from flask_pdfqueue.reports.packs.psikotes.samples import seed_demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis, start_secantus
 
@@ -129,7 +129,7 @@ def make_isolated_app(
     state: PDFQueueState = app.extensions["pdfqueue"]
     state.redis.flushdb()
     upgrade(state.jobs.engine)
-    seed_demo_documents(state.documents.collection)
+    state.documents.seed(sample_documents())
     return app
 
 
@@ -151,7 +151,7 @@ def app(stack_settings: dict[str, str], tmp_path_factory: pytest.TempPathFactory
     state: PDFQueueState = app.extensions["pdfqueue"]
     upgrade(state.jobs.engine)
     state.documents.ensure_indexes()
-    seed_demo_documents(state.documents.collection)
+    state.documents.seed(sample_documents())
     return app
 
 

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.conftest import make_isolated_app
 from tests.servers import RunningServer
 
@@ -26,7 +26,7 @@ def app(
 
 
 def test_a_report_previews_as_html_and_as_pdf(app: Flask, auth: dict[str, str]) -> None:
-    name = demo_documents()[0]["participant"]["name"]
+    name = sample_documents()[0]["participant"]["name"]
     client = app.test_client()
     html = client.get(f"{PREVIEW}?code=DEMO-001&productId=minatBakatUmum", headers=auth)
     assert (html.status_code, html.mimetype) == (200, "text/html")
@@ -51,7 +51,7 @@ def test_what_cannot_be_previewed_says_why(
     app: Flask, auth: dict[str, str], query: str, status: int, code: str
 ) -> None:
     state: PDFQueueState = app.extensions["pdfqueue"]
-    broken = {**demo_documents()[0], "code": "BROKEN", "results": "not a list"}
+    broken = {**sample_documents()[0], "code": "BROKEN", "results": "not a list"}
     state.documents.collection.update_one({"code": "BROKEN"}, {"$set": broken}, upsert=True)
     response = app.test_client().get(f"{PREVIEW}?{query}", headers=auth)
     assert response.status_code == status

@@ -14,7 +14,7 @@ from flask import Flask
 from pypdf import PdfReader
 
 from flask_pdfqueue.cli import pdfqueue_cli
-from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.pdfs import pdfa_identification
 from tests.servers import free_port
 
@@ -38,7 +38,7 @@ def _render_without_services(
 
 
 def test_a_document_from_a_file_renders_with_no_service_running(tmp_path: Path) -> None:
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     source = tmp_path / "doc.json"
     source.write_text(json.dumps(document), encoding="utf-8")
     pdf, html = tmp_path / "report.pdf", tmp_path / "report.html"
@@ -72,7 +72,7 @@ def test_renderer_warnings_and_the_pdf_variant_are_shown_and_the_pdf_is_written(
         "<body><p>{{ report.code }}</p></body></html>"
     )
     source = tmp_path / "doc.json"
-    source.write_text(json.dumps(demo_documents()[0]), encoding="utf-8")
+    source.write_text(json.dumps(sample_documents()[0]), encoding="utf-8")
     pdf = tmp_path / "report.pdf"
 
     result = _render_without_services(
@@ -96,7 +96,7 @@ def test_renderer_warnings_and_the_pdf_variant_are_shown_and_the_pdf_is_written(
 
 
 def test_a_document_that_does_not_fit_says_so_in_one_sentence(tmp_path: Path) -> None:
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     del document["participant"]
     source = tmp_path / "doc.json"
     source.write_text(json.dumps(document), encoding="utf-8")

@@ -17,18 +17,19 @@ import pytest
 from pypdf import PdfReader
 
 from flask_pdfqueue.errors import TemplateError
-from flask_pdfqueue.reports.choice import DEFAULT_CONTEXT_BUILDER, DEFAULT_TEMPLATE
+from flask_pdfqueue.reports.packs import psikotes
 from flask_pdfqueue.reports.packs.psikotes.context import build_psikotes_context
-from flask_pdfqueue.reports.packs.psikotes.samples import DEMO_PRODUCT_ID, demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import DEMO_PRODUCT_ID, sample_documents
+from flask_pdfqueue.reports.render_warnings import MAX_RENDER_WARNINGS, MAX_WARNING_CHARS
 from flask_pdfqueue.reports.rendering import (
-    BUILTIN_TEMPLATE_FOLDER,
-    MAX_RENDER_WARNINGS,
-    MAX_WARNING_CHARS,
     ReportRenderer,
     harfbuzz_subset_available,
     load_context_builder,
 )
 from tests.pdfs import pdfa_identification
+
+DEFAULT_TEMPLATE = psikotes.TEMPLATE
+BUILTIN_TEMPLATE_FOLDER = Path(psikotes.__file__).parent / "templates"
 
 
 def _renderer(*folders: Path, template_map: Mapping[str, str] | None = None,
@@ -57,7 +58,7 @@ def renderer() -> ReportRenderer:
 
 @pytest.fixture(scope="module")
 def demo_pdf(renderer: ReportRenderer) -> bytes:
-    return renderer.render(demo_documents()[0], DEMO_PRODUCT_ID).pdf
+    return renderer.render(sample_documents()[0], DEMO_PRODUCT_ID).pdf
 
 
 def test_harfbuzz_subsetting_is_available() -> None:
@@ -65,7 +66,7 @@ def test_harfbuzz_subsetting_is_available() -> None:
 
 
 def test_demo_report_contains_participant_scores_and_page_numbers(demo_pdf: bytes) -> None:
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     context = build_psikotes_context(document)
     assert demo_pdf.startswith(b"%PDF")
     pages = _pages(demo_pdf)
@@ -84,11 +85,11 @@ def test_demo_report_contains_participant_scores_and_page_numbers(demo_pdf: byte
 
 
 def test_rendering_is_deterministic(renderer: ReportRenderer, demo_pdf: bytes) -> None:
-    assert renderer.render(demo_documents()[0], DEMO_PRODUCT_ID).pdf == demo_pdf
+    assert renderer.render(sample_documents()[0], DEMO_PRODUCT_ID).pdf == demo_pdf
 
 
 def test_html_has_lang_and_svg_chart_with_one_bar_per_scale(renderer: ReportRenderer) -> None:
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     html = renderer.render_html(document, DEMO_PRODUCT_ID)
     assert '<html lang="en">' in html
     chart = re.search(r'<svg class="chart".*?</svg>', html, re.DOTALL)
@@ -100,7 +101,7 @@ def test_html_has_lang_and_svg_chart_with_one_bar_per_scale(renderer: ReportRend
 
 
 def test_participant_name_is_autoescaped(renderer: ReportRenderer) -> None:
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     document["participant"]["name"] = "<script>alert(1)</script>"
     html = renderer.render_html(document, DEMO_PRODUCT_ID)
     assert "<script>" not in html
@@ -112,7 +113,7 @@ def test_undefined_variable_is_a_template_error(tmp_path: Path) -> None:
     (tmp_path / "strict.html").write_text(_page("{{ participant.nickname }}"))
     renderer = _renderer(tmp_path, default_template="strict.html")
     with pytest.raises(TemplateError, match="nickname") as excinfo:
-        renderer.render_html(demo_documents()[0], DEMO_PRODUCT_ID)
+        renderer.render_html(sample_documents()[0], DEMO_PRODUCT_ID)
     assert excinfo.value.error_code == "template_error"
     assert excinfo.value.retryable is False
 
@@ -120,7 +121,7 @@ def test_undefined_variable_is_a_template_error(tmp_path: Path) -> None:
 def test_missing_template_is_a_template_error() -> None:
     missing = _renderer(template_map={"tesKhusus": "nope.html"})
     with pytest.raises(TemplateError, match=r"'nope\.html' not found"):
-        missing.render(demo_documents()[0], "tesKhusus")
+        missing.render(sample_documents()[0], "tesKhusus")
 
 
 def test_template_syntax_error_is_a_template_error(tmp_path: Path) -> None:
@@ -132,11 +133,11 @@ def test_template_syntax_error_is_a_template_error(tmp_path: Path) -> None:
 def test_malformed_document_is_a_template_error_naming_the_field(
     renderer: ReportRenderer,
 ) -> None:
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     del document["participant"]["name"]
     with pytest.raises(TemplateError, match=r"missing required field 'participant\.name'"):
         renderer.render(document, DEMO_PRODUCT_ID)
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     document["results"][0]["score"] = 99
     with pytest.raises(TemplateError, match=r"results\[0\]\.score 99 is outside 0\.\.40"):
         renderer.render(document, DEMO_PRODUCT_ID)
@@ -245,7 +246,7 @@ def test_relative_css_and_data_urls_inside_the_folder_are_allowed(user_folder: P
 def test_template_map_selects_template_per_product(tmp_path: Path) -> None:
     (tmp_path / "alt.html.j2").write_text(_page("ALT {{ participant.name }}"))
     renderer = _renderer(tmp_path, template_map={"kepribadianDasar": "alt.html.j2"})
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     document["participant"]["name"] = "A & B"
     assert renderer.template_for("kepribadianDasar") == "alt.html.j2"
     assert renderer.template_for(DEMO_PRODUCT_ID) == DEFAULT_TEMPLATE
@@ -256,19 +257,23 @@ def test_template_map_selects_template_per_product(tmp_path: Path) -> None:
 def test_user_folder_overrides_builtin_template(tmp_path: Path) -> None:
     (tmp_path / DEFAULT_TEMPLATE).write_text(_page("OVERRIDDEN {{ report.code }}"))
     renderer = _renderer(tmp_path)
-    assert "OVERRIDDEN DEMO-001" in renderer.render_html(demo_documents()[0], DEMO_PRODUCT_ID)
+    assert "OVERRIDDEN DEMO-001" in renderer.render_html(sample_documents()[0], DEMO_PRODUCT_ID)
     assert (BUILTIN_TEMPLATE_FOLDER / DEFAULT_TEMPLATE).is_file()
 
 
 def test_load_context_builder_accepts_both_spellings() -> None:
-    assert load_context_builder(DEFAULT_CONTEXT_BUILDER) is build_psikotes_context
+    assert (
+        load_context_builder("flask_pdfqueue.reports.packs.psikotes.context:build_psikotes_context")
+        is build_psikotes_context
+    )
     dotted = "flask_pdfqueue.reports.packs.psikotes.context.build_psikotes_context"
     assert load_context_builder(dotted) is build_psikotes_context
 
 
 @pytest.mark.parametrize(
     ("dotted", "message"),
-    [("nodots", "not a dotted path"), ("flask_pdfqueue.reports.packs.psikotes.context:", "not a dotted path"),
+    [("nodots", "not a dotted path"),
+     ("flask_pdfqueue.reports.packs.psikotes.context:", "not a dotted path"),
      ("no_such_module_xyz:build", "cannot import 'no_such_module_xyz'"),
      ("flask_pdfqueue.reports.packs.psikotes.context:nope", "has no callable 'nope'"),
      ("flask_pdfqueue.reports.packs.psikotes.context:SCALES", "has no callable 'SCALES'")],
@@ -301,7 +306,7 @@ def test_a_pdf_a_variant_is_identified_in_the_xmp_metadata(
         context_builder=build_psikotes_context,
         pdf_variant=variant,
     )
-    pdf = renderer.render(demo_documents()[0], DEMO_PRODUCT_ID).pdf
+    pdf = renderer.render(sample_documents()[0], DEMO_PRODUCT_ID).pdf
     assert pdfa_identification(pdf) == (part, conformance)
 
 
@@ -331,7 +336,7 @@ def test_weasyprint_warnings_come_back_with_the_pdf(tmp_path: Path) -> None:
         "Ignored `colr: red` at 1:4, unknown property.",
         "Ignored `colr: blue` at 1:15, unknown property.",
     )
-    assert _renderer().render(demo_documents()[0], DEMO_PRODUCT_ID).warnings == ()
+    assert _renderer().render(sample_documents()[0], DEMO_PRODUCT_ID).warnings == ()
 
 
 def test_a_warning_repeated_is_kept_once(tmp_path: Path) -> None:
@@ -360,7 +365,7 @@ def test_each_render_has_only_its_own_warnings(tmp_path: Path) -> None:
     results: dict[str, tuple[str, ...]] = {}
 
     def render_quiet() -> None:
-        results["quiet"] = quiet.render(demo_documents()[0], DEMO_PRODUCT_ID).warnings
+        results["quiet"] = quiet.render(sample_documents()[0], DEMO_PRODUCT_ID).warnings
 
     thread = threading.Thread(target=render_quiet)
     thread.start()
@@ -374,8 +379,8 @@ def test_each_render_has_only_its_own_warnings(tmp_path: Path) -> None:
 def test_a_product_in_the_template_map_may_have_its_own_pdf_variant() -> None:
     renderer = _renderer(template_map={"archive": f"{DEFAULT_TEMPLATE} pdf/a-3b"})
 
-    archived = renderer.render(demo_documents()[0], "archive").pdf
-    plain = renderer.render(demo_documents()[0], DEMO_PRODUCT_ID).pdf
+    archived = renderer.render(sample_documents()[0], "archive").pdf
+    plain = renderer.render(sample_documents()[0], DEMO_PRODUCT_ID).pdf
 
     assert pdfa_identification(archived) == ("3", "B")
     assert pdfa_identification(plain) is None

@@ -13,12 +13,12 @@ from flask_pdfqueue.reports.packs.psikotes.context import (
     format_date,
     level_for,
 )
-from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from flask_pdfqueue.reports.packs.psikotes.texts import GENERIC_SCALE, SCALES
 
 
 def _document(**changes: Any) -> dict[str, Any]:
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     document.update(changes)
     return document
 
@@ -162,7 +162,7 @@ def test_malformed_values_raise_value_error(changes: dict[str, Any], message: st
 
 
 def test_every_demo_document_builds() -> None:
-    for document in demo_documents():
+    for document in sample_documents():
         context = build_psikotes_context(document)
         assert all(scale["group"] != "Other" for scale in context["scales"])
         assert len(context["summary"]["strengths"]) == 3

@@ -17,7 +17,6 @@ from flask.cli import with_appcontext
 from pymongo.errors import PyMongoError
 
 from ..errors import JobFailure
-from ..reports.packs.psikotes.samples import seed_demo_documents
 from ..state import current_pdfqueue
 
 
@@ -67,8 +66,8 @@ def render_command(
     output.write_bytes(rendered.pdf)
     variant = state.renderer.pdf_variant_for(product_id)
     click.echo(
-        f"{output}: {len(rendered.pdf)} bytes, template {state.renderer.template_for(product_id)}"
-        + (f", {variant}" if variant else "")
+        f"{output}: {len(rendered.pdf)} bytes, report pack {state.renderer.pack_for(product_id)}, "
+        f"template {state.renderer.template_for(product_id)}" + (f", {variant}" if variant else "")
     )
     for warning in rendered.warnings:  # the PDF is written all the same
         click.echo(f"warning: {warning}", err=True)
@@ -87,11 +86,13 @@ def _from_file(path: Path) -> dict[str, Any]:
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command() -> None:
-    """Index the report collection and insert the demo documents (DEMO-001 …) where missing."""
-    documents = current_pdfqueue().documents
-    documents.ensure_indexes()
-    inserted = seed_demo_documents(documents.collection)
-    click.echo(f"demo documents inserted: {inserted}")
+    """Index the report collection and insert every pack's sample documents (DEMO-001 …)
+    where missing."""
+    state = current_pdfqueue()
+    state.documents.ensure_indexes()
+    for name, pack in state.renderer.packs.items():
+        inserted = state.documents.seed(pack.sample_documents())
+        click.echo(f"{name}: sample documents inserted: {inserted}")
 
 
 COMMANDS = (render_command, seed_demo_command)

@@ -7,7 +7,7 @@ job finishing late never overwrites the result of a newer job for the same repor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,6 +100,20 @@ class ReportDocuments:
             {"$set": {"pdf_generation": state}},
         )
         return result.matched_count == 1
+
+    def seed(self, documents: Iterable[Mapping[str, Any]]) -> int:
+        """Insert the documents that are missing; return how many were inserted.
+
+        ``$setOnInsert`` leaves existing documents (and their ``pdf_generation`` state)
+        untouched, so seeding on every start is safe.
+        """
+        inserted = 0
+        for document in documents:
+            fields = dict(document)
+            key = self._match(str(fields.pop("code")), str(fields.pop("product_id")))
+            result = self.collection.update_one(key, {"$setOnInsert": fields}, upsert=True)
+            inserted += result.upserted_id is not None
+        return inserted
 
     def ensure_indexes(self) -> None:
         self.collection.create_index([(self.code_field, 1), (self.product_field, 1)])

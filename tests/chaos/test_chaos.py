@@ -25,7 +25,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from flask_pdfqueue.records.sql import TERMINAL, SubscriberRequest
-from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.chaos.stack import ChaosStack, at, chaos_stack, every
 from tests.conftest import API_KEY
 from tests.receiver import WebhookReceiver
@@ -52,7 +52,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 def _submit_all(stack: ChaosStack, count: int) -> list[Submitted]:
     """Submit ``count`` jobs: one in ten for a missing report, one in seven joined by a
     second subscriber (a second n8n execution waiting for the same report)."""
-    template = demo_documents()[0]
+    template = sample_documents()[0]
     run = uuid.uuid4().hex[:6]
     codes = [f"CHAOS-{run}-{n:04d}" for n in range(count)]
     stack.state.documents.collection.insert_many(

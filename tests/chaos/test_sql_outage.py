@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.migrations import upgrade
-from flask_pdfqueue.reports.packs.psikotes.samples import seed_demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.conftest import (
     API_KEY,
     isolated_worker_env,
@@ -68,7 +68,7 @@ def stack(
     state: PDFQueueState = app.extensions["pdfqueue"]
     state.redis.flushdb()
     upgrade(state.jobs.engine)
-    seed_demo_documents(state.documents.collection)
+    state.documents.seed(sample_documents())
     env = isolated_worker_env(settings, state)
     workers = [
         start_worker_process(state, env, tmp_path / "worker.log"),

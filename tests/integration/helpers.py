@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.records.sql import pdf_job_results
-from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.receiver import Received, WebhookReceiver
 
 SUCCESS_FIELDS = {
@@ -42,7 +42,7 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 def new_report(state: PDFQueueState, **changes: Any) -> dict[str, Any]:
     """A fresh report document (a demo one under a new code) so tests never share one."""
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     document["code"] = f"IT-{uuid.uuid4().hex[:10]}"
     document.update(changes)
     state.documents.collection.insert_one(dict(document))

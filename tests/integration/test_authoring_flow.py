@@ -1,5 +1,6 @@
 """Issue 11 on the real stack: a custom template folder, renderer warnings in the status,
-a per-product PDF/A variant, the PDF inline in the webhook, and trace context.
+a per-product PDF/A variant, the PDF inline in the webhook, and trace context; and a
+second report pack (``examples/packs/certificate``) added by its settings alone.
 
 A worker and a delivery worker of their own (``flask pdfqueue worker`` and
 ``delivery-worker``), configured with a template folder and map of this module's
@@ -42,6 +43,8 @@ from tests.servers import RunningServer
 
 pytestmark = pytest.mark.integration
 
+EXAMPLE_PACK = Path(__file__).resolve().parents[2] / "examples" / "packs" / "certificate"
+
 AUTH = {"X-API-Key": API_KEY}
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
@@ -79,10 +82,14 @@ def stack(
     settings = {
         **stack_settings,
         "PDFQUEUE_TEMPLATE_FOLDER": str(templates),
-        "PDFQUEUE_TEMPLATE_MAP": "warned=warned.html, archive=psikotes.html pdf/a-3b",
+        "PDFQUEUE_REPORT_PACKS": f"certificate={EXAMPLE_PACK}",
+        "PDFQUEUE_TEMPLATE_MAP": (
+            "warned=warned.html, archive=psikotes.html pdf/a-3b, courseCertificate=certificate"
+        ),
     }
     app = make_isolated_app(settings, redis_server, home, redis_db=12)
     state: PDFQueueState = app.extensions["pdfqueue"]
+    state.documents.seed(state.renderer.packs["certificate"].sample_documents())
     env = isolated_worker_env(settings, state)
     worker = start_worker_process(state, env, home / "worker.log")
     deliveries = start_worker_process(state, env, home / "delivery.log", "delivery-worker")
@@ -132,6 +139,16 @@ def test_a_product_mapped_to_pdf_a_gets_pdf_a_and_the_others_do_not(stack: Stack
 
     assert pdfa_identification(_download(stack, archived)) == ("3", "B")
     assert pdfa_identification(_download(stack, plain)) is None
+
+
+def test_a_second_pack_renders_its_product_through_the_queue(stack: Stack) -> None:
+    response = submit(stack.client, AUTH, code="CERT-001", productId="courseCertificate")
+    settled(stack.state, str(response["job_id"]), timeout=90)
+    pdf = _download(stack, str(response["job_id"]))
+
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert "Report Writing for Assessors" in text and "Rina Wulandari" in text
+    assert pdfa_identification(pdf) == ("3", "B")  # the pack's own PDF variant
 
 
 def test_an_inline_delivery_carries_the_very_pdf_that_was_stored(

@@ -26,7 +26,7 @@ from rq import Worker
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.migrations import upgrade
-from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.conftest import API_KEY, WORKER_APP, make_app
 from tests.integration.helpers import assert_one_webhook, settled, verified
 from tests.receiver import WebhookReceiver
@@ -116,7 +116,7 @@ def test_workers_on_a_second_host_render_jobs_submitted_on_the_first(
     upgrade(state.jobs.engine)
     documents = []
     for _ in range(4):
-        document = {**demo_documents()[0], "code": f"SCALE-{uuid.uuid4().hex[:8]}"}
+        document = {**sample_documents()[0], "code": f"SCALE-{uuid.uuid4().hex[:8]}"}
         state.documents.collection.insert_one(dict(document))
         documents.append(document)
 

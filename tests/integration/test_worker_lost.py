@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.reports.packs.psikotes.samples import demo_documents
+from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.conftest import RETRIES, WorkerProcess
 from tests.integration.helpers import (
     assert_one_webhook,
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 def slow_report(state: PDFQueueState) -> dict[str, object]:
     """A report with hundreds of scales: several seconds of rendering, time to kill the horse."""
-    document = demo_documents()[0]
+    document = sample_documents()[0]
     document["code"] = f"SLOW-{time.monotonic_ns()}"
     first = document["results"]
     document["results"] = [
@@ -100,7 +100,7 @@ def test_killed_horse_with_retries_left_is_retried_and_succeeds_once(
     # The retry renders an ordinary report, so it finishes quickly.
     wait_until(lambda: sql_row(state, job_id)["stage"] == "rendering", timeout=60)
     state.documents.collection.update_one(
-        {"code": document["code"]}, {"$set": {"results": demo_documents()[0]["results"]}}
+        {"code": document["code"]}, {"$set": {"results": sample_documents()[0]["results"]}}
     )
     kill_while_rendering(state, worker, job_id)
 

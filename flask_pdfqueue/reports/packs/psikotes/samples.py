@@ -1,16 +1,13 @@
-"""Demo report documents, so a fresh install can render a real report at once.
+"""The pack's sample documents, so a fresh install can render a real report at once.
 
-They have the ``workflow.psikotes_v2`` shape the default context builder reads, and
-they are also what :meth:`ReportRenderer.preload` renders to warm a worker up.
+They have the ``workflow.psikotes_v2`` shape :mod:`.context` reads; ``flask pdfqueue
+seed-demo`` inserts them, and a worker renders the first to warm up.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pymongo.collection import Collection
+from typing import Any
 
 DEMO_PRODUCT_ID = "minatBakatUmum"
 PERSONALITY_PRODUCT_ID = "kepribadianDasar"
@@ -97,7 +94,7 @@ _PEOPLE: tuple[tuple[str, str, dict[str, str], str, tuple[int, ...]], ...] = (
 )  # fmt: skip
 
 
-def demo_documents() -> list[dict[str, Any]]:
+def sample_documents() -> list[dict[str, Any]]:
     """Return fresh demo documents; callers may mutate them freely."""
     documents = []
     for code, product_id, participant, test_date, scores in _PEOPLE:
@@ -118,17 +115,3 @@ def demo_documents() -> list[dict[str, Any]]:
             }
         )
     return documents
-
-
-def seed_demo_documents(collection: Collection[Any]) -> int:
-    """Insert the demo documents that are missing; return how many were inserted.
-
-    ``$setOnInsert`` leaves existing documents (and their ``pdf_generation`` state)
-    untouched, so seeding on every start is safe.
-    """
-    inserted = 0
-    for document in demo_documents():
-        key = {"code": document.pop("code"), "product_id": document.pop("product_id")}
-        result = collection.update_one(key, {"$setOnInsert": document}, upsert=True)
-        inserted += result.upserted_id is not None
-    return inserted
