@@ -28,6 +28,8 @@ from limits import parse_many
 from .reports.choice import parse_template_choice
 from .reports.pack import BUILTIN_PACKS, DEFAULT_PACK, PACK_NAME
 
+__all__ = ["ConfigError", "Settings", "from_environ"]
+
 PREFIX = "PDFQUEUE_"
 PROFILES = ("development", "staging", "production")
 PRIORITIES = ("high", "normal", "low")

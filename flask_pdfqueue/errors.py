@@ -11,6 +11,24 @@ from __future__ import annotations
 _RETRYABLE: dict[str, bool] = {}
 
 
+__all__ = [
+    "Cancelled",
+    "CutByOutage",
+    "DependencyUnavailable",
+    "JobFailure",
+    "RenderTimeout",
+    "ReportNotFound",
+    "ServiceUnavailable",
+    "StorageAuth",
+    "StorageError",
+    "StorageQuota",
+    "StorageRejected",
+    "TemplateError",
+    "WorkerLost",
+    "is_retryable",
+]
+
+
 class JobFailure(Exception):
     """A failure with a stable machine code and a human sentence."""
 

@@ -34,6 +34,16 @@ from typing import Any
 from blinker import NamedSignal, Namespace
 from flask import current_app, has_app_context
 
+__all__ = [
+    "job_accepted",
+    "job_cancelled",
+    "job_completed",
+    "job_failed",
+    "job_started",
+    "webhook_delivered",
+    "webhook_given_up",
+]
+
 log = logging.getLogger(__name__)
 
 _signals = Namespace()

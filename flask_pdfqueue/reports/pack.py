@@ -27,6 +27,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
+__all__ = ["ContextBuilder", "ReportPack", "SampleDocuments"]
+
 ContextBuilder = Callable[[Mapping[str, Any]], dict[str, Any]]
 SampleDocuments = Callable[[], list[dict[str, Any]]]
 

@@ -8,6 +8,8 @@ import hmac
 import time
 from collections.abc import Mapping, Sequence
 
+__all__ = ["sign", "verify"]
+
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     """``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with a ``whsec_`` secret."""
