@@ -24,6 +24,7 @@ from .queue.queues import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import DeliveryStore, JobStore, make_engine
 from .records.sql.clock import DatabaseClock
+from .records.sql.figures import recent_average_seconds
 from .records.sql.idempotency import IdempotencyStore
 from .state import EXTENSION_KEY, PDFQueueState, install
 from .storage import create_storage
@@ -96,7 +97,7 @@ class PDFQueue:
         state = PDFQueueState(
             settings=settings,
             redis=redis,
-            queue=JobQueue(redis, settings),
+            queue=JobQueue(redis, settings, lambda: recent_average_seconds(engine)),
             jobs=JobStore(engine, event_body, clock),
             deliveries=DeliveryStore(engine, clock),
             idempotency=IdempotencyStore(engine, clock),

@@ -54,7 +54,6 @@ def generate_pdf_job(job_id: str) -> None:
             store.discard_pdf(state, attempt.job, stored)  # cancelled while storing
             return
         owed = record.record_completed(state, attempt.job, stored, rendered)
-        attempt.succeeded()
         notify.announce(state, owed)
 
 

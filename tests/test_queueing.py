@@ -19,7 +19,7 @@ from rq.job import Job, JobStatus
 from flask_pdfqueue.config import Settings
 from flask_pdfqueue.queue.queues import (
     AVERAGE_KEY,
-    AVERAGE_WEIGHT,
+    AVERAGE_TTL_SECONDS,
     DELIVERY_FUNCTION,
     JOB_DESCRIPTION,
     JOB_FUNCTION,
@@ -234,18 +234,19 @@ def test_estimate_divides_by_live_workers(connection: redis.Redis) -> None:
             worker.register_death()
 
 
-def test_record_duration_moves_the_average_by_its_weight(connection: redis.Redis) -> None:
-    assert AVERAGE_WEIGHT == 0.2
-    queue = _queue(connection, initial_job_seconds=8.0)
-    queue.record_duration(18.0)  # 8 + 0.2 x (18 - 8)
-    assert queue.average_job_seconds() == pytest.approx(10.0, abs=1e-3)
-    assert float(connection.get(AVERAGE_KEY) or 0) == pytest.approx(10.0, abs=1e-3)
-    queue.record_duration(0.0)  # 10 + 0.2 x (0 - 10)
-    assert queue.average_job_seconds() == pytest.approx(8.0, abs=1e-3)
-    queue.record_duration(8.0)
-    assert queue.average_job_seconds() == pytest.approx(8.0, abs=1e-3)
-    queue.record_duration(3.0)  # 8 + 0.2 x (3 - 8)
-    assert queue.average_job_seconds() == pytest.approx(7.0, abs=1e-3)
-    _assert_estimate(queue, 1, 2 * 7.0)
-    # The average lives in Redis, so another JobQueue (another process) shares it.
-    assert _queue(connection, initial_job_seconds=1.0).average_job_seconds() == pytest.approx(7.0)
+def test_the_estimates_average_is_read_from_its_source_at_most_every_ttl(
+    connection: redis.Redis,
+) -> None:
+    measured: list[float | None] = [12.0]
+    settings = dataclasses.replace(Settings(), initial_job_seconds=8.0)
+    queue = JobQueue(connection, settings, lambda: measured[0])
+
+    assert queue.average_job_seconds() == 12.0
+    measured[0] = 30.0
+    assert queue.average_job_seconds() == 12.0  # kept for a while: no aggregate per submit
+    assert 0 < connection.ttl(AVERAGE_KEY) <= AVERAGE_TTL_SECONDS
+    connection.delete(AVERAGE_KEY)  # as when its TTL runs out
+    _assert_estimate(queue, 1, 2 * 30.0)
+    measured[0] = None  # no job completed within the window
+    connection.delete(AVERAGE_KEY)
+    assert queue.average_job_seconds() == 8.0

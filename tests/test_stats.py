@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, insert
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.migrations import upgrade
 from flask_pdfqueue.ops.stats import percentile
+from flask_pdfqueue.queue.queues import AVERAGE_KEY
 from flask_pdfqueue.records.sql.figures import (
     delivery_counts,
     duration_histogram,
@@ -72,6 +73,10 @@ def test_the_figures_of_a_scripted_queue(stats_app: Flask) -> None:
         **run.finished_in_window,
     }
     assert _durations(body["durations"]) == _expected_durations(run)
+    state.redis.delete(AVERAGE_KEY)  # the estimates' average is the one shown here
+    assert state.queue.average_job_seconds() == pytest.approx(
+        body["durations"]["average"], abs=1e-3
+    )
     completed, failed = run.finished_in_window["completed"], run.finished_in_window["failed"]
     assert body["failure_rate"] == pytest.approx(failed / (completed + failed))
     assert body["success_rate"] == pytest.approx(completed / (completed + failed))

@@ -106,12 +106,6 @@ class Attempt:
         current = self.state.jobs.get(self.job.job_id)
         return current is not None and current.status == "cancelled"
 
-    def succeeded(self) -> None:
-        try:
-            self.state.queue.record_duration(time.monotonic() - self.started)
-        except RedisError:
-            log.warning("job %s: could not update the average job duration", self.job.job_id)
-
 
 def begin_attempt(state: PDFQueueState, job_id: str) -> Attempt | None:
     """Start an attempt, or None when there is nothing to do.

@@ -35,6 +35,7 @@ from ..queue.rq_state import (
     read_workers,
 )
 from ..records.sql.figures import (
+    RECENT,
     Finished,
     JobCounts,
     delivery_counts,
@@ -45,8 +46,9 @@ from ..records.sql.figures import (
 from ..state import PDFQueueState
 from ..timestamps import utcnow
 
-#: The recent past that throughput, failure rate and durations cover.
-WINDOW = timedelta(hours=1)
+#: The recent past that throughput, failure rate and durations cover (the estimates use
+#: the same average).
+WINDOW = RECENT
 #: Percentiles are taken over at most this many of the latest completed jobs.
 DURATION_SAMPLE = 10_000
 

@@ -16,7 +16,7 @@ its count. RQ tells us about runs that died through the callbacks below.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,9 +39,10 @@ RUN_FAILED_CALLBACK = "flask_pdfqueue.rq_jobs.on_run_failed"
 RUN_STOPPED_CALLBACK = "flask_pdfqueue.rq_jobs.on_run_stopped"
 #: How long RQ keeps a finished delivery job (the outcome is in SQL anyway).
 DELIVERY_RESULT_TTL = 600
+#: The average job duration the estimates use: the one the stats show (SQL, the jobs
+#: completed in the last hour), kept in Redis for a while so a submit costs no aggregate.
 AVERAGE_KEY = "pdfqueue:average-job-seconds"
-#: Weight of the newest job in the moving average of job durations.
-AVERAGE_WEIGHT = 0.2
+AVERAGE_TTL_SECONDS = 30
 #: RQ states in which a job will still run (or is running).
 LIVE_STATES = frozenset(
     {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
@@ -61,9 +62,15 @@ def waiting_run_id(job_id: str) -> str:
 class JobQueue:
     """Enqueue runs and deliveries, and answer "where is it, and when will it be done"."""
 
-    def __init__(self, connection: Redis, settings: Settings) -> None:
+    def __init__(
+        self,
+        connection: Redis,
+        settings: Settings,
+        average_seconds: Callable[[], float | None] = lambda: None,
+    ) -> None:
         self.connection = connection
         self.settings = settings
+        self._average_seconds = average_seconds
         self.queues = {p: Queue(queue_name(p), connection=connection) for p in PRIORITIES}
         self.webhooks = Queue(DELIVERY_QUEUE, connection=connection)
 
@@ -198,11 +205,13 @@ class JobQueue:
         return [now + timedelta(seconds=(p + 1) * average / workers) for p in positions]
 
     def average_job_seconds(self) -> float:
+        """The stats' average job duration (``PDFQUEUE_INITIAL_JOB_SECONDS`` until a job
+        completed within their window), read from SQL at most every
+        :data:`AVERAGE_TTL_SECONDS`."""
         raw = self.connection.get(AVERAGE_KEY)
-        return float(raw) if raw is not None else self.settings.initial_job_seconds
-
-    def record_duration(self, seconds: float) -> None:
-        """Fold one finished job into the moving average (a lost update here is harmless)."""
-        current = self.average_job_seconds()
-        updated = current + AVERAGE_WEIGHT * (seconds - current)
-        self.connection.set(AVERAGE_KEY, f"{updated:.3f}")
+        if raw is not None:
+            return float(raw)
+        measured = self._average_seconds()
+        average = measured if measured is not None else self.settings.initial_job_seconds
+        self.connection.set(AVERAGE_KEY, f"{average:.3f}", ex=AVERAGE_TTL_SECONDS)
+        return average

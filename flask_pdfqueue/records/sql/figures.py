@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Float, and_, case, func, select
@@ -25,8 +25,12 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from ...timestamps import utcnow
 from .delivery_rows import DELIVERY_STATES, pdf_webhook_deliveries
 from .job_rows import STATUSES, TERMINAL, pdf_job_results
+
+#: The window of the recent figures: jobs that reached an outcome in the last hour.
+RECENT = timedelta(hours=1)
 
 _jobs = pdf_job_results.c
 
@@ -132,6 +136,12 @@ class Finished:
     def average_seconds(self) -> float | None:
         completed = self.counts["completed"]
         return self.completed_seconds / completed if completed else None
+
+
+def recent_average_seconds(engine: Engine) -> float | None:
+    """The average duration of the jobs completed within :data:`RECENT`: what the stats
+    show and the estimates use. None when none completed."""
+    return finished_since(engine, utcnow() - RECENT).average_seconds
 
 
 def finished_since(engine: Engine, since: datetime) -> Finished:
