@@ -16,6 +16,7 @@ from sqlalchemy import update
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.jobs.delivery.dispatch import attempt_delivery
 from flask_pdfqueue.jobs.delivery.replay import replay
+from flask_pdfqueue.queue.queues import delivery_run_id
 from flask_pdfqueue.records.sql import Delivery
 from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
 from flask_pdfqueue.timestamps import utcnow
@@ -82,7 +83,7 @@ def test_a_retryable_answer_schedules_the_next_attempt(
     assert before + timedelta(seconds=first_wait * 0.79) <= pending.next_attempt_at
     assert pending.next_attempt_at <= utcnow() + timedelta(seconds=first_wait * 1.21)
     scheduled = state.queue.webhooks.scheduled_job_registry.get_job_ids()
-    assert scheduled == [pending.rq_job_id] != [delivery.rq_job_id]
+    assert scheduled == [delivery_run_id(pending)] != [delivery_run_id(delivery)]
     assert attempt_delivery(state, delivery.webhook_id) is None  # not due yet
 
 
@@ -239,7 +240,7 @@ def test_an_attempt_cut_by_the_time_limit_counts_and_is_backed_off(
     first_wait = state.settings.webhook_retry_schedule[0]
     assert pending.next_attempt_at is not None
     assert pending.next_attempt_at >= before + timedelta(seconds=first_wait * 0.79)
-    assert state.queue.webhooks.scheduled_job_registry.get_job_ids() == [pending.rq_job_id]
+    assert state.queue.webhooks.scheduled_job_registry.get_job_ids() == [delivery_run_id(pending)]
 
 
 def test_a_new_event_is_due_at_once_whatever_the_clock_that_owed_it(

@@ -35,7 +35,7 @@ from flask_pdfqueue.jobs.reconcile import (
     reconcile,
     reconcile_if_due,
 )
-from flask_pdfqueue.queue.queues import JobQueue, run_id
+from flask_pdfqueue.queue.queues import JobQueue, delivery_run_id, run_id
 from flask_pdfqueue.records.mongo import ReportDocuments
 from flask_pdfqueue.records.sql import JobStore, make_engine, pdf_job_results
 from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
@@ -206,7 +206,7 @@ def test_a_lost_run_on_the_last_attempt_fails_the_job_and_announces_it(
     )
     [delivery] = state.deliveries.for_job(job_id)
     assert json.loads(delivery.payload)["error_code"] == "worker_lost"
-    assert state.queue.holds(delivery.rq_job_id)
+    assert state.queue.holds(delivery_run_id(delivery))
 
 
 def _finished_with_owed_delivery(state: PDFQueueState) -> str:
@@ -230,7 +230,7 @@ def test_an_owed_delivery_with_no_delivery_job_is_queued(state: PDFQueueState) -
     assert report.deliveries_queued == 1
     delivery = state.deliveries.get(webhook_id)
     assert delivery is not None
-    assert state.queue.webhooks.get_job_ids() == [delivery.rq_job_id]
+    assert state.queue.webhooks.get_job_ids() == [delivery_run_id(delivery)]
     assert reconcile(state).deliveries_queued == 0  # it has a delivery job now
 
 
@@ -251,7 +251,7 @@ def test_a_claim_whose_process_died_is_released_and_queued(state: PDFQueueState)
     delivery = state.deliveries.get(webhook_id)
     assert delivery is not None
     assert (delivery.state, delivery.claim_token, delivery.attempts) == ("pending", None, 0)
-    assert state.queue.holds(delivery.rq_job_id)
+    assert state.queue.holds(delivery_run_id(delivery))
 
 
 def test_a_live_claim_is_left_to_its_attempt(state: PDFQueueState) -> None:

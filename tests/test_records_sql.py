@@ -23,6 +23,7 @@ from sqlalchemy import DateTime, Engine, make_url, text
 from sqlalchemy.exc import IntegrityError
 
 import flask_pdfqueue.records.sql.deliveries as deliveries_module
+from flask_pdfqueue.queue.queues import delivery_run_id
 from flask_pdfqueue.records.sql import (
     AttemptLog,
     Delivery,
@@ -1105,18 +1106,18 @@ def test_overdue_lists_pending_deliveries_past_their_time(
     assert (late.webhook_id, late.next_attempt_at) == (waiting.webhook_id, due)
 
 
-def test_rq_job_id_changes_with_each_attempt(
+def test_the_delivery_run_id_changes_with_each_attempt(
     jobs: JobStore, deliveries: DeliveryStore, clock: Clock
 ) -> None:
     owed = _owe(jobs)
-    assert owed.rq_job_id == f"{owed.webhook_id}-0"
+    assert delivery_run_id(owed) == f"{owed.webhook_id}-0"
     claimed = _claim(deliveries, owed)
-    assert claimed.rq_job_id == owed.rq_job_id  # the attempt under way
+    assert delivery_run_id(claimed) == delivery_run_id(owed)  # the attempt under way
     deliveries.finish_attempt(claimed, _log(clock.now), state="pending", retry_in=0)
     following = deliveries.get(owed.webhook_id)
     assert following is not None
-    assert following.rq_job_id == f"{owed.webhook_id}-1"
-    assert replace(owed, webhook_id="pdf_1.completed").rq_job_id == "pdf_1_completed-0"
+    assert delivery_run_id(following) == f"{owed.webhook_id}-1"
+    assert delivery_run_id(replace(owed, webhook_id="pdf_1.completed")) == "pdf_1_completed-0"
 
 
 def test_attempts_of_returns_the_log_in_order(

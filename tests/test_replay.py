@@ -11,6 +11,7 @@ from flask import Flask
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.cli import pdfqueue_cli
 from flask_pdfqueue.jobs.delivery.dispatch import attempt_delivery
+from flask_pdfqueue.queue.queues import delivery_run_id
 from tests.conftest import API_KEY
 from tests.factories import isolated_app, processing_job, queued_job, state_of
 from tests.receiver import WebhookReceiver
@@ -51,7 +52,7 @@ def test_replay_sends_the_same_event_again(app: Flask, receiver: WebhookReceiver
     [delivery] = state.deliveries.for_job(job_id)
     assert body == {"job_id": job_id, "replayed": [delivery.webhook_id], "in_flight": []}
     assert delivery.state == "pending"
-    assert state.queue.webhooks.get_job_ids() == [delivery.rq_job_id]
+    assert state.queue.webhooks.get_job_ids() == [delivery_run_id(delivery)]
     attempt_delivery(state, delivery.webhook_id)  # what the delivery worker does next
     first, second = receiver.requests(path)
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery.webhook_id

@@ -46,6 +46,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 from ..errors import CutByOutage, JobFailure, WorkerLost
+from ..queue.queues import delivery_run_id
 from ..records.sql import JobRecord
 from ..state import PDFQueueState
 from ..timestamps import redis_now
@@ -132,7 +133,7 @@ def reconcile(
     overdue = [
         delivery
         for delivery in state.deliveries.overdue(due_before=idle_before)
-        if not state.queue.holds(delivery.rq_job_id)
+        if not state.queue.holds(delivery_run_id(delivery))
     ]
     dispatch(state, [*released, *overdue])
     report.deliveries_queued = len(released) + len(overdue)

@@ -59,6 +59,14 @@ def waiting_run_id(job_id: str) -> str:
     return f"{job_id}-w{uuid.uuid4().hex[:8]}"
 
 
+def delivery_run_id(delivery: Delivery, *, again: bool = False) -> str:
+    """The RQ job that makes ``delivery``'s next attempt: one per attempt, so none
+    overwrites another still running; ``again`` for the same attempt scheduled anew
+    while its first RQ job still runs."""
+    attempt = f"{delivery.webhook_id.replace('.', '_')}-{delivery.attempts}"
+    return f"{attempt}-{uuid.uuid4().hex[:8]}" if again else attempt
+
+
 class JobQueue:
     """Enqueue runs and deliveries, and answer "where is it, and when will it be done"."""
 
@@ -128,13 +136,11 @@ class JobQueue:
                 self.queues[priority].enqueue_many(datas, pipeline=pipe)
             pipe.execute()
 
-    def enqueue_delivery(
-        self, delivery: Delivery, *, delay: float = 0, rq_job_id: str | None = None
-    ) -> Job:
-        """Queue the next attempt of ``delivery`` (as ``rq_job_id`` if given), at once or in
-        ``delay`` seconds."""
+    def enqueue_delivery(self, delivery: Delivery, *, delay: float = 0, again: bool = False) -> Job:
+        """Queue the next attempt of ``delivery``, at once or in ``delay`` seconds
+        (``again``: see :func:`delivery_run_id`)."""
         options = {
-            "job_id": rq_job_id or delivery.rq_job_id,
+            "job_id": delivery_run_id(delivery, again=again),
             "description": DELIVERY_DESCRIPTION,
             "job_timeout": self.settings.delivery_job_timeout,
             "result_ttl": DELIVERY_RESULT_TTL,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 import time
 from collections.abc import Iterable
 
@@ -127,8 +126,7 @@ def _wake_again_if_early(state: PDFQueueState, webhook_id: str) -> None:
     delivery, wait = early
     log.info("webhook %s woken %.1f s early; scheduled again", webhook_id, wait)
     try:
-        rq_job_id = f"{delivery.rq_job_id}-{secrets.token_hex(4)}"
-        state.queue.enqueue_delivery(delivery, delay=wait, rq_job_id=rq_job_id)
+        state.queue.enqueue_delivery(delivery, delay=wait, again=True)
     except RedisError as exc:
         log.warning("webhook %s not scheduled again, the reconciler will: %s", webhook_id, exc)
 

@@ -90,12 +90,6 @@ class Delivery:
     def is_owed(self) -> bool:
         return self.state in OWED
 
-    @property
-    def rq_job_id(self) -> str:
-        """The RQ job that makes the next attempt (one per attempt, so none overwrites
-        another that is still running)."""
-        return f"{self.webhook_id.replace('.', '_')}-{self.attempts}"
-
     @classmethod
     def from_row(cls, row: Any) -> Delivery:
         return cls(**dict(row._mapping))
