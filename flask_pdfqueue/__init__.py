@@ -9,7 +9,7 @@ change in any release.
 from __future__ import annotations
 
 from . import signals
-from .config import ConfigError, Settings
+from .config.settings import ConfigError, Settings
 from .errors import JobFailure
 from .extension import PDFQueue
 from .jobs.tracing import TraceIdFilter

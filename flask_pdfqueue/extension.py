@@ -11,15 +11,13 @@ from flask import Flask
 from redis import Redis
 
 from .cli import pdfqueue_cli
-from .config import (
-    ConfigError,
-    Settings,
+from .config.generated import (
     load_or_create_secret,
     new_api_key,
     new_dashboard_password,
     new_webhook_secret,
-    set_defaults,
 )
+from .config.settings import ConfigError, Settings, set_defaults
 from .queue.queues import JobQueue
 from .records.mongo import ReportDocuments
 from .records.sql import DeliveryStore, JobStore, make_engine

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .config import PROFILES, ConfigError, from_environ
+from .config.settings import PROFILES, ConfigError, from_environ
 from .extension import PDFQueue
 from .jobs.tracing import TraceIdFilter
 

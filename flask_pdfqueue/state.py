@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 from redis import Redis
 
-from .config import Settings
+from .config.settings import Settings
 from .queue.completion import CompletionWaiter
 from .queue.queues import JobQueue
 from .records.mongo import ReportDocuments

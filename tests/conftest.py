@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 from rq import Worker
 
 from flask_pdfqueue import PDFQueue, PDFQueueState
-from flask_pdfqueue.config import new_webhook_secret
+from flask_pdfqueue.config.generated import new_webhook_secret
 from flask_pdfqueue.migrations import upgrade
 from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.receiver import WebhookReceiver

@@ -108,7 +108,7 @@ def test_without_a_password_the_dashboard_stays_closed(
         "PDFQUEUE_PUBLIC_URL": "https://pdf.example.com",
         "PDFQUEUE_CALLBACK_ALLOWED_HOSTS": "n8n.example.com",
     }
-    from flask_pdfqueue.config import ConfigError
+    from flask_pdfqueue.config.settings import ConfigError
 
     with pytest.raises(ConfigError, match="PDFQUEUE_DASHBOARD_PASSWORD"):
         make_isolated_app(production, redis_server, tmp_path, redis_db=13)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from flask_pdfqueue.config import Settings
+from flask_pdfqueue.config.settings import Settings
 from flask_pdfqueue.webhooks.schedule import JITTER, retry_wait
 
 #: SPEC §3's default: 5 s, 30 s, 2 m, 10 m, 30 m, 1 h, 3 h, 6 h.

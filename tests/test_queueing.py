@@ -16,7 +16,7 @@ import redis
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
-from flask_pdfqueue.config import Settings
+from flask_pdfqueue.config.settings import Settings
 from flask_pdfqueue.queue.queues import (
     AVERAGE_KEY,
     AVERAGE_TTL_SECONDS,

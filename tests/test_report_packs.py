@@ -16,7 +16,7 @@ from pypdf import PdfReader
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.cli import pdfqueue_cli
-from flask_pdfqueue.config import ConfigError, Settings
+from flask_pdfqueue.config.settings import ConfigError, Settings
 from flask_pdfqueue.errors import TemplateError
 from flask_pdfqueue.reports.pack import load_pack, load_packs
 from flask_pdfqueue.reports.packs import psikotes

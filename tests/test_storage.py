@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from flask_pdfqueue.config import Settings
+from flask_pdfqueue.config.settings import Settings
 from flask_pdfqueue.storage import DeletingStorage, StoredPDF, create_storage
 from flask_pdfqueue.storage.local import LocalStorage
 

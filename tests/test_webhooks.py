@@ -13,7 +13,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from flask_pdfqueue.cli.listener import make_listener
-from flask_pdfqueue.config import ConfigError, Settings, new_webhook_secret
+from flask_pdfqueue.config.generated import new_webhook_secret
+from flask_pdfqueue.config.settings import ConfigError, Settings
 from flask_pdfqueue.webhooks.sender import (
     SENT_UNANSWERED,
     DeliveryResult,

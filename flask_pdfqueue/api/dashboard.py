@@ -23,7 +23,7 @@ import re
 
 from flask import Flask, Response, jsonify, request
 
-from ..config import Settings
+from ..config.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from flask import Response
 
-from ..config import PRIORITIES
+from ..config.settings import PRIORITIES
 from ..ops.alerts import Alert, evaluate
 from ..ops.stats import Stats, collect
 from ..queue.rq_state import DELIVERY_QUEUE, WorkerInfo, queue_name

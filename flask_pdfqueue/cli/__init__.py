@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from ..config import Settings
+from ..config.settings import Settings
 from . import database, drive, operations, render, webhooks, workers
 
 #: What each unreachable service is called, the setting that points at it, and the hint.

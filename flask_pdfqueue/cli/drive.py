@@ -17,7 +17,7 @@ import click
 from flask import Flask
 from flask.cli import ScriptInfo
 
-from ..config import DRIVE_SCOPES, ConfigError, Settings
+from ..config.settings import DRIVE_SCOPES, ConfigError, Settings
 from ..errors import JobFailure
 
 PROBE_PDF = (

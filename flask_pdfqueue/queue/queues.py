@@ -25,7 +25,7 @@ from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from ..config import PRIORITIES, Settings
+from ..config.settings import PRIORITIES, Settings
 from ..records.sql.delivery_rows import Delivery
 from ..timestamps import utcnow
 from .rq_state import DELIVERY_QUEUE, live_workers, queue_depths, queue_name, wake_time

@@ -35,7 +35,7 @@ from rq import Queue, Worker, worker_registration
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.utils import utcparse
 
-from ..config import PRIORITIES
+from ..config.settings import PRIORITIES
 from ..timestamps import utcnow
 
 #: A worker silent this long is dead (it beats at least every 30 s: RQ's job monitoring

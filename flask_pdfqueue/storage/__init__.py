@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 
-from ..config import ConfigError, Settings
+from ..config.settings import ConfigError, Settings
 from .base import (
     DeletingStorage,
     ReadableStorage,

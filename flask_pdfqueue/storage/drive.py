@@ -42,7 +42,7 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
 
-from ..config import ConfigError, Settings
+from ..config.settings import ConfigError, Settings
 from ..errors import JobFailure, StorageError, StorageRejected
 from .base import StoredPDF
 from .drive_auth import DriveAuth

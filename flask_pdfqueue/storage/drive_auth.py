@@ -27,7 +27,7 @@ from google.auth.exceptions import GoogleAuthError, RefreshError
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
-from ..config import ConfigError, Settings
+from ..config.settings import ConfigError, Settings
 
 SCOPE_URLS = {
     "drive.file": "https://www.googleapis.com/auth/drive.file",

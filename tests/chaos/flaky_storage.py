@@ -11,7 +11,7 @@ import errno
 import os
 import random
 
-from flask_pdfqueue.config import Settings
+from flask_pdfqueue.config.settings import Settings
 from flask_pdfqueue.storage import StoredPDF
 from flask_pdfqueue.storage.local import LocalStorage
 

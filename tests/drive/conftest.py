@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from flask_pdfqueue.config import Settings
+from flask_pdfqueue.config.settings import Settings
 from flask_pdfqueue.storage.drive import DriveStorage
 from tests.drive.fake_drive import DRIVE, DRIVE_FILE, FakeDrive, Item, OAuthClient, ServiceAccount
 from tests.drive.loopback import loopback_guard

@@ -22,7 +22,7 @@ from flask.cli import ScriptInfo
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.cli import pdfqueue_cli
-from flask_pdfqueue.config import new_webhook_secret
+from flask_pdfqueue.config.generated import new_webhook_secret
 from tests.conftest import make_app
 from tests.drive.conftest import GMAIL_USER, DriveSetup, loopback_env, write_json
 from tests.drive.fake_drive import DRIVE_FILE, FakeDrive, OAuthClient, ServiceAccount

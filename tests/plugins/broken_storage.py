@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask_pdfqueue.config import Settings
+from flask_pdfqueue.config.settings import Settings
 from flask_pdfqueue.storage import StoredPDF
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from flask_pdfqueue.config import Settings
+from flask_pdfqueue.config.settings import Settings
 from flask_pdfqueue.storage import StoredPDF
 from flask_pdfqueue.storage.local import LocalStorage
 

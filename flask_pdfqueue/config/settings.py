@@ -1,23 +1,10 @@
-"""The ``PDFQUEUE_*`` configuration namespace, read in one place.
-
-Every setting is a field of :class:`Settings`. Its value comes from the ``app.config``
-key of the same name (a typed value, or a string as the environment would give it),
-else the default below (the development profile's), which :func:`set_defaults` puts
-into ``app.config``. The extension never reads the environment itself: the stand-alone
-service (``service.create_app``) copies ``PDFQUEUE_*`` variables into ``app.config``
-after the profile file, and an app that embeds the extension decides for itself.
-Profiles in the repository's ``config/`` folder set what differs between development,
-staging and production.
-"""
+"""The settings: one field per ``PDFQUEUE_*`` key, their defaults and their checks."""
 
 from __future__ import annotations
 
 import base64
-import os
 import re
-import secrets
-import tempfile
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
@@ -25,10 +12,9 @@ from typing import Any, get_type_hints
 
 from limits import parse_many
 
-from .reports.choice import parse_template_choice
-from .reports.pack import BUILTIN_PACKS, DEFAULT_PACK, PACK_NAME
-
-__all__ = ["ConfigError", "Settings", "from_environ"]
+from ..reports.choice import parse_template_choice
+from ..reports.pack import BUILTIN_PACKS, DEFAULT_PACK, PACK_NAME
+from .values import convert
 
 PREFIX = "PDFQUEUE_"
 PROFILES = ("development", "staging", "production")
@@ -137,7 +123,7 @@ class Settings:
                 continue
             raw: Any = config[key]
             try:
-                values[f.name] = _convert(hints[f.name], raw)
+                values[f.name] = convert(hints[f.name], raw)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{key}={raw!r} is not valid: {exc}") from exc
         settings = cls(**values)
@@ -377,80 +363,3 @@ def from_environ(environ: Mapping[str, str]) -> dict[str, str]:
     converts the strings.
     """
     return {key: value for key, value in environ.items() if key.startswith(PREFIX)}
-
-
-def _split(raw: Any) -> list[str]:
-    if isinstance(raw, str):
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    return [str(part).strip() for part in raw]
-
-
-def _to_bool(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _to_pairs(raw: Any) -> tuple[tuple[str, str], ...]:
-    items = raw.items() if isinstance(raw, Mapping) else (p.split("=", 1) for p in _split(raw))
-    pairs = []
-    for item in items:
-        key, value = item
-        pairs.append((str(key).strip(), str(value).strip()))
-    return tuple(pairs)
-
-
-_CONVERTERS: dict[Any, Callable[[Any], Any]] = {
-    str: str,
-    int: int,
-    float: float,
-    bool: _to_bool,
-    tuple[str, ...]: lambda raw: tuple(_split(raw)),
-    tuple[int, ...]: lambda raw: tuple(int(p) for p in _split(raw)),
-    tuple[tuple[str, str], ...]: _to_pairs,
-}
-
-
-def _convert(hint: Any, raw: Any) -> Any:
-    if isinstance(raw, (list, tuple, set)) and hint in (str, int, float):
-        raise TypeError("expected a single value")
-    return _CONVERTERS[hint](raw)
-
-
-def load_or_create_secret(path: Path, make: Callable[[], str]) -> str:
-    """Read a generated secret from ``path``, creating it (mode 0600) on first use.
-
-    The file appears complete or not at all (written aside, then linked into place),
-    so processes starting together all end up with the same secret.
-    """
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-        try:
-            with os.fdopen(fd, "w") as handle:  # mkstemp creates it with mode 0600
-                handle.write(make() + "\n")
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process won the race; use its value
-        finally:
-            os.unlink(tmp)
-    return path.read_text().strip()
-
-
-def new_api_key() -> str:
-    return "pdfq_" + secrets.token_urlsafe(32)
-
-
-def new_dashboard_password() -> str:
-    return secrets.token_urlsafe(18)
-
-
-def new_webhook_secret() -> str:
-    """A Standard Webhooks secret whose key is text (64 hex digits, 256 bits): n8n's Crypto
-    node takes an HMAC key as text only, so a key of raw bytes could not be checked there."""
-    return "whsec_" + base64.b64encode(secrets.token_hex(32).encode()).decode()
