@@ -29,7 +29,7 @@ typecheck: setup
 # sql/*.sql from the migrations (tests/test_sql_schema.py fails while they are stale).
 sql: setup
 	@for dialect in sqlite postgresql mysql; do \
-	    $(PY) -c 'import sys; from flask_pdfqueue.migrations import offline_sql; sys.stdout.write(offline_sql(sys.argv[1]))' \
+	    $(PY) -c 'import sys; from flask_pdfqueue.records.migrations import offline_sql; sys.stdout.write(offline_sql(sys.argv[1]))' \
 	        $$dialect >sql/$$dialect.sql.tmp && mv sql/$$dialect.sql.tmp sql/$$dialect.sql || exit 1; \
 	done
 

@@ -87,7 +87,7 @@ def stack() -> Iterator[Stack]:
             sql_url = sql_server.url
         env = _settings(home, redis_server.url, mongo_server.url, sql_url)
         os.environ.update(env)
-        from flask_pdfqueue.migrations import upgrade
+        from flask_pdfqueue.records.migrations import upgrade
         from flask_pdfqueue.service import create_app
 
         app = create_app()

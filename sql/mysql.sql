@@ -1,6 +1,6 @@
 -- The flask-pdfqueue SQL schema for mysql, at revision 0007.
 --
--- Generated from the Alembic migrations in flask_pdfqueue/migrations by `make sql`
+-- Generated from the Alembic migrations in flask_pdfqueue/records/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect mysql` prints the same); do not edit.
 -- Applied to an empty database it gives the schema at head, including the
 -- alembic_version row, so `flask pdfqueue db upgrade` carries on from there.

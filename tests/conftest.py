@@ -25,7 +25,7 @@ from rq import Worker
 
 from flask_pdfqueue import PDFQueue, PDFQueueState
 from flask_pdfqueue.config.generated import new_webhook_secret
-from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.records.migrations import upgrade
 from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis, start_secantus

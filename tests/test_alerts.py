@@ -13,9 +13,9 @@ import pytest
 from flask import Flask
 
 from flask_pdfqueue import ConfigError, PDFQueue, PDFQueueState
-from flask_pdfqueue.migrations import upgrade
 from flask_pdfqueue.ops.alerts import KEY_PREFIX, LOCK_KEY, evaluate, evaluate_if_due, judge
 from flask_pdfqueue.ops.stats import AlertInputs, alert_inputs
+from flask_pdfqueue.records.migrations import upgrade
 from flask_pdfqueue.records.sql.figures import Finished
 from flask_pdfqueue.rq_worker import InProcessWorker, PDFWorker
 from flask_pdfqueue.timestamps import utcnow

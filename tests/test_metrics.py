@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.migrations import upgrade
 from flask_pdfqueue.ops.metrics import DURATION_BUCKETS, HISTOGRAM_KEY, SETTLED, job_durations
+from flask_pdfqueue.records.migrations import upgrade
 from flask_pdfqueue.records.sql.figures import duration_histogram
 from flask_pdfqueue.records.sql.job_rows import pdf_job_results
 from flask_pdfqueue.timestamps import utcnow

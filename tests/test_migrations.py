@@ -33,7 +33,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnClause
 
-from flask_pdfqueue.migrations import BASELINE, current, downgrade, head, offline_sql, upgrade
+from flask_pdfqueue.records.migrations import (
+    BASELINE,
+    current,
+    downgrade,
+    head,
+    offline_sql,
+    upgrade,
+)
 from flask_pdfqueue.records.sql import make_engine, metadata
 from flask_pdfqueue.records.sql.columns import Timestamp
 from tests.sql_backends import apply_sql_file

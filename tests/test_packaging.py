@@ -35,7 +35,7 @@ def test_the_wheel_ships_one_top_level_package(tmp_path: Path) -> None:
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert tops == {"flask_pdfqueue"}
     assert "flask_pdfqueue/py.typed" in names
-    assert "flask_pdfqueue/migrations/script.py.mako" in names
+    assert "flask_pdfqueue/records/migrations/script.py.mako" in names
     pack = "flask_pdfqueue/reports/packs/psikotes/"
     assert {
         f"{pack}__init__.py",

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Inspector
 from sqlalchemy.exc import DBAPIError
 
-from flask_pdfqueue.migrations import DIALECTS, current, head, offline_sql, upgrade
+from flask_pdfqueue.records.migrations import DIALECTS, current, head, offline_sql, upgrade
 from flask_pdfqueue.records.sql import metadata, pdf_job_results
 from tests.sql_backends import SQL_DIR, apply_sql_file, ddl_file
 

@@ -12,9 +12,9 @@ from flask import Flask
 from sqlalchemy import create_engine, insert
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.migrations import upgrade
 from flask_pdfqueue.ops.stats import percentile
 from flask_pdfqueue.queue.queues import AVERAGE_KEY
+from flask_pdfqueue.records.migrations import upgrade
 from flask_pdfqueue.records.sql.figures import (
     delivery_counts,
     duration_histogram,

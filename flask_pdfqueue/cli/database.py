@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from ..migrations import current, downgrade, offline_sql, upgrade
+from ..records.migrations import current, downgrade, offline_sql, upgrade
 from ..state import current_pdfqueue
 
 

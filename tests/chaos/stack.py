@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.records.migrations import upgrade
 from tests.conftest import API_KEY, WORKER_APP, make_app
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis

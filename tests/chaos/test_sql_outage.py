@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.records.migrations import upgrade
 from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.conftest import (
     API_KEY,

@@ -28,7 +28,7 @@ from pypdf import PdfReader
 from werkzeug.test import TestResponse
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.records.migrations import upgrade
 from tests.conftest import (
     API_KEY,
     WORKER_APP,

@@ -10,7 +10,7 @@ import pytest
 
 from flask_pdfqueue.errors import StorageRejected
 from flask_pdfqueue.jobs.steps.store import store_pdf
-from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.records.migrations import upgrade
 from flask_pdfqueue.records.sql import JobStore, make_engine
 from flask_pdfqueue.webhooks.events import event_body
 from tests.drive.conftest import DriveSetup

@@ -25,7 +25,7 @@ import pytest
 from rq import Worker
 
 from flask_pdfqueue import PDFQueueState
-from flask_pdfqueue.migrations import upgrade
+from flask_pdfqueue.records.migrations import upgrade
 from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
 from tests.conftest import API_KEY, WORKER_APP, make_app
 from tests.integration.helpers import assert_one_webhook, settled, verified

@@ -1,6 +1,6 @@
 """What every table shares: the ``MetaData``, UTC timestamps, and the engine's settings.
 
-The migrations under :mod:`flask_pdfqueue.migrations` build the same schema as
+The migrations under :mod:`flask_pdfqueue.records.migrations` build the same schema as
 this ``metadata`` describes (a test compares them on every backend).
 """
 

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import context, op
 from alembic.operations import BatchOperations
 
-from flask_pdfqueue.migrations._schema_v0 import INDEXES, jobs_v0
+from flask_pdfqueue.records.migrations._schema_v0 import INDEXES, jobs_v0
 from flask_pdfqueue.records.sql.columns import MYSQL_OPTIONS, Timestamp
 
 revision: str = "0002"

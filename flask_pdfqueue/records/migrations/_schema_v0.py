@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import CheckConstraint, Column, Integer, String, Text
 from sqlalchemy.schema import SchemaItem, conv
 
-from ..records.sql.columns import Timestamp, utc_now_default
+from ..sql.columns import Timestamp, utc_now_default
 
 STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
 #: Its indexes, created one by one in this order (a ``Table`` keeps indexes in a set,

@@ -1,6 +1,6 @@
 """Alembic's environment, run by :mod:`alembic.command` (never imported).
 
-:mod:`flask_pdfqueue.migrations` hands over either a connection (online: the
+:mod:`flask_pdfqueue.records.migrations` hands over either a connection (online: the
 migrations run on it) or a dialect name (offline: they are written out as SQL).
 No ``alembic.ini``, no URL here: the application owns its engine.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from flask_pdfqueue.migrations._schema_v0 import INDEXES, jobs_v0
+from flask_pdfqueue.records.migrations._schema_v0 import INDEXES, jobs_v0
 from flask_pdfqueue.records.sql.columns import MYSQL_OPTIONS
 
 revision: str = "0001"

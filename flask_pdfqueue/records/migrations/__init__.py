@@ -34,7 +34,7 @@ _HERE = Path(__file__).resolve().parent
 _HEADER = """\
 -- The flask-pdfqueue SQL schema for {dialect}, at revision {head}.
 --
--- Generated from the Alembic migrations in flask_pdfqueue/migrations by `make sql`
+-- Generated from the Alembic migrations in flask_pdfqueue/records/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect {dialect}` prints the same); do not edit.
 -- Applied to an empty database it gives the schema at head, including the
 -- alembic_version row, so `flask pdfqueue db upgrade` carries on from there.
