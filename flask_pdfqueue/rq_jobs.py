@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis import Redis
+from rq import get_current_job
 from rq.job import Job
 
 from .errors import Cancelled, JobFailure, WorkerLost
@@ -27,14 +28,17 @@ from .jobs.attempts import begin_attempt, classify, death_of, settle_reported_ru
 from .jobs.delivery.dispatch import attempt_delivery
 from .jobs.steps import load, notify, record, render, store
 from .jobs.tracing import traced
+from .queue.queues import job_of_run
 from .rq_worker import stoppable
 from .state import current_pdfqueue
 
 
-def generate_pdf_job(job_id: str) -> None:
-    """Produce the PDF of ``job_id`` and announce it (the outcome is in SQL, not returned)."""
+def generate_pdf_job(job_id: str | None = None) -> None:
+    """Produce the PDF of the job this run belongs to, and announce it (the outcome is in
+    SQL, not returned). ``job_id`` is given by runs an older version queued; a run now
+    carries none (see :func:`~.queue.queues.job_of_run`)."""
     state = current_pdfqueue()
-    attempt = begin_attempt(state, job_id)
+    attempt = begin_attempt(state, job_id or _job_of(get_current_job()))
     if attempt is None:
         return
     # The job's log lines show its trace id; a cancel's stop command ends the run here
@@ -84,4 +88,10 @@ def on_horse_killed(job: Job, pid: int | None, status: int | None, rusage: Any) 
 
 
 def _settle(job: Job, failure: JobFailure) -> None:
-    settle_reported_run(current_pdfqueue(), str(job.args[0]), job.id, failure)
+    settle_reported_run(current_pdfqueue(), _job_of(job), job.id, failure)
+
+
+def _job_of(run: Job | None) -> str:
+    if run is None:
+        raise RuntimeError("generate_pdf_job runs under an RQ worker, or is given a job id")
+    return str(run.args[0]) if run.args else job_of_run(run.id)

@@ -24,7 +24,9 @@ from flask_pdfqueue.queue.queues import (
     JOB_DESCRIPTION,
     JOB_FUNCTION,
     JobQueue,
+    job_of_run,
     run_id,
+    waiting_run_id,
 )
 from flask_pdfqueue.queue.rq_state import BEAT_KEY, DELIVERY_QUEUE, queue_name
 from flask_pdfqueue.records.sql import Delivery
@@ -75,7 +77,10 @@ def test_enqueue_puts_the_run_on_its_priority_queue_with_our_callbacks(
     job = Job.fetch(job_id, connection=connection)  # what a worker will see
     assert job.origin == "pdf-normal"
     assert job.func_name == JOB_FUNCTION
-    assert list(job.args) == [job_id]
+    assert list(job.args) == [] and job_of_run(job.id) == job_id
+    # Every field under Redis's default 64-byte limit: the hash is a compact listpack.
+    assert connection.object("encoding", f"rq:job:{job_id}") == b"listpack"
+    assert (connection.memory_usage(f"rq:job:{job_id}") or 0) < 1024
     assert job.kwargs == {}
     assert job.retries_left is None  # retries are ours, counted in SQL
     assert job.timeout == 123
@@ -101,7 +106,7 @@ def test_a_later_run_has_its_own_id_and_waits_for_the_scheduler(connection: redi
     before = datetime.now(UTC)
     job = queue.enqueue("j-2", "low", rq_job_id=run_id("j-2", 2), delay=30)
     assert job.id == "j-2-r2" and run_id("j-2", 1) == "j-2"
-    assert list(job.args) == ["j-2"]
+    assert job_of_run(job.id) == "j-2"
     assert queue.waiting() == 0
     registry = queue.queues["low"].scheduled_job_registry
     assert registry.get_job_ids() == ["j-2-r2"]
@@ -250,3 +255,13 @@ def test_the_estimates_average_is_read_from_its_source_at_most_every_ttl(
     measured[0] = None  # no job completed within the window
     connection.delete(AVERAGE_KEY)
     assert queue.average_job_seconds() == 8.0
+
+
+@pytest.mark.parametrize(
+    ("rq_job_id", "job_id"),
+    [("pdf_1a2b", "pdf_1a2b"), ("pdf_1a2b-r3", "pdf_1a2b"), ("pdf_1a2b-w0f3c9a1e", "pdf_1a2b"),
+     ("j-2", "j-2"), ("j-2-r12", "j-2"), ("j-w", "j-w")],
+)  # fmt: skip
+def test_a_run_names_its_job(rq_job_id: str, job_id: str) -> None:
+    assert job_of_run(rq_job_id) == job_id
+    assert job_of_run(waiting_run_id(job_id)) == job_id

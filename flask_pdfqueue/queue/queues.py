@@ -15,6 +15,7 @@ its count. RQ tells us about runs that died through the callbacks below.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -52,6 +53,17 @@ LIVE_STATES = frozenset(
 def run_id(job_id: str, run: int) -> str:
     """The RQ job id of a job's ``run``-th run: the job id itself for the first."""
     return job_id if run <= 1 else f"{job_id}-r{run}"
+
+
+def job_of_run(rq_job_id: str) -> str:
+    """The job a run belongs to, read from the run's RQ job id (:func:`run_id`,
+    :func:`waiting_run_id`). The RQ job carries no arguments: with none, its ``data``
+    stays under Redis's 64-byte listpack limit, and a queued job takes ~600 bytes of
+    Redis instead of ~1.9 KB."""
+    return _RUN_SUFFIX.sub("", rq_job_id)
+
+
+_RUN_SUFFIX = re.compile(r"-(r\d+|w[0-9a-f]{8})$")
 
 
 def waiting_run_id(job_id: str) -> str:
@@ -113,12 +125,11 @@ class JobQueue:
             scheduled: Job = queue.enqueue_at(
                 wake_time(self.connection, queue.name, delay),
                 JOB_FUNCTION,
-                job_id,
                 job_timeout=timeout,
                 **options,
             )
             return scheduled
-        return queue.enqueue(JOB_FUNCTION, job_id, job_timeout=timeout, **options)
+        return queue.enqueue(JOB_FUNCTION, job_timeout=timeout, **options)
 
     def enqueue_many(self, jobs: Sequence[tuple[str, str]]) -> None:
         """Queue the first runs of ``(job_id, priority)`` pairs in one round trip."""
@@ -126,7 +137,6 @@ class JobQueue:
         for job_id, priority in jobs:
             data = Queue.prepare_data(
                 JOB_FUNCTION,
-                args=(job_id,),
                 timeout=self.settings.job_timeout,
                 **self._run_options(job_id),
             )

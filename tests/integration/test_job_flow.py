@@ -16,6 +16,7 @@ from pypdf import PdfReader
 
 from flask_pdfqueue import PDFQueueState
 from tests.conftest import WorkerProcess
+from tests.factories import queued_job
 from tests.integration.helpers import (
     FAILURE_FIELDS,
     ISO_Z,
@@ -207,3 +208,21 @@ def test_a_webhook_answered_503_is_retried_with_the_same_id_and_body_until_deliv
     assert log[0].error is not None and log[0].error.startswith("HTTP 503")
     assert all(entry.duration_ms >= 0 for entry in log)
     assert receiver.requests(ok_path) == []
+
+
+def test_a_run_an_older_version_queued_still_completes(
+    state: PDFQueueState, receiver: WebhookReceiver, worker: WorkerProcess
+) -> None:
+    """Before runs carried no arguments, the job id was the argument, under the job
+    function's former path: such a run, found in Redis after an upgrade, still runs."""
+    document = new_report(state)
+    ok_path, _ = callback_paths()
+    job_id = queued_job(state, code=document["code"], callback=receiver.url_for(ok_path))
+    state.queue.queues["normal"].enqueue(
+        "workers.pdf_worker.generate_pdf_job", job_id, job_id=job_id, job_timeout=120
+    )
+
+    [hook] = receiver.wait_for(ok_path, timeout=60)
+    payload = verified(hook, state.settings.webhook_secret)
+    assert (payload["job_id"], payload["status"]) == (job_id, "completed")
+    assert sql_row(state, job_id)["status"] == "completed"
