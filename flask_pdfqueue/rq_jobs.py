@@ -29,8 +29,8 @@ from .jobs.delivery.dispatch import attempt_delivery
 from .jobs.steps import load, notify, record, render, store
 from .jobs.tracing import traced
 from .queue.queues import job_of_run
-from .rq_worker import stoppable
 from .state import current_pdfqueue
+from .worker.classes import stoppable
 
 
 def generate_pdf_job(job_id: str | None = None) -> None:

@@ -171,10 +171,14 @@ def auth() -> dict[str, str]:
 
 
 def _start_worker(
-    env: dict[str, str], log_path: Path, command: str, prefix: Sequence[str] = ()
+    env: dict[str, str],
+    log_path: Path,
+    command: str,
+    prefix: Sequence[str] = (),
+    args: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     argv = [*prefix, sys.executable, "-m", "flask", "--app", WORKER_APP, "pdfqueue", command]
-    argv += ["--logging-level", "DEBUG"]
+    argv += ["--logging-level", "DEBUG", *args]
     return subprocess.Popen(
         argv,
         env=env,
@@ -192,7 +196,8 @@ class WorkerProcess:
     log_path: Path
 
     def horse_pid(self) -> int | None:
-        """The work horse running a job now: RQ makes each horse its own process group."""
+        """The process running the jobs: a forking worker's horse of the moment, or the
+        watchdog's job process; each leads its own process group."""
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -204,6 +209,14 @@ class WorkerProcess:
         return None
 
 
+def parent_of(pid: int | None) -> int | None:
+    """The parent of ``pid`` (a render worker's job process is its watchdog's child)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def start_worker_process(
     state: PDFQueueState,
     env: dict[str, str],
@@ -211,14 +224,17 @@ def start_worker_process(
     command: str = "worker",
     *,
     prefix: Sequence[str] = (),
+    args: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start ``flask pdfqueue <command>`` (behind ``prefix``, such as ``faketime``) and
-    wait until it has registered with RQ."""
+    """Start ``flask pdfqueue <command> <args>`` (behind ``prefix``, such as ``faketime``)
+    and wait until it has registered with RQ."""
     before = {w.name for w in Worker.all(connection=state.redis)}
-    process = _start_worker(env, log_path, command, prefix)
+    process = _start_worker(env, log_path, command, prefix, args)
     deadline = time.monotonic() + 60
     while not any(
-        w.pid == process.pid for w in Worker.all(connection=state.redis) if w.name not in before
+        process.pid in (w.pid, parent_of(w.pid))
+        for w in Worker.all(connection=state.redis)
+        if w.name not in before
     ):
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{command} did not start:\n{log_path.read_text()[-3000:]}")

@@ -17,8 +17,8 @@ from flask_pdfqueue.ops.alerts import KEY_PREFIX, LOCK_KEY, evaluate, evaluate_i
 from flask_pdfqueue.ops.stats import AlertInputs, alert_inputs
 from flask_pdfqueue.records.migrations import upgrade
 from flask_pdfqueue.records.sql.figures import Finished
-from flask_pdfqueue.rq_worker import InProcessWorker, PDFWorker
 from flask_pdfqueue.timestamps import utcnow
+from flask_pdfqueue.worker.classes import InProcessWorker, PDFWorker
 from tests.conftest import API_KEY, make_app
 from tests.integration.helpers import verified
 from tests.receiver import Received, WebhookReceiver

@@ -18,7 +18,7 @@ from werkzeug.test import TestResponse
 
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.queue.rq_state import BEAT_KEY, SCHEDULER_RECORD_TTL
-from flask_pdfqueue.rq_worker import PDFWorker
+from flask_pdfqueue.worker.classes import PDFWorker
 from tests.conftest import SECOND_API_KEY, make_app, make_isolated_app
 from tests.factories import processing_job
 from tests.servers import RunningServer, free_port

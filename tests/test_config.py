@@ -257,7 +257,7 @@ def test_the_worker_app_has_the_jobs_side_and_no_http_side(
 _WORKER_IMPORTS = """
 import json, sys
 from flask_pdfqueue.service import create_worker_app
-import flask_pdfqueue.cli, flask_pdfqueue.rq_worker, workers.pdf_worker, workers.webhook_worker
+import flask_pdfqueue.cli, flask_pdfqueue.worker.classes, workers.pdf_worker, workers.webhook_worker
 create_worker_app()
 http_side = ("pydantic", "flask_limiter", "prometheus_client", "rq_dashboard")
 print(json.dumps(sorted(name for name in http_side if name in sys.modules)))

@@ -31,7 +31,7 @@ from flask_pdfqueue.queue.queues import (
 from flask_pdfqueue.queue.rq_state import BEAT_KEY, DELIVERY_QUEUE, queue_name
 from flask_pdfqueue.records.sql import Delivery
 from flask_pdfqueue.rq_jobs import on_run_failed, on_run_stopped
-from flask_pdfqueue.rq_worker import PDFWorker
+from flask_pdfqueue.worker.classes import PDFWorker
 from tests.servers import RunningServer
 
 DB = 15

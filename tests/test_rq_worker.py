@@ -25,14 +25,14 @@ from flask_pdfqueue.queue.rq_state import (
     scheduler_alive,
     wake_time,
 )
-from flask_pdfqueue.rq_worker import (
+from flask_pdfqueue.timestamps import redis_now, utcnow
+from flask_pdfqueue.worker.classes import (
     MAINTENANCE_SECONDS,
     WORKER_TTL,
     PDFWorker,
     ReconcilerThread,
     clear_dead_scheduler_lock,
 )
-from flask_pdfqueue.timestamps import redis_now, utcnow
 from tests.factories import isolated_app, make_idle, queued_job, state_of
 from tests.servers import RunningServer
 
@@ -181,7 +181,7 @@ def test_the_reconciler_runs_on_a_thread_of_its_own_never_in_a_render_worker(
     worker.run_maintenance_tasks()
     assert not state.queue.holds(job_id)  # a render worker's upkeep reconciles nothing
 
-    monkeypatch.setattr("flask_pdfqueue.rq_worker.RECONCILE_POLL", 0.1)
+    monkeypatch.setattr("flask_pdfqueue.worker.classes.RECONCILE_POLL", 0.1)
     thread = ReconcilerThread(app, "delivery")
     thread.start()
     try:

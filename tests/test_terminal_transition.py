@@ -20,7 +20,7 @@ from flask_pdfqueue.jobs.attempts import settle_failed_run
 from flask_pdfqueue.queue.queues import run_id
 from flask_pdfqueue.records.sql import JobStore
 from flask_pdfqueue.rq_jobs import generate_pdf_job
-from flask_pdfqueue.rq_worker import InProcessWorker
+from flask_pdfqueue.worker.classes import InProcessWorker
 from tests.conftest import make_isolated_app
 from tests.factories import queued_job, state_of
 from tests.integration.helpers import new_report

@@ -13,8 +13,9 @@ from redis.exceptions import RedisError
 from ..jobs.outages import DEPENDENCIES
 from ..queue.redis_servers import support_note
 from ..rq_jobs import on_horse_killed
-from ..rq_worker import InProcessWorker, PDFWorker
 from ..state import current_pdfqueue
+from ..worker.classes import InProcessWorker, PDFWorker
+from ..worker.watchdog import Watchdog, WatchedWorker
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +25,25 @@ log = logging.getLogger(__name__)
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
 @click.option("--name", default=None, help="Worker name (default: RQ's host.pid name).")
 @click.option("--max-jobs", type=int, default=None, help="Exit after this many jobs.")
+@click.option(
+    "--retire-after",
+    type=int,
+    default=None,
+    help="Replace the job process after this many jobs (default: PDFQUEUE_WORKER_MAX_JOBS).",
+)
 @click.option("--preload/--no-preload", default=True, help="Warm the renderer before any job.")
 @click.option(
     "--fork/--no-fork",
     default=None,
-    help="A work horse per run (the default), or every run in this process "
-    "(default: PDFQUEUE_WORKER_FORK).",
+    help="A forked work horse per run, or every run in one warm job process that a "
+    "watchdog replaces when it dies, hangs or grows (the default; PDFQUEUE_WORKER_FORK).",
 )
 @click.option("--logging-level", default="INFO", show_default=True)
 def worker_command(
     burst: bool,
     name: str | None,
     max_jobs: int | None,
+    retire_after: int | None,
     preload: bool,
     fork: bool | None,
     logging_level: str,
@@ -43,8 +51,9 @@ def worker_command(
     """Work the high, normal and low queues in that order, with RQ's scheduler.
 
     The renderer (WeasyPrint, fonts, compiled templates) is loaded in this process
-    before any job, so every run starts warm: in a forked work horse, or here with
-    ``--no-fork`` (see the README's Operations for the trade-off).
+    before any job, so every run starts warm: in the job process the watchdog forks
+    from here (the default), or in a forked work horse per run with ``--fork`` (see the
+    README's Operations for the trade-off).
     """
     from ..reports.rendering import (
         harfbuzz_subset_available,  # (WeasyPrint: only when a worker starts)
@@ -71,7 +80,7 @@ def worker_command(
     if preload:
         state.renderer.preload()
         gc.freeze()  # what is loaded now stays shared with every forked work horse
-    worker: PDFWorker | InProcessWorker
+    level = logging_level.upper()
     if state.settings.worker_fork if fork is None else fork:
         worker = PDFWorker(
             state.queue.ordered,
@@ -80,13 +89,26 @@ def worker_command(
             work_horse_killed_handler=on_horse_killed,
             needs=DEPENDENCIES,
         )
-    else:
-        worker = InProcessWorker(
-            state.queue.ordered, connection=state.redis, name=name, needs=DEPENDENCIES
+        worker.work(burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level=level)
+        return
+    settings = state.settings
+
+    def start(report_fd: int, process_name: str) -> WatchedWorker:
+        return WatchedWorker(
+            state.queue.ordered,
+            connection=state.redis,
+            name=process_name,
+            needs=DEPENDENCIES,
+            report_fd=report_fd,
+            retire_after=retire_after or settings.worker_max_jobs,
+            max_rss_mb=settings.worker_max_rss_mb,
         )
-    worker.work(
-        burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level=logging_level.upper()
-    )
+
+    def work(worker: WatchedWorker, remaining: int | None) -> None:
+        worker.work(burst=burst, with_scheduler=True, max_jobs=remaining, logging_level=level)
+
+    watchdog = Watchdog(state, start, name=name, burst=burst, max_jobs=max_jobs, work=work)
+    raise SystemExit(watchdog.run())
 
 
 @click.command("delivery-worker")

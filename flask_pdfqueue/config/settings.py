@@ -56,7 +56,9 @@ class Settings:
     job_timeout: int = 300
     max_queue_size: int = 100
     workers: int = 2
-    worker_fork: bool = True  # false: render workers run each job in-process
+    worker_fork: bool = False  # true: a forked work horse per run, as RQ's default worker
+    worker_max_jobs: int = 200  # the job process is replaced after this many jobs
+    worker_max_rss_mb: int = 300  # ... or once its resident memory passes this (0: never)
     result_ttl: int = 3600
     failure_ttl: int = 7 * 24 * 3600
     storage: str = "local"

@@ -4,7 +4,7 @@ alive, in which role), the queues' schedulers (alive, and their clocks).
 Health, stats, metrics, alerts and the estimate all ask here, so they cannot disagree.
 
 A worker is alive while its beat (:data:`BEAT_KEY`, written at each of RQ's heartbeats
-by :class:`~flask_pdfqueue.rq_worker.PDFWorker` and its kin) has not expired: Redis
+by :class:`~flask_pdfqueue.worker.classes.PDFWorker` and its kin) has not expired: Redis
 counts that, so a host whose clock is off is judged like any other. RQ's own
 ``last_heartbeat`` is the worker's clock and only shown.
 

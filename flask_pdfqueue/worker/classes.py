@@ -44,12 +44,12 @@ from rq import SimpleWorker, Worker, worker_registration
 from rq.scheduler import RQScheduler
 from rq.worker import BaseWorker, WorkerStatus
 
-from .jobs import outages
-from .jobs.reconcile import reconcile_if_due
-from .ops.alerts import evaluate_if_due
-from .queue.rq_state import SCHEDULER_SILENCE, forget_beat, note_beat, scheduler_silence
-from .state import PDFQueueState, current_pdfqueue
-from .timestamps import redis_now
+from ..jobs import outages
+from ..jobs.reconcile import reconcile_if_due
+from ..ops.alerts import evaluate_if_due
+from ..queue.rq_state import SCHEDULER_SILENCE, forget_beat, note_beat, scheduler_silence
+from ..state import PDFQueueState, current_pdfqueue
+from ..timestamps import redis_now
 
 log = logging.getLogger(__name__)
 
