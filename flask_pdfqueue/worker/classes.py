@@ -1,16 +1,13 @@
 """The RQ worker classes, with what keeps a queue alive unattended.
 
-- Render runs go to RQ's forking worker (:class:`PDFWorker`): a run that leaks,
-  crashes or hangs takes only its work horse with it. A horse that dies (OOM
-  killer, ``kill -9``, the hard timeout) is reported through RQ's documented
-  ``work_horse_killed_handler``, :func:`~flask_pdfqueue.rq_jobs.on_horse_killed`.
-- With ``--no-fork`` (``PDFQUEUE_WORKER_FORK=false``), render runs go to
-  :class:`InProcessWorker` instead, on RQ's ``SimpleWorker``: no fork and no fresh
-  connections per run, for about a tenth more reports per second, at the cost of
-  the horse's isolation (a crash takes the worker, whose run is then retried once
-  RQ finds it abandoned; memory is bounded by ``--max-jobs`` and a restart).
-  RQ's stop command (a cancel) has no horse to kill there: it interrupts the run
-  in the worker process instead (:func:`stoppable`).
+- Render runs go, by default, to one warm job process (:class:`InProcessWorker`, on
+  RQ's ``SimpleWorker``, watched by :mod:`.watchdog`): no fork and no fresh
+  connections per run. RQ's stop command (a cancel) has no horse to kill there: it
+  interrupts the run in the job process instead (:func:`stoppable`).
+- With ``--fork`` (``PDFQUEUE_WORKER_FORK=true``) they go to RQ's forking worker
+  (:class:`PDFWorker`): a horse per run. A horse that dies (OOM killer, ``kill -9``,
+  the hard timeout) is reported through RQ's documented ``work_horse_killed_handler``,
+  :func:`~flask_pdfqueue.rq_jobs.on_horse_killed`.
 - Webhook attempts run in the worker process itself (:class:`InProcessWorker`
   too): an attempt is one bounded POST and two SQL writes, and a
   fork per attempt cost more CPU than the attempt. Its time limit still holds
@@ -188,7 +185,7 @@ class PDFWorker(_Upkeep, Worker):
 
 class InProcessWorker(_Upkeep, SimpleWorker):
     """A worker that runs each job in its own process, warm and without a fork: the
-    webhook delivery worker, and the render worker of ``--no-fork``."""
+    webhook delivery worker, and (watched) the default render worker's job process."""
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         signal.signal(STOP_SIGNAL, _stop_on_signal)

@@ -83,9 +83,12 @@ class Stack:
     env: dict[str, str]
     home: Path
 
-    def worker(self, name: str, *args: str) -> tuple[WorkerProcess, subprocess.Popen[bytes]]:
+    def worker(
+        self, name: str, *args: str, **settings: str
+    ) -> tuple[WorkerProcess, subprocess.Popen[bytes]]:
         log = self.home / f"{name}.log"
-        process = start_worker_process(self.state, self.env, log, "worker", args=args)
+        env = {**self.env, **settings}
+        process = start_worker_process(self.state, env, log, "worker", args=args)
         return WorkerProcess(process.pid, log), process
 
 
@@ -195,10 +198,15 @@ def test_a_run_stuck_past_its_time_limit_is_killed_from_outside_and_retried(
     assert_one_webhook(receiver, job.ok_path, job.failed_path)
 
 
-def test_a_job_process_retires_after_its_jobs_and_a_fresh_one_goes_on(
-    stack: Stack, receiver: WebhookReceiver
+@pytest.mark.parametrize(
+    ("args", "settings"),
+    [(["--retire-after", "1"], {}), ([], {"PDFQUEUE_WORKER_MAX_RSS_MB": "1"})],
+    ids=["after-one-job", "past-its-rss"],
+)
+def test_a_job_process_retires_and_a_fresh_one_goes_on(
+    stack: Stack, receiver: WebhookReceiver, args: list[str], settings: dict[str, str]
 ) -> None:
-    worker, process = stack.worker("worker-d", "--retire-after", "1")
+    worker, process = stack.worker(f"worker-d{len(args)}", *args, **settings)
     try:
         jobs = [_submit(stack, receiver, new_report(stack.state)) for _ in range(3)]
         for job in jobs:
