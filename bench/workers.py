@@ -26,7 +26,8 @@ def product_workers(
     """W ``flask pdfqueue worker`` (renderer preloaded; ``--no-fork`` unless ``fork``) and 1
     delivery worker, registered.
 
-    Yields the render workers (RQ worker parents; their work horses are their children).
+    Yields the render workers (RQ worker parents, or watchdogs; their work horses or job
+    processes are their children).
     """
     logs = s.home / "logs"
     argv = render_worker_argv(fork)
@@ -40,8 +41,9 @@ def product_workers(
 
 
 def render_worker_argv(fork: bool) -> list[str]:
-    """``flask pdfqueue worker``, with ``--no-fork`` unless ``fork``."""
-    return [*FLASK, "worker"] if fork else [*FLASK, "worker", "--no-fork"]
+    """``flask pdfqueue worker --fork`` (a horse per run), or ``--no-fork`` (the default:
+    one watched job process)."""
+    return [*FLASK, "worker", "--fork" if fork else "--no-fork"]
 
 
 def wait_registered(s: Stack, count: int) -> None:
