@@ -28,18 +28,18 @@ def burst_rows(
     results: Results,
     rss: bool,
     *,
-    fork: bool = True,
+    fork: bool = False,
 ) -> None:
-    """P4 (and, with ``rss``, P7's RSS rows sampled during the same run), with forking
-    render workers or, unless ``fork``, ``worker --no-fork``.
+    """P4 (and, with ``rss``, P7's RSS rows sampled during the same run), with the default
+    render workers or, with ``fork``, ``worker --fork`` (for information).
 
     The P1 limit is measured right before and right after the burst (the bare loop,
     ``bare_jobs`` renders each time) and their mean used: the burst takes minutes, and this
     VM's speed drifts over minutes.
     """
     flush(s)
-    tag = "P4" if fork else "P4n"
-    mode = "" if fork else "`worker --no-fork`: "
+    tag = "P4f" if fork else "P4"
+    mode = "`worker --fork` (for information): " if fork else ""
     codes = [f"{tag}-{i:05d}" for i in range(jobs)]
     seed_reports(s, codes)
     log(f"{tag}: bare warm render loop before the burst, {bare_jobs} renders")

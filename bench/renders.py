@@ -125,10 +125,10 @@ def _horse_times(s: Stack, job_ids: set[str]) -> list[float]:
 
 
 def pipeline_rate(
-    s: Stack, workers: int, jobs: int, results: Results, tag: str, *, fork: bool = True
+    s: Stack, workers: int, jobs: int, results: Results, tag: str, *, fork: bool = False
 ) -> float:
     """Reports/s through the product: submit via the app, W render + 1 delivery workers
-    (``worker --no-fork`` unless ``fork``), until every job's webhook arrived. Records
+    (the default worker, or ``worker --fork``), until every job's webhook arrived. Records
     invariant violations in ``results``."""
     codes = [f"{tag}-{i:05d}" for i in range(jobs)]
     seed_reports(s, codes)
@@ -142,7 +142,7 @@ def pipeline_rate(
             out = str(Path(spy) / f"{tag}-render-0.txt")
             record = [pyspy, "record", "--subprocesses", "--idle", "--format", "raw"]
             argv = [*record, "--rate", "200", "--output", out, "--", *argv]
-        name = f"render worker {n}" + (" (+horses)" if fork else "")
+        name = f"render worker {n}" + (" (+horses)" if fork else " (+job process)")
         named[name] = spawn(argv, s.env, logs / f"{tag}-render-{n}.log")
     named["delivery worker"] = spawn(
         [*FLASK, "delivery-worker"], s.env, logs / f"{tag}-delivery.log"

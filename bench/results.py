@@ -27,6 +27,8 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Every measured value behind a row, by row id (saved with the run, bench/report.py).
+    samples: dict[str, Any] = field(default_factory=dict)
 
     def add(self, row: Row) -> None:
         self.rows.append(row)

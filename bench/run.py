@@ -17,9 +17,9 @@ folder) records render worker 0 with py-spy; ``BENCH_KEEP`` keeps the temporary 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -35,6 +35,7 @@ from bench.renders import (
     report_html,
     rq_default_rate,
 )
+from bench.report import save, update_readme
 from bench.results import Results, Row, paired_ratio_row, yes
 from bench.stack import SUBMIT_PATH, log, stack, stop
 
@@ -49,57 +50,53 @@ def run() -> int:
     window = 10.0 * scale
     repeat = max(1, int(os.environ.get("BENCH_REPEAT", "3")))
     results = Results()
+    started = time.time()
 
     def wanted(pid: str) -> bool:
         return not only or pid in only
 
     with stack() as s:
         html_path, base_url = report_html(s)
-        p1 = None
         if wanted("P1") or wanted("P2"):
-            # Pipeline and bare loop alternate, and the medians are reported: this VM's
-            # speed drifts between runs a minute apart (bench/README.md). The pipeline runs
-            # with forking render workers (the default) and with `worker --no-fork`.
+            # Pipeline and baselines alternate, and medians of per-pair ratios are reported:
+            # this VM's speed drifts between runs a minute apart (bench/README.md). The
+            # pipeline runs with the default render workers, and with `worker --fork` for
+            # information; P2's baseline (RQ's own worker) runs in the same rounds.
             pipes: list[float] = []
-            in_process: list[float] = []
+            forked: list[float] = []
             bares: list[float] = []
+            plains: list[float] = []
             for rep in range(repeat):
                 log(f"pipeline #{rep + 1}: {jobs} jobs, {workers} render + 1 delivery worker")
                 pipes.append(pipeline_rate(s, workers, jobs, results, f"P1.{rep + 1}"))
-                if not wanted("P1"):
-                    break
-                log(f"bare warm render loop #{rep + 1} in {workers} processes, {jobs} renders")
-                bares.append(bare_render_rate(html_path, base_url, workers, jobs))
-                log(f"pipeline #{rep + 1} with worker --no-fork: {jobs} jobs")
-                in_process.append(
-                    pipeline_rate(s, workers, jobs, results, f"P1n.{rep + 1}", fork=False)
-                )
-            p1 = statistics.median(pipes)
+                if wanted("P1"):
+                    log(f"bare warm render loop #{rep + 1} in {workers} processes, {jobs} renders")
+                    bares.append(bare_render_rate(html_path, base_url, workers, jobs))
+                    log(f"pipeline #{rep + 1} with worker --fork: {jobs} jobs")
+                    forked.append(
+                        pipeline_rate(s, workers, jobs, results, f"P1f.{rep + 1}", fork=True)
+                    )
+                if wanted("P2"):
+                    log(f"rq worker (fork, no preload) x{workers}, {jobs} plain render jobs")
+                    plains.append(rq_default_rate(s, html_path, base_url, workers, jobs))
+            results.samples["P1"] = {"ours": pipes, "fork": forked, "bare": bares}
+            results.samples["P2"] = {"ours": pipes, "rq_worker": plains}
         if wanted("P1"):
             measure = f"end-to-end reports/s, W={workers}, {jobs} jobs ÷ warm WeasyPrint loop"
             results.add(paired_ratio_row("P1", measure, pipes, bares, 0.95))
-            in_process_measure = measure.replace("end-to-end", "`worker --no-fork`")
-            results.add(paired_ratio_row("P1", in_process_measure, in_process, bares, 0.95))
+            results.add(paired_ratio_row("P1", "`worker --fork` (for information): " + measure,
+                                         forked, bares, None))  # fmt: skip
         if wanted("P2"):
-            log(f"rq worker (fork, no preload) x{workers}, {jobs} plain render jobs")
-            plain = rq_default_rate(s, html_path, base_url, workers, jobs)
-            assert p1 is not None
             results.add(
-                Row(
-                    "P2",
-                    "same pipeline ÷ `rq worker` default fork, no preload",
-                    f"{p1:.2f}/s",
-                    f"{plain:.2f}/s",
-                    f"{p1 / plain:.2f}x",
-                    "≥ 1.8x",
-                    yes(p1 / plain >= 1.8),
+                paired_ratio_row(
+                    "P2", "same pipeline ÷ `rq worker` default fork, no preload", pipes, plains, 1.8
                 )
             )
         # Rows that run workers come before the submit-only loads (P7 Redis, P8, P3): those
         # leave thousands of queued jobs in SQL, which a worker's reconciler would re-enqueue.
         if wanted("P4"):
             burst = max(20, int(2000 * scale))
-            for fork in (True, False):
+            for fork in (False, True):
                 burst_rows(
                     s, (html_path, base_url), workers, burst, jobs, results, wanted("P7"), fork=fork
                 )
@@ -108,12 +105,15 @@ def run() -> int:
         if wanted("P6"):
             legacy_rows(s, workers, max(10, int(100 * scale)), results)
         if wanted("P7") and not wanted("P4"):
-            for fork in (True, False):
+            for fork in (False, True):
                 rss_run(s, workers, max(20, int(300 * scale)), results, fork=fork)
         if wanted("P7") or wanted("P8"):
             flush(s)
             proc, port = start_gunicorn(s, "flask_pdfqueue.service:create_app()", "service-p8", {})
             try:
+                # Both P8 runs come after the same warm-up: a run at the same load.
+                load(port, SUBMIT_PATH, 8, window / 2, "P8we", s.callback)
+                flush(s)
                 log("P8: submit latency, empty queue (8 connections)")
                 empty = load(port, SUBMIT_PATH, 8, window / 2, "P8e", s.callback)
                 flush(s)
@@ -141,33 +141,16 @@ def run() -> int:
                         yes(per_job <= 1024),
                     )
                 )
-                # What the product would save with Redis keeping job hashes as listpacks
-                # (RQ's "data" field, 92 bytes, is over the default 64-byte limit).
-                r = s.state.redis
-                flush(s)
-                r.config_set("hash-max-listpack-value", "256")
-                used = int(r.info("memory")["used_memory"])
-                batch_fill(port, 1000, "P7l", s.callback)
-                packed = (int(r.info("memory")["used_memory"]) - used) / 1000
-                r.config_set("hash-max-listpack-value", "64")
-                flush(s)
-                batch_fill(port, 1000, "P7b", s.callback)
-                results.add(
-                    Row(
-                        "P7",
-                        "same, redis-server hash-max-listpack-value 256 (a config change)",
-                        f"{packed:,.0f} B",
-                        f"{per_job:,.0f} B at the default 64",
-                        f"{packed / per_job:.2f}",
-                        "≤ 1 KB",
-                        yes(packed <= 1024),
-                    )
-                )
                 log("P8: filling the queue to 10,000 waiting jobs")
                 batch_fill(port, 9000, "P8f", s.callback)
                 waiting = s.state.queue.waiting()
+                load(port, SUBMIT_PATH, 8, window / 2, "P8ww", s.callback)
                 full = load(port, SUBMIT_PATH, 8, window / 2, "P8w", s.callback)
                 ratio = full.pct(0.99) / empty.pct(0.99)
+                results.samples["P8"] = {
+                    "empty": dataclasses.asdict(empty),
+                    "full": dataclasses.asdict(full),
+                }
                 results.add(
                     Row(
                         "P8",
@@ -229,6 +212,11 @@ def run() -> int:
                 )
             )
             results.extra["p3_32_p99_ms"] = ours.pct(0.99)
+            results.samples["P3"] = {
+                name: dataclasses.asdict(run)
+                for name, run in (("ours_32", ours), ("ours_128", heavy),
+                                  ("bare_32", bare_load), ("bare_128", bare_heavy))
+            }  # fmt: skip
     print()
     print(
         f"flask-pdfqueue benchmarks: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
@@ -247,9 +235,16 @@ def run() -> int:
             f"  one job hash ({results.extra.get('p7_encoding')!r}), field: value bytes:",
             json.dumps(results.extra.get("p7_job_hash")),
         )
-    for key in ("p6", "p7_rss"):
+    for key in ("p6", "p7_rss", "p7_rss_fork"):
         if key in results.extra:
             print(f"\n{key.upper()}: " + json.dumps(results.extra[key]))
+    settings: dict[str, object] = {"BENCH_SCALE": scale, "W": workers, "BENCH_REPEAT": repeat}
+    if only:
+        settings["BENCH_ONLY"] = ",".join(sorted(only))
+    saved = save(results, settings, started)
+    print(f"\nraw results: {saved}")
+    if not only and update_readme():
+        print("bench/README.md: its table is made again from the newest run and the one before")
     if results.violations:
         print("\nCORRECTNESS VIOLATIONS:", file=sys.stderr)
         for v in results.violations:

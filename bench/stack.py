@@ -64,7 +64,6 @@ def _settings(home: Path, redis_url: str, mongo_url: str, sql_url: str | None) -
         "PDFQUEUE_MAX_QUEUE_SIZE": "1000000",
         "PDFQUEUE_RATE_LIMIT": "100000000/minute",
         "PDFQUEUE_JOB_TIMEOUT": "120",
-        "PDFQUEUE_LOG_LEVEL": "WARNING",
     }
 
 

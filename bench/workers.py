@@ -21,9 +21,9 @@ FLASK += ["pdfqueue"]
 
 @contextlib.contextmanager
 def product_workers(
-    s: Stack, workers: int, tag: str, *, fork: bool = True
+    s: Stack, workers: int, tag: str, *, fork: bool = False
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """W ``flask pdfqueue worker`` (renderer preloaded; ``--no-fork`` unless ``fork``) and 1
+    """W ``flask pdfqueue worker`` (renderer preloaded; the default, or ``--fork``) and 1
     delivery worker, registered.
 
     Yields the render workers (RQ worker parents, or watchdogs; their work horses or job
@@ -77,10 +77,12 @@ def wait_ready(ready_dir: Path, count: int, what: str, procs: list[Any], timeout
 
 
 def webhooks_after(s: Stack, before: int, job_ids: set[str], timeout: float) -> int:
-    """Wait until a webhook per job arrived after the first ``before`` requests; say how many."""
+    """Wait until a webhook for each of ``job_ids`` arrived after the first ``before``
+    requests (another run's late webhook does not stop the clock); say how many of them."""
 
     def arrived() -> int:
-        return len(s.receiver.requests()) - before
+        named = {req.json.get("job_id") for req in s.receiver.requests()[before:]}
+        return len(job_ids & named)
 
     every = 0.05 if len(job_ids) < 200 else 0.2
     with contextlib.suppress(TimeoutError):
