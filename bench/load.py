@@ -7,6 +7,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import queue as queue_module
 import sys
 import threading
 import time
@@ -108,6 +109,105 @@ def load(
         ctx.Process(
             target=_load_proc,
             args=(port, path, conns // procs, seconds, f"{tag}{k}", callback, out),
+        )
+        for k in range(procs)
+    ]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    total = Load(0, 0.0, 0, [])
+    for _ in workers:
+        ok, errors, lat = out.get(timeout=seconds + 120)
+        total.requests += ok
+        total.errors += errors
+        total.latencies.extend(lat)
+    for w in workers:
+        w.join()
+    total.seconds = time.perf_counter() - started
+    return total
+
+
+def _open_loop_proc(
+    port: int,
+    path: str,
+    rate: float,
+    seconds: float,
+    offset: float,
+    tag: str,
+    callback: str,
+    out: Any,
+) -> None:
+    """Send at ``rate``/s for ``seconds``, each request at its scheduled time (from
+    ``offset`` into each 1/rate period); latency counts from the scheduled time, so a
+    request that had to wait for a free connection shows it (no coordinated omission)."""
+    due: queue_module.Queue[tuple[int, float] | None] = queue_module.Queue()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    counts = {"ok": 0, "errors": 0}
+    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+
+    def sender() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[float] = []
+        ok = errors = 0
+        while (item := due.get()) is not None:
+            i, scheduled = item
+            body = json.dumps({"code": f"{tag}-{i}", "productId": PRODUCT, "callback": callback})
+            try:
+                conn.request("POST", path, body, headers)
+                resp = conn.getresponse()
+                resp.read()
+                mine.append(time.perf_counter() - scheduled)
+                if resp.status in (200, 202):
+                    ok += 1
+                else:
+                    errors += 1
+                if resp.will_close:
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            counts["ok"] += ok
+            counts["errors"] += errors
+
+    senders = [threading.Thread(target=sender) for _ in range(OPEN_LOOP_SENDERS)]
+    for thread in senders:
+        thread.start()
+    start = time.perf_counter() + 0.2 + offset / rate
+    for i in range(int(rate * seconds)):
+        scheduled = start + i / rate
+        pause = scheduled - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        due.put((i, scheduled))
+    for _ in senders:
+        due.put(None)
+    for thread in senders:
+        thread.join()
+    out.put((counts["ok"], counts["errors"], latencies))
+
+
+#: Connections each open-loop process may have in flight (a late answer never delays
+#: the next send while one is free).
+OPEN_LOOP_SENDERS = 32
+
+
+def open_loop(
+    port: int, path: str, rate: float, seconds: float, tag: str, callback: str, procs: int = 2
+) -> Load:
+    """Open-loop load: ``rate`` requests/s in all, sent on schedule by ``procs`` processes
+    (interleaved), whatever the answers' pace."""
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    workers = [
+        ctx.Process(
+            target=_open_loop_proc,
+            args=(port, path, rate / procs, seconds, k / procs, f"{tag}{k}", callback, out),
         )
         for k in range(procs)
     ]

@@ -38,6 +38,7 @@ from bench.renders import (
 from bench.report import save, update_readme
 from bench.results import Results, Row, paired_ratio_row, yes
 from bench.stack import SUBMIT_PATH, log, stack, stop
+from bench.submits import p3_rows
 
 # --------------------------------------------------------------------------- the run
 
@@ -165,58 +166,7 @@ def run() -> int:
             finally:
                 stop([proc])
         if wanted("P3"):
-            flush(s)
-            proc, port = start_gunicorn(s, "flask_pdfqueue.service:create_app()", "service", {})
-            try:
-                log(f"P3: full submit endpoint, 32 connections, {window:.0f} s")
-                ours = load(port, SUBMIT_PATH, 32, window, "P3a", s.callback)
-                flush(s)
-                log(f"P3: full submit endpoint, 128 connections, {window:.0f} s")
-                heavy = load(port, SUBMIT_PATH, 128, window, "P3b", s.callback)
-            finally:
-                stop([proc])
-            flush(s)
-            bare_env = {"BENCH_REDIS_URL": s.redis_url}
-            proc, port = start_gunicorn(s, "bench.bare_app:app", "bare", bare_env)
-            try:
-                log(f"P3: bare Flask + RQ enqueue, 32 connections, {window:.0f} s")
-                bare_load = load(port, "/enqueue", 32, window, "P3c", s.callback)
-                flush(s)
-                log(f"P3: bare Flask + RQ enqueue, 128 connections, {window:.0f} s")
-                bare_heavy = load(port, "/enqueue", 128, window, "P3d", s.callback)
-            finally:
-                stop([proc])
-            ratio = ours.rps / bare_load.rps
-            results.add(
-                Row(
-                    "P3",
-                    "submit req/s ÷ bare Flask+RQ enqueue, 32 conns",
-                    f"{ours.rps:.0f}/s (p99 {ours.pct(0.99):.0f} ms, {ours.errors} err)",
-                    f"{bare_load.rps:.0f}/s (p99 {bare_load.pct(0.99):.0f} ms)",
-                    f"{ratio:.2f}",
-                    "≥ 0.7",
-                    yes(ratio >= 0.7),
-                )
-            )
-            results.add(
-                Row(
-                    "P3",
-                    "submit at 128 conns: p99, errors (closed loop: mean latency = 128 ÷ req/s)",
-                    f"p99 {heavy.pct(0.99):.0f} ms, {heavy.errors} err, {heavy.rps:.0f}/s "
-                    f"(mean {heavy.mean:.0f} ms)",
-                    f"bare: p99 {bare_heavy.pct(0.99):.0f} ms, {bare_heavy.errors} err, "
-                    f"{bare_heavy.rps:.0f}/s (mean {bare_heavy.mean:.0f} ms)",
-                    "-",
-                    "p99 ≤ 50 ms, 0 errors",
-                    yes(heavy.pct(0.99) <= 50 and heavy.errors == 0),
-                )
-            )
-            results.extra["p3_32_p99_ms"] = ours.pct(0.99)
-            results.samples["P3"] = {
-                name: dataclasses.asdict(run)
-                for name, run in (("ours_32", ours), ("ours_128", heavy),
-                                  ("bare_32", bare_load), ("bare_128", bare_heavy))
-            }  # fmt: skip
+            p3_rows(s, window, repeat, results)
     print()
     print(
         f"flask-pdfqueue benchmarks: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "

@@ -98,6 +98,36 @@ class WatchedWorker(InProcessWorker):
         os.write(self.report_fd, line.encode() + b"\n")
 
 
+class _Lines:
+    """The job process's report pipe, read as whole lines."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending = b""
+
+    def within(self, seconds: float) -> list[str]:
+        """The lines that arrive within ``seconds`` (none if nothing does)."""
+        with contextlib.suppress(InterruptedError):
+            readable, _, _ = select.select([self.fd], [], [], seconds)
+            if readable:
+                return self._split(os.read(self.fd, 4096))
+        return []
+
+    def rest(self) -> list[str]:
+        """Every line still in the pipe of a process that has ended (without waiting: a
+        process it forked, RQ's scheduler, may hold the pipe open a while longer)."""
+        os.set_blocking(self.fd, False)
+        found: list[str] = []
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(self.fd, 4096):
+                found += self._split(chunk)
+        return found
+
+    def _split(self, chunk: bytes) -> list[str]:
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        return [line.decode() for line in lines]
+
+
 @dataclass
 class _Run:
     """The run the job process says it is on, and when the watchdog kills it."""
@@ -178,23 +208,19 @@ class Watchdog:
 
     def _watch(self, pid: int, name: str, reports: int) -> tuple[int, bool]:
         """Follow the job process until it ends; its wait status, and whether it retired."""
+        lines = _Lines(reports)
         current: _Run | None = None
-        pending = b""
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
+                for line in lines.rest():  # what it said just before it ended
+                    current = self._note(line, current)
                 break
             wait = 1.0
             if current is not None and current.deadline is not None:
                 wait = max(0.0, min(wait, current.deadline - time.monotonic()))
-            with contextlib.suppress(InterruptedError):
-                readable, _, _ = select.select([reports], [], [], wait)
-                if readable:
-                    chunk = os.read(reports, 4096)
-                    pending += chunk
-                    *lines, pending = pending.split(b"\n")
-                    for line in lines:
-                        current = self._note(line.decode(), current)
+            for line in lines.within(wait):
+                current = self._note(line, current)
             if current and current.deadline and time.monotonic() > current.deadline:
                 log.error(
                     "worker %s: run %s passed its %d s time limit; killing its process %d",
@@ -206,6 +232,7 @@ class Watchdog:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
                 _, status = os.waitpid(pid, 0)
+                self.child = None
                 self._settle(current, classify(JobTimeoutException(), current.timeout))
                 self._forget(name)
                 return status, False
