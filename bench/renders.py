@@ -189,12 +189,13 @@ def rq_default_rate(s: Stack, html_path: Path, base_url: str, workers: int, jobs
     """Reports/s of W ``rq worker`` (fork per job, no preload) on bench.plain_jobs."""
     from rq import Queue, Worker
 
-    queue = Queue("bench-plain", connection=s.state.redis)
+    # A queue of its own per round: the registries keep earlier rounds' jobs for a while.
+    queue = Queue(f"bench-plain-{time.monotonic_ns()}", connection=s.state.redis)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rq = str(Path(sys.executable).parent / "rq")
     procs = [
         spawn(
-            [rq, "worker", "--url", s.redis_url, "--logging_level", "WARNING", "bench-plain"],
+            [rq, "worker", "--url", s.redis_url, "--logging_level", "WARNING", queue.name],
             env,
             s.home / "logs" / f"rq-plain-{n}.log",
         )
