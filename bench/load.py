@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import multiprocessing
 import os
@@ -11,9 +12,10 @@ import queue as queue_module
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from bench.stack import API_KEY, BATCH_PATH, PRODUCT, ROOT, Stack, spawn, wait_for
 
@@ -43,6 +45,59 @@ class Load:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
+class _Connection:
+    """One keep-alive connection posting submits; what each answer was, and how long it
+    took from a given moment (the send, or the scheduled send time)."""
+
+    HEADERS: ClassVar[dict[str, str]] = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.latencies: list[float] = []
+        self.ok = self.errors = 0
+
+    def post(self, path: str, body: str, since: float) -> None:
+        try:
+            self.conn.request("POST", path, body, self.HEADERS)
+            resp = self.conn.getresponse()
+            resp.read()
+            self.latencies.append(time.perf_counter() - since)
+            if resp.status in (200, 202):
+                self.ok += 1
+            else:
+                self.errors += 1
+            if resp.will_close:
+                self._reopen()
+        except (OSError, http.client.HTTPException):
+            self.errors += 1
+            self._reopen()
+
+    def _reopen(self) -> None:
+        self.conn.close()
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+
+def _threads_then_report(client: Callable[[], _Connection], count: int, out: Any) -> None:
+    """Run ``count`` threads of ``client`` and put their answers together on ``out``."""
+    finished: list[_Connection] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        connection = client()
+        connection.conn.close()
+        with lock:
+            finished.append(connection)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies = [seconds for c in finished for seconds in c.latencies]
+    out.put((sum(c.ok for c in finished), sum(c.errors for c in finished), latencies))
+
+
 def _load_proc(
     port: int,
     path: str,
@@ -53,65 +108,24 @@ def _load_proc(
     out: Any,
 ) -> None:
     deadline = time.monotonic() + seconds
-    lock = threading.Lock()
-    latencies: list[float] = []
-    counts = {"ok": 0, "errors": 0}
-    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+    numbers = itertools.count()
 
-    def client(n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        i = 0
-        mine: list[float] = []
-        ok = errors = 0
+    def client() -> _Connection:
+        connection = _Connection(port)
         while time.monotonic() < deadline:
-            i += 1
-            body = json.dumps(
-                {"code": f"{tag}-{n}-{i}", "productId": PRODUCT, "callback": callback}
-            )
-            t0 = time.perf_counter()
-            try:
-                conn.request("POST", path, body, headers)
-                resp = conn.getresponse()
-                resp.read()
-                mine.append(time.perf_counter() - t0)
-                if resp.status in (200, 202):
-                    ok += 1
-                else:
-                    errors += 1
-                if resp.will_close:
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            except (OSError, http.client.HTTPException):
-                errors += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            counts["ok"] += ok
-            counts["errors"] += errors
+            body = {"code": f"{tag}-{next(numbers)}", "productId": PRODUCT, "callback": callback}
+            connection.post(path, json.dumps(body), time.perf_counter())
+        return connection
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(conns)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    out.put((counts["ok"], counts["errors"], latencies))
+    _threads_then_report(client, conns, out)
 
 
-def load(
-    port: int, path: str, conns: int, seconds: float, tag: str, callback: str, procs: int = 2
-) -> Load:
-    """Closed-loop load: ``conns`` keep-alive connections spread over ``procs`` processes."""
+def _in_processes(target: Callable[..., None], args: list[tuple[Any, ...]], seconds: float) -> Load:
+    """Run ``target(*args[k], out)`` in a forked process per ``args`` item; their answers
+    put together, over the wall time of them all."""
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
-    workers = [
-        ctx.Process(
-            target=_load_proc,
-            args=(port, path, conns // procs, seconds, f"{tag}{k}", callback, out),
-        )
-        for k in range(procs)
-    ]
+    workers = [ctx.Process(target=target, args=(*a, out)) for a in args]
     started = time.perf_counter()
     for w in workers:
         w.start()
@@ -125,6 +139,14 @@ def load(
         w.join()
     total.seconds = time.perf_counter() - started
     return total
+
+
+def load(
+    port: int, path: str, conns: int, seconds: float, tag: str, callback: str, procs: int = 2
+) -> Load:
+    """Closed-loop load: ``conns`` keep-alive connections spread over ``procs`` processes."""
+    args = [(port, path, conns // procs, seconds, f"{tag}{k}", callback) for k in range(procs)]
+    return _in_processes(_load_proc, args, seconds)
 
 
 def _open_loop_proc(
@@ -141,43 +163,17 @@ def _open_loop_proc(
     ``offset`` into each 1/rate period); latency counts from the scheduled time, so a
     request that had to wait for a free connection shows it (no coordinated omission)."""
     due: queue_module.Queue[tuple[int, float] | None] = queue_module.Queue()
-    lock = threading.Lock()
-    latencies: list[float] = []
-    counts = {"ok": 0, "errors": 0}
-    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
 
-    def sender() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine: list[float] = []
-        ok = errors = 0
+    def client() -> _Connection:
+        connection = _Connection(port)
         while (item := due.get()) is not None:
             i, scheduled = item
-            body = json.dumps({"code": f"{tag}-{i}", "productId": PRODUCT, "callback": callback})
-            try:
-                conn.request("POST", path, body, headers)
-                resp = conn.getresponse()
-                resp.read()
-                mine.append(time.perf_counter() - scheduled)
-                if resp.status in (200, 202):
-                    ok += 1
-                else:
-                    errors += 1
-                if resp.will_close:
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            except (OSError, http.client.HTTPException):
-                errors += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            counts["ok"] += ok
-            counts["errors"] += errors
+            body = {"code": f"{tag}-{i}", "productId": PRODUCT, "callback": callback}
+            connection.post(path, json.dumps(body), scheduled)
+        return connection
 
-    senders = [threading.Thread(target=sender) for _ in range(OPEN_LOOP_SENDERS)]
-    for thread in senders:
-        thread.start()
+    senders = threading.Thread(target=_threads_then_report, args=(client, OPEN_LOOP_SENDERS, out))
+    senders.start()
     start = time.perf_counter() + 0.2 + offset / rate
     for i in range(int(rate * seconds)):
         scheduled = start + i / rate
@@ -185,11 +181,9 @@ def _open_loop_proc(
         if pause > 0:
             time.sleep(pause)
         due.put((i, scheduled))
-    for _ in senders:
+    for _ in range(OPEN_LOOP_SENDERS):
         due.put(None)
-    for thread in senders:
-        thread.join()
-    out.put((counts["ok"], counts["errors"], latencies))
+    senders.join()
 
 
 #: Connections each open-loop process may have in flight (a late answer never delays
@@ -202,28 +196,10 @@ def open_loop(
 ) -> Load:
     """Open-loop load: ``rate`` requests/s in all, sent on schedule by ``procs`` processes
     (interleaved), whatever the answers' pace."""
-    ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    workers = [
-        ctx.Process(
-            target=_open_loop_proc,
-            args=(port, path, rate / procs, seconds, k / procs, f"{tag}{k}", callback, out),
-        )
-        for k in range(procs)
+    args = [
+        (port, path, rate / procs, seconds, k / procs, f"{tag}{k}", callback) for k in range(procs)
     ]
-    started = time.perf_counter()
-    for w in workers:
-        w.start()
-    total = Load(0, 0.0, 0, [])
-    for _ in workers:
-        ok, errors, lat = out.get(timeout=seconds + 120)
-        total.requests += ok
-        total.errors += errors
-        total.latencies.extend(lat)
-    for w in workers:
-        w.join()
-    total.seconds = time.perf_counter() - started
-    return total
+    return _in_processes(_open_loop_proc, args, seconds)
 
 
 @dataclass(frozen=True)
