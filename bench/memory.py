@@ -57,6 +57,8 @@ class RssSampler:
     end_kb: dict[int, int] = field(default_factory=dict)
     parent_peak_kb: int = 0
     horse_peak_kb: dict[int, int] = field(default_factory=dict)
+    #: Each sample's largest child VmRSS: the job processes' envelope over the run.
+    child_envelope_kb: list[int] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -79,9 +81,13 @@ class RssSampler:
     def _sample(self) -> None:
         for pid in self.parents:
             self.parent_peak_kb = max(self.parent_peak_kb, _status_kb(pid).get("VmHWM", 0))
+        largest = 0
         for pid in _children(set(self.parents)):
-            hwm = _status_kb(pid).get("VmHWM", 0)
-            self.horse_peak_kb[pid] = max(self.horse_peak_kb.get(pid, 0), hwm)
+            status = _status_kb(pid)
+            self.horse_peak_kb[pid] = max(self.horse_peak_kb.get(pid, 0), status.get("VmHWM", 0))
+            largest = max(largest, status.get("VmRSS", 0))
+        if largest:
+            self.child_envelope_kb.append(largest)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
@@ -94,6 +100,13 @@ class RssSampler:
             for p in self.parents
             if self.start_kb.get(p)
         )
+
+    def envelope_tenths_kb(self) -> tuple[int, int]:
+        """The largest child VmRSS in the first and in the last tenth of the samples: a
+        leak lifts the second over the first, whichever job process is running then."""
+        samples = self.child_envelope_kb
+        tenth = max(1, len(samples) // 10)
+        return max(samples[:tenth], default=0), max(samples[-tenth:], default=0)
 
 
 def rss_rows(sampler: RssSampler, jobs: int, during: str, results: Results, *, fork: bool) -> None:
@@ -109,6 +122,7 @@ def rss_rows(sampler: RssSampler, jobs: int, during: str, results: Results, *, f
         "parent_peak_kb": sampler.parent_peak_kb,
         "children_start_kb": sampler.child_start_kb,
         "children_seen": len(sampler.horse_peak_kb),
+        "child_envelope_tenths_kb": sampler.envelope_tenths_kb(),
         "child_peak_kb": max(sampler.horse_peak_kb.values(), default=0),
     }
     children = "horses" if fork else "job processes"
@@ -131,13 +145,14 @@ def rss_rows(sampler: RssSampler, jobs: int, during: str, results: Results, *, f
         end = max(sampler.end_kb.values()) / 1024
         what = f"{start:.0f} → {end:.0f} MB, largest parent"
     else:
-        start = max(sampler.child_start_kb.values(), default=0) / 1024
-        growth = (horse_mb - start) / start if start else float("inf")
-        what = f"{start:.0f} MB warm → {horse_mb:.0f} MB at most, any job process"
+        first, last = (kb / 1024 for kb in sampler.envelope_tenths_kb())
+        growth = (last - first) / first if first else float("inf")
+        what = f"{first:.0f} MB in the first tenth of the run → {last:.0f} MB in the last"
     results.add(
         Row(
             "P7",
-            f"{mode}render worker RSS growth, after warm-up to the end of {jobs:,} jobs",
+            f"{mode}render worker RSS growth over {jobs:,} jobs"
+            + (", largest parent, start to end" if fork else ", job processes' largest VmRSS"),
             f"{growth * 100:+.1f} % ({what})",
             "-",
             "-",

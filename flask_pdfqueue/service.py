@@ -48,6 +48,8 @@ def create_app(profile: str | None = None, *, web: bool = True) -> Flask:
             handler.addFilter(TraceIdFilter())
     # WeasyPrint logs a dozen "Step N" lines per render at INFO: noise at any volume.
     logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    # Alembic, imported by `flask pdfqueue db` when it runs, announces its plugins at INFO.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     PDFQueue(app, web=web)
     if web:
         from .api.envelope import register_app_error_handlers

@@ -91,3 +91,22 @@ def test_only_an_app_with_the_extension_has_the_commands(tmp_path: Path) -> None
     service = _flask(tmp_path, "--help")
     assert service.returncode == 0, service.stderr
     assert "Operate the PDF queue." in service.stdout
+
+
+def test_the_service_loads_alembic_only_for_the_schema_commands() -> None:
+    # Every process of the service (web, workers) loads the CLI; Alembic and Mako would
+    # cost each of them about 8 MB resident that only `flask pdfqueue db` uses.
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from flask_pdfqueue.service import create_app; "
+            "from flask_pdfqueue.cli import database; create_app(); "
+            "print(sorted(m for m in ('alembic', 'mako') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[]"

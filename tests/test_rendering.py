@@ -291,6 +291,8 @@ def test_preload_warms_up_and_checks_every_mapped_template(tmp_path: Path) -> No
     broken = _renderer(template_map={"tesKhusus": "nope.html"})
     with pytest.raises(TemplateError, match=r"'nope\.html' not found"):
         broken.preload()
+    with pytest.raises(TemplateError, match=r"'nope\.html' not found"):
+        broken.prepare()  # what a watchdog checks before its job process warms up
 
 
 @pytest.mark.parametrize(

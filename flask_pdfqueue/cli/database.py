@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from ..records.migrations import current, downgrade, offline_sql, upgrade
 from ..state import current_pdfqueue
+
+# Alembic (8 MB resident with Mako) is imported by these commands only, inside each one:
+# every process of the service loads the CLI, and none but these needs it.
 
 
 @click.command("upgrade")
@@ -17,6 +19,8 @@ def db_upgrade_command(revision: str) -> None:
 
     A database made before migrations existed is recognised and migrated too.
     """
+    from ..records.migrations import current, upgrade
+
     engine = current_pdfqueue().jobs.engine
     upgrade(engine, revision)
     click.echo(f"schema at revision {current(engine)}")
@@ -27,6 +31,8 @@ def db_upgrade_command(revision: str) -> None:
 @click.option("--revision", required=True, help="Migrate down to this one, e.g. 0001.")
 def db_downgrade_command(revision: str) -> None:
     """Roll the SQL schema back, for running an older release (0001: before the outbox)."""
+    from ..records.migrations import current, downgrade
+
     engine = current_pdfqueue().jobs.engine
     downgrade(engine, revision)
     click.echo(f"schema at revision {current(engine)}")
@@ -36,6 +42,8 @@ def db_downgrade_command(revision: str) -> None:
 @with_appcontext
 def db_current_command() -> None:
     """Show the revision the database is at."""
+    from ..records.migrations import current
+
     click.echo(current(current_pdfqueue().jobs.engine) or "none (empty, or made before migrations)")
 
 
@@ -43,6 +51,8 @@ def db_current_command() -> None:
 @click.option("--dialect", type=click.Choice(["sqlite", "postgresql", "mysql"]), required=True)
 def db_sql_command(dialect: str) -> None:
     """Print the DDL that creates the schema in an empty database (sql/<dialect>.sql)."""
+    from ..records.migrations import offline_sql
+
     click.echo(offline_sql(dialect), nl=False)
 
 

@@ -50,10 +50,11 @@ def worker_command(
 ) -> None:
     """Work the high, normal and low queues in that order, with RQ's scheduler.
 
-    The renderer (WeasyPrint, fonts, compiled templates) is loaded in this process
-    before any job, so every run starts warm: in the job process the watchdog forks
-    from here (the default), or in a forked work horse per run with ``--fork`` (see the
-    README's Operations for the trade-off).
+    Every run starts warm. By default the watchdog loads WeasyPrint and the compiled
+    templates, and the job process it forks adds its own fonts and a warm-up render
+    before its first job (so nothing of a render is held twice). With ``--fork`` this
+    process loads all of it and each run's work horse inherits it (see the README's
+    Operations for the trade-off).
     """
     from ..reports.rendering import (
         harfbuzz_subset_available,  # (WeasyPrint: only when a worker starts)
@@ -77,11 +78,15 @@ def worker_command(
         state.documents.ensure_indexes()
     except PyMongoError as exc:
         log.warning("could not make sure of the report collection's index: %s", exc)
-    if preload:
-        state.renderer.preload()
-        gc.freeze()  # what is loaded now stays shared with every forked work horse
+    forking = state.settings.worker_fork if fork is None else fork
+    if preload:  # what is loaded now stays shared with every process forked from here
+        if forking:
+            state.renderer.preload()
+        else:
+            state.renderer.prepare()
+        gc.freeze()
     level = logging_level.upper()
-    if state.settings.worker_fork if fork is None else fork:
+    if forking:
         worker = PDFWorker(
             state.queue.ordered,
             connection=state.redis,
@@ -105,6 +110,9 @@ def worker_command(
         )
 
     def work(worker: WatchedWorker, remaining: int | None) -> None:
+        if preload:
+            state.renderer.preload()
+            gc.freeze()
         worker.work(burst=burst, with_scheduler=True, max_jobs=remaining, logging_level=level)
 
     watchdog = Watchdog(state, start, name=name, burst=burst, max_jobs=max_jobs, work=work)

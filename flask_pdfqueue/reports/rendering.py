@@ -185,18 +185,22 @@ class ReportRenderer:
         way = self._way(product_id)
         return self._render(way, document, self.pdf_variant_for(product_id))
 
-    def preload(self) -> None:
-        """Warm everything a render needs, in the worker parent, before forking.
+    def prepare(self) -> None:
+        """Import WeasyPrint and compile every mapped template: what processes forked
+        from this one share, and the check that fails a worker at start, not every job
+        (a template that is missing or does not compile raises ``TemplateError``)."""
+        import weasyprint  # noqa: F401  (loaded here so that forked processes share it)
 
-        Importing WeasyPrint, loading fonts, compiling templates and one warm-up render
-        (the default pack's first sample, or the built-in pack's) halve the first render
-        in each forked work horse (which makes its own font configuration, see
-        :meth:`_fonts`). A template that is missing or does not compile raises
-        ``TemplateError`` here, at worker start, instead of failing every job.
-        """
-        self._fonts()
         for way in (self._default, *self._ways.values()):
             self._template(way)
+
+    def preload(self) -> None:
+        """:meth:`prepare`, then this process's font configuration and one warm-up
+        render (the default pack's first sample, or the built-in pack's), in the process
+        that renders or forks the work horses that do: the first job starts warm.
+        """
+        self.prepare()
+        self._fonts()
         pack = self._packs[self._default_pack]
         samples = pack.sample_documents()
         if not samples:

@@ -14,7 +14,8 @@ from outside:
 - **recycling**: the process retires between jobs after ``PDFQUEUE_WORKER_MAX_JOBS``
   jobs, or once its resident memory passes ``PDFQUEUE_WORKER_MAX_RSS_MB``.
 
-A new process is forked from the watchdog, which loaded the renderer: it starts warm.
+A new process is forked from the watchdog, which loaded WeasyPrint and the templates;
+it adds its own fonts and a warm-up render before taking a job, so it starts warm.
 The watchdog runs no job and holds no lock; it tells the job process about SIGTERM and
 SIGINT (RQ's warm, then cold, shutdown) and exits when it does. The job process says
 when a run starts and ends on a pipe, one line each (``start <run> <timeout>``, ``end``).
