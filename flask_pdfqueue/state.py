@@ -23,6 +23,7 @@ from .config.settings import Settings
 from .queue.completion import CompletionWaiter
 from .queue.queues import JobQueue
 from .records.mongo import ReportDocuments
+from .records.queued_notes import QueuedNotes
 from .records.sql import DeliveryStore, JobStore
 from .records.sql.idempotency import IdempotencyStore
 from .storage import Storage
@@ -75,6 +76,11 @@ class PDFQueueState:
             self.settings.redis_url, longest_wait=float(self.settings.sync_timeout)
         )
 
+    @cached_property
+    def queued_notes(self) -> QueuedNotes:
+        """New jobs' ``queued`` for their report documents, written after the answer."""
+        return QueuedNotes(self.documents)
+
     def job_url(self, job_id: str) -> str:
         """The job's status URL under ``PDFQUEUE_PUBLIC_URL`` (never from a request's Host)."""
         return f"{self.settings.base_url}{self.url_prefix}/jobs/{job_id}"
@@ -86,10 +92,13 @@ class PDFQueueState:
         """Drop connections inherited from the parent: a work horse opens its own."""
         self.jobs.engine.dispose(close=False)
         self.documents = self.documents.reopened()
+        self.__dict__.pop("queued_notes", None)  # its thread stayed in the parent
 
     def close(self) -> None:
         if "waiter" in self.__dict__:
             self.waiter.close()
+        if "queued_notes" in self.__dict__:
+            self.queued_notes.close()
         self.jobs.engine.dispose()
         self.documents.close()
         self.redis.close()

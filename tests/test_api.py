@@ -21,6 +21,7 @@ from flask_pdfqueue.queue.rq_state import BEAT_KEY, SCHEDULER_RECORD_TTL
 from flask_pdfqueue.worker.classes import PDFWorker
 from tests.conftest import SECOND_API_KEY, make_app, make_isolated_app
 from tests.factories import processing_job
+from tests.integration.helpers import wait_until
 from tests.servers import RunningServer, free_port
 
 SUBMIT = "/api/reports/generate-async"
@@ -218,12 +219,15 @@ def test_accepted_job_is_recorded_before_any_worker_runs(
     assert record is not None
     assert (record.status, record.priority, record.code) == ("queued", "low", "DEMO-002")
     assert record.enqueued_at is not None  # Redis has it: the reconciler may bring it back
-    document = state.documents.collection.find_one(
-        {"code": "DEMO-002", "product_id": "minatBakatUmum"}
-    )
-    assert document is not None
-    assert document["pdf_generation"]["job_id"] == body["job_id"]
-    assert document["pdf_generation"]["status"] == "queued"
+    def mirrored() -> dict[str, Any]:  # written by the web process's thread, after the 202
+        document = state.documents.collection.find_one(
+            {"code": "DEMO-002", "product_id": "minatBakatUmum"}
+        )
+        assert document is not None
+        return dict(document.get("pdf_generation") or {})
+
+    wait_until(lambda: mirrored().get("job_id") == body["job_id"], timeout=5)
+    assert mirrored()["status"] == "queued"
     status = client.get(f"/api/jobs/{body['job_id']}", headers=auth).get_json()
     assert (status["status"], status["stage"], status["progress"]) == ("queued", "queued", 0)
     assert status["position_in_queue"] == body["position_in_queue"]

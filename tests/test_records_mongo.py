@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from flask_pdfqueue.errors import ReportNotFound
-from flask_pdfqueue.records.mongo import ReportDocuments
+from flask_pdfqueue.records.mongo import QueuedNote, ReportDocuments
+from flask_pdfqueue.records.queued_notes import QueuedNotes
+from tests.integration.helpers import wait_until
 from tests.servers import RunningServer
 
 COLLECTION = "psikotes_v2"
@@ -192,6 +194,79 @@ def test_write_for_missing_document_returns_false_and_creates_nothing(
     )
     assert documents.collection.count_documents({}) == 1
     assert "pdf_generation" not in _stored(documents)
+
+
+def _queued(code: str, job_id: str, requested_at: datetime) -> QueuedNote:
+    return QueuedNote(code, "prod", job_id, requested_at, requested_at + timedelta(seconds=1))
+
+
+def test_queued_notes_are_written_in_one_round_trip_never_over_a_later_state(
+    documents: ReportDocuments,
+) -> None:
+    for code in ("C-1", "C-2", "C-3", "C-4"):
+        _insert(documents, code)
+    # C-2: the job's worker started before its note arrived; C-3: a newer job owns it.
+    documents.set_pdf_generation(
+        "C-2", "prod", job_id="job-2", requested_at=OLDER, fields={"status": "processing"}
+    )
+    documents.set_pdf_generation(
+        "C-3", "prod", job_id="job-new", requested_at=NEWER, fields={"status": "queued"}
+    )
+    written = documents.note_queued(
+        [
+            _queued("C-1", "job-1", OLDER),
+            _queued("C-2", "job-2", OLDER),
+            _queued("C-3", "job-3", OLDER),
+            _queued("C-missing", "job-x", OLDER),
+        ]
+    )
+    assert written == 1
+    first = _stored(documents, "C-1")["pdf_generation"]
+    assert (first["job_id"], first["status"], first["retry_count"]) == ("job-1", "queued", 0)
+    assert first["requested_at"] == OLDER
+    assert first["updated_at"] == OLDER + timedelta(seconds=1)
+    assert _stored(documents, "C-2")["pdf_generation"]["status"] == "processing"
+    assert _stored(documents, "C-3")["pdf_generation"]["job_id"] == "job-new"
+    assert "pdf_generation" not in _stored(documents, "C-4")
+    assert documents.collection.count_documents({documents.code_field: "C-missing"}) == 0
+    # An older job's document state is replaced by a newer job's note.
+    documents.note_queued([_queued("C-2", "job-2b", NEWER)])
+    assert _stored(documents, "C-2")["pdf_generation"]["job_id"] == "job-2b"
+
+
+def test_the_note_writer_writes_after_add_returns_and_everything_at_close(
+    documents: ReportDocuments,
+) -> None:
+    for code in ("C-1", "C-2"):
+        _insert(documents, code)
+    notes = QueuedNotes(documents)
+    notes.add([_queued("C-1", "job-1", OLDER)])
+    wait_until(lambda: "pdf_generation" in _stored(documents, "C-1"), timeout=5)
+    notes.close()
+    notes.add([_queued("C-2", "job-2", OLDER)])  # after close: no thread any more
+    assert "pdf_generation" not in _stored(documents, "C-2")
+    assert notes.flush() == 1
+    assert _stored(documents, "C-2")["pdf_generation"]["job_id"] == "job-2"
+
+
+def test_the_note_writer_gives_up_a_batch_mongodb_refuses_and_goes_on(
+    documents: ReportDocuments, caplog: pytest.LogCaptureFixture
+) -> None:
+    _insert(documents, "C-1")
+    unreachable = ReportDocuments(
+        "mongodb://127.0.0.1:9/?directConnection=true",
+        database="t_unreachable",
+        collection=COLLECTION,
+        timeout_ms=200,
+    )
+    notes = QueuedNotes(unreachable)
+    notes.add([_queued("C-0", "job-0", OLDER)])
+    wait_until(lambda: "could not write queued into 1 report document" in caplog.text, 10)
+    notes.documents = documents  # MongoDB is back: the next notes go through
+    notes.add([_queued("C-1", "job-1", OLDER)])
+    wait_until(lambda: "pdf_generation" in _stored(documents, "C-1"), timeout=5)
+    notes.close()
+    unreachable.close()
 
 
 def test_ensure_indexes_creates_code_product_index(documents: ReportDocuments) -> None:

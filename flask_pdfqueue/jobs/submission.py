@@ -13,7 +13,8 @@ written is accepted, even when Redis refuses it a moment later: another submit m
 have joined it already, and removing the row would take that caller's subscriber
 with it. (A Redis that does not answer before the row is written gets a 503.) One
 SQL transaction per job. A batch is recorded item by item and queued in one round
-trip.
+trip. The report document's ``queued`` is written after the answer
+(:mod:`~flask_pdfqueue.records.queued_notes`).
 """
 
 from __future__ import annotations
@@ -28,18 +29,16 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from .. import signals
+from ..records.mongo import QueuedNote
 from ..records.sql import JobRecord, SubscriberRequest
 from ..records.sql.idempotency import RETENTION as KEY_RETENTION
 from ..state import PDFQueueState
+from ..timestamps import utcnow
 from ..webhooks.callback_urls import CallbackRefused, check_callback_url, failure_callback_for
-from .steps.record import note_in_report
 from .tracing import traceparent_for_submit
 
 log = logging.getLogger(__name__)
 
-#: How long a submit may spend writing ``queued`` into the report document (best effort:
-#: the worker writes ``processing`` moments later anyway).
-SUBMIT_MIRROR_SECONDS = 0.5
 #: Tries at "join the active job, else create one" when other submits race for the report.
 JOIN_TRIES = 5
 
@@ -220,8 +219,11 @@ def _queue_new(
             type(exc).__name__,
         )
         where = iter([(None, None)] * len(created))
+    now = utcnow()
+    state.queued_notes.add(
+        QueuedNote(r.code, r.product_id, r.job_id, r.created_at, now) for r in created
+    )
     for record in created:
-        note_in_report(state, record, within=SUBMIT_MIRROR_SECONDS, status="queued", retry_count=0)
         log.info("accepted job %s (priority %s)", record.job_id, record.priority)
         signals.send(signals.job_accepted, job=record, deduplicated=False)
     return [Accepted(o, *next(where)) if isinstance(o, JobRecord) else o for o in outcomes]

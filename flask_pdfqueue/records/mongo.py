@@ -7,11 +7,12 @@ job finishing late never overwrites the result of a newer job for the same repor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import MongoClient
+from pymongo import MongoClient, UpdateOne
 from pymongo.collection import Collection
 
 from ..errors import ReportNotFound
@@ -19,6 +20,17 @@ from ..errors import ReportNotFound
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The longest any one MongoDB operation may wait for its answer.
 SOCKET_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class QueuedNote:
+    """A new job's ``queued`` state, for its report document."""
+
+    code: str
+    product_id: str
+    job_id: str
+    requested_at: datetime
+    updated_at: datetime
 
 
 class ReportDocuments:
@@ -85,6 +97,37 @@ class ReportDocuments:
         fields: Mapping[str, Any],
     ) -> bool:
         """``$set`` ``pdf_generation`` unless a newer job already wrote it; True if written."""
+        found, update = self._generation(code, product_id, job_id, requested_at, fields)
+        return self.collection.update_one(found, update).matched_count == 1
+
+    def note_queued(self, notes: Sequence[QueuedNote]) -> int:
+        """Write ``queued`` for many new jobs in one round trip; how many were written.
+
+        Each is written unless a newer job owns the document, or the job itself wrote a
+        later state already (its worker may have started before this note was sent).
+        """
+        updates = []
+        for note in notes:
+            fields = {"status": "queued", "retry_count": 0, "updated_at": note.updated_at}
+            found, update = self._generation(
+                note.code, note.product_id, note.job_id, note.requested_at, fields
+            )
+            updates.append(
+                UpdateOne({**found, "pdf_generation.job_id": {"$ne": note.job_id}}, update)
+            )
+        if not updates:
+            return 0
+        return self.collection.bulk_write(updates, ordered=False).modified_count
+
+    def _generation(
+        self,
+        code: str,
+        product_id: str,
+        job_id: str,
+        requested_at: datetime,
+        fields: Mapping[str, Any],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The filter and update that write a job's state unless a newer job owns it."""
         # BSON dates keep milliseconds only: order by whole microseconds, so two jobs
         # submitted within one millisecond still compare right.
         requested_us = (requested_at - _EPOCH) // timedelta(microseconds=1)
@@ -95,11 +138,9 @@ class ReportDocuments:
             **fields,
         }
         newer_job_absent = {"pdf_generation.requested_at_us": {"$not": {"$gt": requested_us}}}
-        result = self.collection.update_one(
-            {**self._match(code, product_id), **newer_job_absent},
-            {"$set": {"pdf_generation": state}},
-        )
-        return result.matched_count == 1
+        return {**self._match(code, product_id), **newer_job_absent}, {
+            "$set": {"pdf_generation": state}
+        }
 
     def seed(self, documents: Iterable[Mapping[str, Any]]) -> int:
         """Insert the documents that are missing; return how many were inserted.

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     func,
     insert,
     literal,
@@ -43,6 +44,11 @@ from .subscribers import (
 #: ``complete`` was given as ``pdf``). The webhook's shape is the delivery side's business:
 #: the wiring hands it in.
 EventBody = Callable[["JobRecord", Subscriber, Any], str]
+
+
+# Built once: the submit path runs these on every request (parameters bound per call).
+_INSERT_JOB = insert(pdf_job_results)
+_ACTIVE_FOR = select(*COLUMNS).where(pdf_job_results.c.dedupe_key == bindparam("key"))
 
 
 class JobStore:
@@ -88,16 +94,15 @@ class JobStore:
         values = {f.name: getattr(record, f.name) for f in fields(JobRecord)}
         values["dedupe_key"] = dedupe_key(code, product_id)
         with self.engine.begin() as conn:
-            conn.execute(insert(pdf_job_results).values(**values))
+            conn.execute(_INSERT_JOB, values)
             if subscriber is not None:
                 add_subscriber(conn, job_id, subscriber, now)
         return record
 
     def active_for(self, code: str, product_id: str) -> JobRecord | None:
         """The queued or running job of this report, if there is one."""
-        key = dedupe_key(code, product_id)
         with self.engine.connect() as conn:
-            row = conn.execute(select(*COLUMNS).where(pdf_job_results.c.dedupe_key == key)).first()
+            row = conn.execute(_ACTIVE_FOR, {"key": dedupe_key(code, product_id)}).first()
         return JobRecord.from_row(row) if row else None
 
     def join(self, job_id: str, subscriber: SubscriberRequest | None) -> bool:

@@ -87,20 +87,26 @@ class Subscriber:
         return cls(**data, metadata=json.loads(raw) if raw else None)
 
 
+_INSERT_SUBSCRIBER = insert(pdf_job_subscribers)  # built once: every submit with a callback
+
+
 def add_subscriber(
     conn: Connection, job_id: str, request: SubscriberRequest, now: datetime
 ) -> None:
     conn.execute(
-        insert(pdf_job_subscribers).values(
-            job_id=job_id,
-            callback_url=request.callback_url,
-            failure_callback_url=request.failure_callback_url,
-            metadata_json=json.dumps(request.metadata) if request.metadata is not None else None,
-            created_at=now,
-            deliver=request.deliver,
-            traceparent=request.traceparent,
-            request_ref=request.request_ref,
-        )
+        _INSERT_SUBSCRIBER,
+        {
+            "job_id": job_id,
+            "callback_url": request.callback_url,
+            "failure_callback_url": request.failure_callback_url,
+            "metadata_json": (
+                json.dumps(request.metadata) if request.metadata is not None else None
+            ),
+            "created_at": now,
+            "deliver": request.deliver,
+            "traceparent": request.traceparent,
+            "request_ref": request.request_ref,
+        },
     )
 
 
