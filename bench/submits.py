@@ -89,26 +89,22 @@ def p3_rows(s: Stack, window: float, repeat: int, results: Results) -> None:
     )
     row.ours += f", p99 {ours[len(ours) // 2].pct(0.99):.0f} ms"
     results.add(row)
-    results.add(
-        paired_ratio_row(
-            "P3",
-            "contract baseline ÷ durable Flask view, 32 conns, for information: the most "
-            "the contract's per-request work leaves of the durable rate (`bench/contract_app.py`)",
-            [run.rps for run in contract],
-            [run.rps for run in durable],
-            None,
-        )
-    )
-    results.add(
-        paired_ratio_row(
-            "P3",
+    for measure, runs, against in (
+        (
+            "contract baseline ÷ durable Flask view, 32 conns, for information: the most the "
+            "contract's per-request work leaves of the durable rate (`bench/contract_app.py`)",
+            contract,
+            durable,
+        ),
+        (
             "submit req/s ÷ contract baseline (key, rate limit, dedupe, job + subscriber rows, "
             "enqueue, position, estimate in a plain view), 32 conns, for information",
-            [run.rps for run in ours],
-            [run.rps for run in contract],
-            None,
-        )
-    )
+            ours,
+            contract,
+        ),
+    ):
+        rates = [run.rps for run in runs], [run.rps for run in against]
+        results.add(paired_ratio_row("P3", measure, *rates, None))
     results.add(
         Row(
             "P3",
