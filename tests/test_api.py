@@ -219,6 +219,7 @@ def test_accepted_job_is_recorded_before_any_worker_runs(
     assert record is not None
     assert (record.status, record.priority, record.code) == ("queued", "low", "DEMO-002")
     assert record.enqueued_at is not None  # Redis has it: the reconciler may bring it back
+
     def mirrored() -> dict[str, Any]:  # written by the web process's thread, after the 202
         document = state.documents.collection.find_one(
             {"code": "DEMO-002", "product_id": "minatBakatUmum"}

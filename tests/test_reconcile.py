@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from pymongo.errors import WriteError
-from rq import Queue
+from rq import Callback, Queue
+from rq.job import Job, JobStatus
 from sqlalchemy import update
 
 from flask_pdfqueue import PDFQueueState
@@ -35,12 +36,13 @@ from flask_pdfqueue.jobs.reconcile import (
     reconcile,
     reconcile_if_due,
 )
-from flask_pdfqueue.queue.queues import JobQueue, delivery_run_id, run_id
+from flask_pdfqueue.queue.queues import JOB_FUNCTION, JobQueue, delivery_run_id, run_id
 from flask_pdfqueue.records.mongo import ReportDocuments
 from flask_pdfqueue.records.sql import JobStore, make_engine, pdf_job_results
 from flask_pdfqueue.records.sql.delivery_rows import pdf_webhook_deliveries
 from flask_pdfqueue.records.sql.idempotency import pdf_idempotency_keys
 from flask_pdfqueue.timestamps import utcnow
+from flask_pdfqueue.worker.classes import InProcessWorker
 from tests.conftest import RETRIES
 from tests.factories import isolated_state, make_idle, processing_job, queued_job
 from tests.servers import RunningServer, free_port
@@ -393,3 +395,48 @@ def test_idempotency_answers_older_than_a_day_are_forgotten(state: PDFQueueState
     assert state.idempotency.reserve("client", "old", "other") is None  # free again
     held = state.idempotency.reserve("client", "new", "hash")
     assert held is not None and held.status_code is None  # still being answered
+
+
+def test_a_failed_run_queued_under_the_former_callback_names_still_ends_once(
+    state: PDFQueueState,
+) -> None:
+    """Runs queued before the callbacks moved to ``rq_jobs`` name them in
+    ``flask_pdfqueue.attempts``. When such a run fails RQ cannot import its callback, so
+    nothing judges the failure in the worker: the reconciler settles the run."""
+    job_id = queued_job(state, code="NOT-IN-MONGODB")
+    state.queue.queues["normal"].enqueue(
+        JOB_FUNCTION,
+        job_id=job_id,
+        job_timeout=60,
+        on_failure=Callback("flask_pdfqueue.attempts.on_run_failed"),
+        on_stopped=Callback("flask_pdfqueue.attempts.on_run_stopped"),
+    )
+    InProcessWorker(state.queue.ordered, connection=state.redis).work(burst=True)
+    assert Job.fetch(job_id, connection=state.redis).get_status() == JobStatus.FAILED
+    unjudged = state.jobs.get(job_id)
+    assert unjudged is not None and unjudged.status == "processing"
+    assert state.deliveries.for_job(job_id) == []
+
+    make_idle(state, job_id)
+    assert reconcile(state).runs_lost == 1
+    retried = state.jobs.get(job_id)
+    assert retried is not None
+    assert (retried.status, retried.retry_count, retried.rq_job_id) == (
+        "queued",
+        1,
+        run_id(job_id, 2),
+    )
+    deadline = time.monotonic() + 10
+    while (done := state.jobs.get(job_id)) is not None and not done.is_terminal:
+        assert time.monotonic() < deadline, "the retried run never ran"
+        time.sleep(0.5)  # its retry delay, after which a worker's scheduler queues it
+        InProcessWorker(state.queue.ordered, connection=state.redis).work(
+            burst=True, with_scheduler=True
+        )
+    assert done is not None
+    assert (done.status, done.error_code) == ("failed", "report_not_found")
+    [delivery] = state.deliveries.for_job(job_id)
+    assert json.loads(delivery.payload)["status"] == "failed"
+    make_idle(state, job_id)
+    assert reconcile(state).runs_lost == 0  # ended: nothing more to settle
+    assert len(state.deliveries.for_job(job_id)) == 1
