@@ -16,7 +16,7 @@ export function submitBody(context: IExecuteFunctions, i: number): IDataObject {
 		deliver: context.getNodeParameter('deliver', i) as string,
 		callback:
 			(context.getNodeParameter('callback', i) as string).trim() ||
-			`${context.getInstanceBaseUrl()}/webhook/${TRIGGER_PATH}`,
+			`${context.getInstanceBaseUrl().replace(/\/+$/, '')}/webhook/${TRIGGER_PATH}`,
 	};
 	const metadata = metadataOf(context, i);
 	if (Object.keys(metadata).length > 0) body.metadata = metadata;

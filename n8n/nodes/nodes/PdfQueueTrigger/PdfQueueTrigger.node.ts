@@ -36,6 +36,8 @@ export class PdfQueueTrigger implements INodeType {
 				name: 'default',
 				httpMethod: 'POST',
 				responseMode: 'onReceived',
+				// Empty, not n8n's default: the answer is the webhookResponse the node returns.
+				responseData: '',
 				path: '={{$parameter["path"]}}',
 				isFullPath: true,
 			},
@@ -140,7 +142,10 @@ export class PdfQueueTrigger implements INodeType {
 			},
 		};
 		if (binary) delete json.pdf_base64; // the bytes are in the binary field
-		return { workflowData: [[{ json, binary }]] };
+		return {
+			workflowData: [[{ json, binary }]],
+			webhookResponse: { received: true, webhook_id: delivery.id },
+		};
 	}
 }
 
