@@ -41,6 +41,7 @@ WORKFLOW_IDS = {  # the ids the kit's JSON files carry
     "nodes-submit": "pdqNodesSubmit01",
     "nodes-receive": "pdqNodesReceive1",
     "nodes-submit-and-wait": "pdqNodesSubWait1",
+    "nodes-jobs": "pdqNodesJobs0001",
 }
 
 

@@ -306,6 +306,53 @@ def test_service_errors_show_the_service_error_code(
     assert error["httpCode"] == "400"
 
 
+def _jobs(n8n: N8nWithNodes, body: dict[str, Any]) -> requests.Response:
+    return requests.post(f"{n8n.url}/webhook/nodes-jobs", json=body, timeout=90)
+
+
+def test_batch_list_replay_and_cancel_through_the_node(
+    n8n_nodes: N8nWithNodes, service: Service
+) -> None:
+    codes = [new_report(service.state)["code"] for _ in range(2)]
+    jobs = [{"code": code, "productId": PRODUCT} for code in codes]
+    batch = _jobs(
+        n8n_nodes, {"action": "batch", "jobs": [*jobs, {"code": "", "productId": PRODUCT}]}
+    )
+    assert batch.status_code == 200, batch.text
+    first, second, refused = batch.json()  # one result per item, in order
+    assert first["status"] == second["status"] == "queued"
+    assert refused["error"]["code"] == "invalid_fields"
+    job_ids = [first["job_id"], second["job_id"]]
+    for job_id in job_ids:  # the batch's default callback is the trigger too
+        n8n_nodes.wait_for_execution("nodes-receive", _for_job(job_id))
+        _delivered(service, job_id)
+
+    listed = _jobs(n8n_nodes, {"action": "list"})
+    assert listed.status_code == 200, listed.text
+    completed = {job["job_id"]: job["status"] for job in listed.json()}
+    assert all(completed.get(job_id) == "completed" for job_id in job_ids)
+
+    replayed = _jobs(n8n_nodes, {"action": "replay", "job_id": job_ids[0]})
+    assert replayed.status_code == 200, replayed.text
+    (delivery,) = service.state.deliveries.for_job(job_ids[0])
+    assert replayed.json() == [
+        {"job_id": job_ids[0], "replayed": [delivery.webhook_id], "in_flight": []}
+    ]
+    _delivered(service, job_ids[0], attempts=2)
+
+    # Cancelling a finished job: the service's 409 fails the node with its code and message.
+    assert _jobs(n8n_nodes, {"action": "cancel", "job_id": job_ids[1]}).status_code == 500
+
+    def refused_cancel(execution: dict[str, Any]) -> bool:
+        error = execution["data"]["resultData"].get("error") or {}
+        return bool(str(error.get("message", "")).startswith("already_finished: "))
+
+    execution = n8n_nodes.wait_for_execution("nodes-jobs", refused_cancel)
+    assert execution["data"]["resultData"]["error"]["httpCode"] == "409"
+    time.sleep(2)
+    assert len(_runs_for(n8n_nodes, job_ids[0])) == 1  # the replayed event ran nothing
+
+
 def test_the_credential_test_checks_the_key(n8n_nodes: N8nWithNodes, service: Service) -> None:
     def test(api_key: str) -> dict[str, Any]:
         answer = n8n_nodes.rest.post(
