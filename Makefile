@@ -21,6 +21,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	@# the package's layers and no import cycles (pyproject.toml, [tool.importlinter])
 	$(VENV)/bin/lint-imports --no-logo
+	@# the n8n community package (n8n/nodes) with n8n's own lint (@n8n/node-cli)
+	@bash scripts/n8n-nodes.sh lint
 
 typecheck: setup
 	$(VENV)/bin/mypy
@@ -40,9 +42,11 @@ test: setup lint typecheck
 	TEST_SQL_BACKEND=postgresql $(VENV)/bin/pytest $(PYTEST_ARGS) tests/integration
 	TEST_SQL_BACKEND=mariadb $(VENV)/bin/pytest $(PYTEST_ARGS) tests/integration
 
-# Issue 10's acceptance test: the n8n kit (n8n/) on a real n8n 2.41.1 and the real stack. n8n
-# is installed into a cache folder outside the checkout when missing (~4 min and 3 GB cold;
-# PDFQUEUE_N8N_CACHE moves it); the test starts and stops its own n8n and service.
+# Issue 10's and 21's acceptance tests: the n8n kit (n8n/) and the community package
+# (n8n/nodes, built and packed with n8n's tooling, npm-installed from the tarball) on a real
+# n8n 2.41.1 and the real stack. n8n is installed into a cache folder outside the checkout
+# when missing (~4 min and 3 GB cold; PDFQUEUE_N8N_CACHE moves it); the tests start and stop
+# their own n8n and service.
 test-n8n: setup
 	@cache=$$(bash scripts/n8n-install.sh) && \
 	    TEST_N8N_CACHE="$$cache" $(VENV)/bin/pytest $(PYTEST_ARGS) tests/n8n

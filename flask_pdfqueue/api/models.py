@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .envelope import APIError
 
 METADATA_MAX_BYTES = 4096
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class SubmitRequest(BaseModel):
@@ -64,10 +65,28 @@ def _problem(error: Any) -> str:
 
 def parse_submit(body: Any) -> SubmitRequest:
     """Validate a decoded JSON body, or raise a 400 naming every bad field."""
+    return parse_model(SubmitRequest, body)
+
+
+class ClaimRequest(BaseModel):
+    """The body of ``POST /webhooks/claims``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    webhook_id: str = Field(min_length=1, max_length=255, description="The event's `webhook-id`.")
+    consumer: str = Field(
+        default="",
+        max_length=255,
+        description="Who claims: each receiver (e.g. one n8n trigger) has claims of its own.",
+    )
+
+
+def parse_model(model: type[Model], body: Any) -> Model:
+    """Validate a decoded JSON body as ``model``, or raise a 400 naming every bad field."""
     if not isinstance(body, dict):
         raise APIError(400, "invalid_body", "The body must be a JSON object.")
     try:
-        return SubmitRequest.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         fields = {_field_name(e["loc"]): _problem(e) for e in exc.errors()}
         raise APIError(

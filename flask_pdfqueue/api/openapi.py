@@ -35,7 +35,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ..version import __version__
-from .models import BatchRequest, SubmitRequest
 from .responses import (
     ErrorEnvelope,
 )
@@ -104,15 +103,17 @@ a method its route does not take; `OPTIONS` answers `204` with `Allow`, without 
 def component_schemas(routes: tuple[Route, ...]) -> dict[str, Any]:
     """The JSON Schemas of every request and answer model, keyed by model name."""
     return _schemas(
-        frozenset(model for route in routes for answer in route.answers if (model := answer.model))
+        frozenset(route.request for route in routes if route.request is not None),
+        frozenset(model for route in routes for answer in route.answers if (model := answer.model)),
     )
 
 
 @cache  # built once per process: pydantic's schema generation takes milliseconds
-def _schemas(answers: frozenset[type[BaseModel]]) -> dict[str, Any]:
+def _schemas(
+    requests: frozenset[type[BaseModel]], answers: frozenset[type[BaseModel]]
+) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (SubmitRequest, "validation"),
-        (BatchRequest, "validation"),
+        (model, "validation") for model in sorted(requests, key=lambda m: m.__name__)
     ]
     models += [(model, "serialization") for model in sorted(answers, key=lambda m: m.__name__)]
     models.append((ErrorEnvelope, "serialization"))

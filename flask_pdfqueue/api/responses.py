@@ -125,6 +125,14 @@ class ReplayAccepted(Answer):
     in_flight: list[str] = Field(description="webhook-ids mid-attempt, left to it.")
 
 
+class ClaimAnswer(Answer):
+    webhook_id: str
+    claimed: bool = Field(
+        description="True for the first claim of this id by this consumer: run the event. "
+        "False for every later one: it was handled already, drop it."
+    )
+
+
 class HealthCheck(Answer):
     ok: bool
     count: int | None = None

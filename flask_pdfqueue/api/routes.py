@@ -10,11 +10,12 @@ from flask import Blueprint, Response, jsonify, request
 from ..records.sql import STATUSES
 from ..records.sql.listing import MAX_LIMIT
 from ..state import current_pdfqueue
-from . import health, jobs, legacy, preview, stats, submit, webhooks
-from .models import BatchRequest, SubmitRequest
+from . import health, jobs, legacy, preview, stats, submit, webhook_claims, webhooks
+from .models import BatchRequest, ClaimRequest, SubmitRequest
 from .openapi import openapi_document
 from .responses import (
     BatchAccepted,
+    ClaimAnswer,
     Health,
     JobList,
     JobView,
@@ -252,6 +253,19 @@ ROUTES: tuple[Route, ...] = (
             UNEXPECTED, KEYED, SERVICES, UNKNOWN_JOB, {409: ("not_finished", "no_webhooks")}
         ),
         params=(JOB_ID,),
+    ),
+    Route(
+        "post",
+        "/webhooks/claims",
+        "claimWebhookId",
+        "Claim a `webhook-id` before acting on its event (receiver-side dedup)",
+        "webhooks",
+        description="The first claim of an id by a consumer answers `claimed: true`; every "
+        "later one, also one at the same instant, `claimed: false`. Claims are kept 30 days.",
+        view=webhook_claims.claim_webhook_id,
+        answers=(SuccessDoc(200, "Whether this claim was the first.", ClaimAnswer),),
+        errors=merge(UNEXPECTED, KEYED, SERVICES, JSON_BODY),
+        request=ClaimRequest,
     ),
     Route(
         "get",

@@ -1,4 +1,6 @@
-"""A real n8n with the kit of ``n8n/`` imported, and the real service stack it talks to.
+"""A real n8n with the kit of ``n8n/`` imported, and the real service stack it talks to; and
+a second n8n with the community package of ``n8n/nodes`` installed from its packed tarball
+and the workflows of ``n8n/workflows-with-nodes`` imported.
 
 n8n itself comes from ``scripts/n8n-install.sh`` (a cache folder outside the checkout);
 ``make test-n8n`` installs it and passes its folder in ``TEST_N8N_CACHE``. Without that
@@ -36,6 +38,10 @@ WORKFLOW_IDS = {  # the ids the kit's JSON files carry
     "submit": "pdfqueueSubmit01",
     "receivers": "pdfqueueReceive1",
     "submit-and-wait": "pdfqueueSubWait1",
+    "nodes-submit": "pdqNodesSubmit01",
+    "nodes-receive": "pdqNodesReceive1",
+    "nodes-submit-and-wait": "pdqNodesSubWait1",
+    "nodes-jobs": "pdqNodesJobs0001",
 }
 
 
@@ -51,6 +57,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
+def whsec(key: bytes) -> str:
+    """A Standard Webhooks secret: ``whsec_`` and the key in base64."""
+    return "whsec_" + base64.b64encode(key).decode()
+
+
 @dataclass(frozen=True)
 class Service:
     """The service as n8n sees it: gunicorn on a real port, a render and a delivery worker."""
@@ -58,6 +69,11 @@ class Service:
     url: str
     state: PDFQueueState
     hmac_key: str  # the webhook secret's key, as the text n8n's Crypto credential holds
+
+    @property
+    def webhook_secret(self) -> str:
+        """The secret as the service prints it (``whsec_``), what the node's credential holds."""
+        return whsec(self.hmac_key.encode())
 
     def pdf_sha256(self, job_id: str) -> str:
         """The SHA-256 of the PDF the service stored for the job."""
@@ -70,10 +86,11 @@ class Service:
 
 @dataclass(frozen=True)
 class N8n:
-    """A running n8n: its webhook base, and a public-API session of its owner."""
+    """A running n8n: its webhook base, and a public-API and a REST session of its owner."""
 
     url: str
     api: requests.Session
+    rest: requests.Session
 
     def executions(self, workflow: str) -> list[dict[str, Any]]:
         """Every execution of one of the kit's workflows, newest first, with its data."""
@@ -142,11 +159,11 @@ def service(
     home = tmp_path_factory.mktemp("n8n-service")
     port = free_port()
     # n8n's Crypto node takes the HMAC key as text (UTF-8), so the Standard Webhooks secret is
-    # whsec_ + base64 of a text key (README "n8n setup"); a random-bytes key cannot be entered.
+    # whsec_ + base64 of a text key (README "n8n"); a random-bytes key cannot be entered.
     hmac_key = secrets.token_hex(32)
     settings = {
         **stack_settings,
-        "PDFQUEUE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(hmac_key.encode()).decode(),
+        "PDFQUEUE_WEBHOOK_SECRET": whsec(hmac_key.encode()),
         "PDFQUEUE_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "PDFQUEUE_RATE_LIMIT": "100000/minute",
     }
@@ -223,14 +240,62 @@ def n8n(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     try:
         assert started.returncode == 0, f"n8n-start.sh failed:\n{started.stderr}"
         url = f"http://127.0.0.1:{port}"
-        yield N8n(url, _public_api(url))
+        yield N8n(url, *_sessions(url))
     finally:
         subprocess.run([str(ROOT / "scripts/n8n-stop.sh"), str(data)], check=True, timeout=60)
 
 
-def _public_api(url: str) -> requests.Session:
+@dataclass(frozen=True)
+class N8nWithNodes(N8n):
+    """An n8n with n8n-nodes-pdfqueue installed; its credential holds the service's secret
+    and, as during a rotation, ``previous_secret``."""
+
+    previous_secret: str
+
+
+@pytest.fixture(scope="module")
+def n8n_nodes(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8nWithNodes]:
+    """The package built and packed by n8n's tooling, then npm-installed from the tarball into
+    the n8n user folder, as a self-hosted user without the editor installs it."""
+    packed = subprocess.run(
+        [str(ROOT / "scripts/n8n-nodes.sh"), "pack", str(tmp_path_factory.mktemp("pack"))],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert packed.returncode == 0, f"n8n-nodes.sh pack failed:\n{packed.stderr}"
+    data = tmp_path_factory.mktemp("n8n-nodes")
+    port = _n8n_ports()
+    previous = whsec(secrets.token_bytes(32))
+    env = {
+        **os.environ,
+        "PDFQUEUE_N8N_CACHE": N8N_CACHE,
+        "N8N_KIT_SET": "nodes",
+        "N8N_NODES_TARBALL": packed.stdout.strip().splitlines()[-1],
+        "N8N_KIT_API_KEY": API_KEY,
+        "N8N_KIT_WEBHOOK_SECRET": service.webhook_secret,
+        "N8N_KIT_PREVIOUS_WEBHOOK_SECRET": previous,
+    }
+    started = subprocess.run(
+        [str(ROOT / "scripts/n8n-start.sh"), str(data), str(port), service.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    try:
+        assert started.returncode == 0, f"n8n-start.sh failed:\n{started.stderr}"
+        url = f"http://127.0.0.1:{port}"
+        yield N8nWithNodes(url, *_sessions(url), previous_secret=previous)
+    finally:
+        subprocess.run([str(ROOT / "scripts/n8n-stop.sh"), str(data)], check=True, timeout=60)
+
+
+def _sessions(url: str) -> tuple[requests.Session, requests.Session]:
     """Set up n8n's owner and an API key (REST, as the editor's first screen does), and
-    return a session that sends it to the public API."""
+    return a session that sends the key to the public API, and the owner's REST session."""
     rest = requests.Session()
     owner = rest.post(
         f"{url}/rest/owner/setup",
@@ -255,4 +320,4 @@ def _public_api(url: str) -> requests.Session:
     assert key.status_code == 200, key.text
     api = requests.Session()
     api.headers["X-N8N-API-KEY"] = key.json()["data"]["rawApiKey"]
-    return api
+    return api, rest
