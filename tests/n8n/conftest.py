@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,19 +220,14 @@ def _n8n_ports() -> int:
             continue
 
 
-@pytest.fixture(scope="package")
-def n8n(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8n]:
-    data = tmp_path_factory.mktemp("n8n")
+@contextmanager
+def _running_n8n(data: Path, service: Service, env: dict[str, str]) -> Iterator[str]:
+    """An n8n started by scripts/n8n-start.sh in ``data`` with ``env`` added, talking to
+    ``service``; its URL, and stopped afterwards."""
     port = _n8n_ports()
-    env = {
-        **os.environ,
-        "PDFQUEUE_N8N_CACHE": N8N_CACHE,
-        "N8N_KIT_API_KEY": API_KEY,
-        "N8N_KIT_HMAC_KEY": service.hmac_key,
-    }
     started = subprocess.run(
         [str(ROOT / "scripts/n8n-start.sh"), str(data), str(port), service.url],
-        env=env,
+        env={**os.environ, "PDFQUEUE_N8N_CACHE": N8N_CACHE, **env},
         capture_output=True,
         text=True,
         timeout=300,
@@ -239,10 +235,17 @@ def n8n(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     )
     try:
         assert started.returncode == 0, f"n8n-start.sh failed:\n{started.stderr}"
-        url = f"http://127.0.0.1:{port}"
-        yield N8n(url, *_sessions(url))
+        yield f"http://127.0.0.1:{port}"
     finally:
         subprocess.run([str(ROOT / "scripts/n8n-stop.sh"), str(data)], check=True, timeout=60)
+
+
+@pytest.fixture(scope="package")
+def n8n(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8n]:
+    data = tmp_path_factory.mktemp("n8n")
+    env = {"N8N_KIT_API_KEY": API_KEY, "N8N_KIT_HMAC_KEY": service.hmac_key}
+    with _running_n8n(data, service, env) as url:
+        yield N8n(url, *_sessions(url))
 
 
 @dataclass(frozen=True)
@@ -266,31 +269,16 @@ def n8n_nodes(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Ite
     )
     assert packed.returncode == 0, f"n8n-nodes.sh pack failed:\n{packed.stderr}"
     data = tmp_path_factory.mktemp("n8n-nodes")
-    port = _n8n_ports()
     previous = whsec(secrets.token_bytes(32))
     env = {
-        **os.environ,
-        "PDFQUEUE_N8N_CACHE": N8N_CACHE,
         "N8N_KIT_SET": "nodes",
         "N8N_NODES_TARBALL": packed.stdout.strip().splitlines()[-1],
         "N8N_KIT_API_KEY": API_KEY,
         "N8N_KIT_WEBHOOK_SECRET": service.webhook_secret,
         "N8N_KIT_PREVIOUS_WEBHOOK_SECRET": previous,
     }
-    started = subprocess.run(
-        [str(ROOT / "scripts/n8n-start.sh"), str(data), str(port), service.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    try:
-        assert started.returncode == 0, f"n8n-start.sh failed:\n{started.stderr}"
-        url = f"http://127.0.0.1:{port}"
+    with _running_n8n(data, service, env) as url:
         yield N8nWithNodes(url, *_sessions(url), previous_secret=previous)
-    finally:
-        subprocess.run([str(ROOT / "scripts/n8n-stop.sh"), str(data)], check=True, timeout=60)
 
 
 def _sessions(url: str) -> tuple[requests.Session, requests.Session]:
