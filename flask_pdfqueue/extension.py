@@ -24,6 +24,7 @@ from .records.sql import DeliveryStore, JobStore, make_engine
 from .records.sql.clock import DatabaseClock
 from .records.sql.figures import recent_average_seconds
 from .records.sql.idempotency import IdempotencyStore
+from .records.sql.webhook_claims import WebhookClaims
 from .state import EXTENSION_KEY, PDFQueueState, install
 from .storage import create_storage
 from .timestamps import redis_clock
@@ -99,6 +100,7 @@ class PDFQueue:
             jobs=JobStore(engine, event_body, clock),
             deliveries=DeliveryStore(engine, clock),
             idempotency=IdempotencyStore(engine, clock),
+            webhook_claims=WebhookClaims(engine, clock),
             documents=ReportDocuments(
                 settings.mongo_url,
                 database=settings.mongo_db,

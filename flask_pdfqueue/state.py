@@ -26,6 +26,7 @@ from .records.mongo import ReportDocuments
 from .records.queued_notes import QueuedNotes
 from .records.sql import DeliveryStore, JobStore
 from .records.sql.idempotency import IdempotencyStore
+from .records.sql.webhook_claims import WebhookClaims
 from .storage import Storage
 from .webhooks.sender import WebhookSender
 
@@ -45,6 +46,7 @@ class PDFQueueState:
     jobs: JobStore
     deliveries: DeliveryStore
     idempotency: IdempotencyStore
+    webhook_claims: WebhookClaims
     documents: ReportDocuments
     storage: Storage
     webhooks: WebhookSender

@@ -1,4 +1,4 @@
--- The flask-pdfqueue SQL schema for mysql, at revision 0007.
+-- The flask-pdfqueue SQL schema for mysql, at revision 0008.
 --
 -- Generated from the Alembic migrations in flask_pdfqueue/records/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect mysql` prints the same); do not edit.
@@ -187,4 +187,16 @@ ALTER TABLE pdf_webhook_deliveries MODIFY job_id VARCHAR(255) NULL;
 ALTER TABLE pdf_webhook_deliveries MODIFY subscriber_id INTEGER NULL;
 
 UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
+-- Running upgrade 0007 -> 0008
+
+CREATE TABLE pdf_webhook_claims (
+    claim_digest VARCHAR(64) NOT NULL, 
+    claimed_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (claim_digest)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX idx_webhook_claims_claimed_at ON pdf_webhook_claims (claimed_at);
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 

@@ -1,4 +1,4 @@
--- The flask-pdfqueue SQL schema for postgresql, at revision 0007.
+-- The flask-pdfqueue SQL schema for postgresql, at revision 0008.
 --
 -- Generated from the Alembic migrations in flask_pdfqueue/records/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect postgresql` prints the same); do not edit.
@@ -186,6 +186,18 @@ ALTER TABLE pdf_webhook_deliveries ALTER COLUMN job_id DROP NOT NULL;
 ALTER TABLE pdf_webhook_deliveries ALTER COLUMN subscriber_id DROP NOT NULL;
 
 UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
+-- Running upgrade 0007 -> 0008
+
+CREATE TABLE pdf_webhook_claims (
+    claim_digest VARCHAR(64) NOT NULL, 
+    claimed_at TIMESTAMP WITHOUT TIME ZONE NOT NULL, 
+    PRIMARY KEY (claim_digest)
+);
+
+CREATE INDEX idx_webhook_claims_claimed_at ON pdf_webhook_claims (claimed_at);
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
 COMMIT;
 

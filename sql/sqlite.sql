@@ -1,4 +1,4 @@
--- The flask-pdfqueue SQL schema for sqlite, at revision 0007.
+-- The flask-pdfqueue SQL schema for sqlite, at revision 0008.
 --
 -- Generated from the Alembic migrations in flask_pdfqueue/records/migrations by `make sql`
 -- (`flask pdfqueue db sql --dialect sqlite` prints the same); do not edit.
@@ -236,4 +236,16 @@ CREATE UNIQUE INDEX idx_deliveries_subscriber ON pdf_webhook_deliveries (subscri
 CREATE INDEX idx_deliveries_due ON pdf_webhook_deliveries (state, next_attempt_at);
 
 UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
+-- Running upgrade 0007 -> 0008
+
+CREATE TABLE pdf_webhook_claims (
+    claim_digest VARCHAR(64) NOT NULL, 
+    claimed_at DATETIME NOT NULL, 
+    PRIMARY KEY (claim_digest)
+);
+
+CREATE INDEX idx_webhook_claims_claimed_at ON pdf_webhook_claims (claimed_at);
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response
 
 from ..state import current_pdfqueue
-from ..webhooks.claims import claim
 from .models import ClaimRequest, parse_model
 from .responses import ClaimAnswer, respond
 from .submit import json_body
@@ -14,5 +13,5 @@ from .submit import json_body
 def claim_webhook_id() -> Response:
     """200 ``claimed: true`` for the first claim of the id by the consumer, ``false`` after."""
     request = parse_model(ClaimRequest, json_body())
-    claimed = claim(current_pdfqueue().redis, request.webhook_id, request.consumer)
+    claimed = current_pdfqueue().webhook_claims.claim(request.webhook_id, request.consumer)
     return respond(ClaimAnswer(webhook_id=request.webhook_id, claimed=claimed))

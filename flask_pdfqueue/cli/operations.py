@@ -208,7 +208,8 @@ def reconcile_command() -> None:
         f"claims released: {report.claims_released}, "
         f"deliveries queued: {report.deliveries_queued}, "
         f"mirrors written: {report.mirrors_written}, "
-        f"idempotency keys forgotten: {report.idempotency_keys_forgotten}"
+        f"idempotency keys forgotten: {report.idempotency_keys_forgotten}, "
+        f"webhook claims forgotten: {report.webhook_claims_forgotten}"
     )
 
 

@@ -90,6 +90,7 @@ class ReconcileReport:
     mirrors_written: int = 0
     rows_backed_off: int = 0
     idempotency_keys_forgotten: int = 0
+    webhook_claims_forgotten: int = 0
 
     @property
     def changed_anything(self) -> bool:
@@ -142,6 +143,7 @@ def reconcile(
         # (during a MongoDB outage each mirror would wait out its timeout: later)
         _mirror_lagging(state, round_, report, idle_before)
     report.idempotency_keys_forgotten = state.idempotency.forget_expired()
+    report.webhook_claims_forgotten = state.webhook_claims.forget_expired()
     if report.changed_anything or round_.cut_short:
         log.info("reconcile%s: %s", " (cut short)" if round_.cut_short else "", report)
     return report

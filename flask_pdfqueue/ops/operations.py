@@ -65,6 +65,7 @@ def clean_up(
             path.unlink(missing_ok=True)
             files += 1
     state.idempotency.forget_expired()
+    state.webhook_claims.forget_expired()
     return Cleaned(jobs=len(gone), files=files)
 
 

@@ -29,6 +29,7 @@ from flask import Flask
 
 from flask_pdfqueue import PDFQueueState
 from tests.conftest import API_KEY, make_isolated_app, start_worker_process, stop_worker_process
+from tests.n8n.lossy_proxy import LossyProxy
 from tests.servers import RunningServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,12 +222,12 @@ def _n8n_ports() -> int:
 
 
 @contextmanager
-def _running_n8n(data: Path, service: Service, env: dict[str, str]) -> Iterator[str]:
-    """An n8n started by scripts/n8n-start.sh in ``data`` with ``env`` added, talking to
-    ``service``; its URL, and stopped afterwards."""
+def _running_n8n(data: Path, service_url: str, env: dict[str, str]) -> Iterator[str]:
+    """An n8n started by scripts/n8n-start.sh in ``data`` with ``env`` added, talking to the
+    service at ``service_url``; its URL, and stopped afterwards."""
     port = _n8n_ports()
     started = subprocess.run(
-        [str(ROOT / "scripts/n8n-start.sh"), str(data), str(port), service.url],
+        [str(ROOT / "scripts/n8n-start.sh"), str(data), str(port), service_url],
         env={**os.environ, "PDFQUEUE_N8N_CACHE": N8N_CACHE, **env},
         capture_output=True,
         text=True,
@@ -244,16 +245,18 @@ def _running_n8n(data: Path, service: Service, env: dict[str, str]) -> Iterator[
 def n8n(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Iterator[N8n]:
     data = tmp_path_factory.mktemp("n8n")
     env = {"N8N_KIT_API_KEY": API_KEY, "N8N_KIT_HMAC_KEY": service.hmac_key}
-    with _running_n8n(data, service, env) as url:
+    with _running_n8n(data, service.url, env) as url:
         yield N8n(url, *_sessions(url))
 
 
 @dataclass(frozen=True)
 class N8nWithNodes(N8n):
     """An n8n with n8n-nodes-pdfqueue installed; its credential holds the service's secret
-    and, as during a rotation, ``previous_secret``."""
+    and, as during a rotation, ``previous_secret``. Its calls to the service go through
+    ``proxy``, which passes them on (and loses an answer when a test asks)."""
 
     previous_secret: str
+    proxy: LossyProxy
 
 
 @pytest.fixture(scope="module")
@@ -277,8 +280,8 @@ def n8n_nodes(service: Service, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "N8N_KIT_WEBHOOK_SECRET": service.webhook_secret,
         "N8N_KIT_PREVIOUS_WEBHOOK_SECRET": previous,
     }
-    with _running_n8n(data, service, env) as url:
-        yield N8nWithNodes(url, *_sessions(url), previous_secret=previous)
+    with LossyProxy(service.url).running() as proxy, _running_n8n(data, proxy.url, env) as url:
+        yield N8nWithNodes(url, *_sessions(url), previous_secret=previous, proxy=proxy)
 
 
 def _sessions(url: str) -> tuple[requests.Session, requests.Session]:

@@ -17,7 +17,10 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import select
 
+from flask_pdfqueue.records.sql import pdf_job_results
+from flask_pdfqueue.records.sql.subscribers import pdf_job_subscribers
 from flask_pdfqueue.webhooks.signing import signatures
 from tests.conftest import API_KEY
 from tests.integration.helpers import new_report, wait_until
@@ -140,6 +143,38 @@ def test_the_same_idempotency_key_answers_the_first_job_again(
     again = requests.post(url, json=body, headers=key, timeout=90)
     assert first.status_code == again.status_code == 200, (first.text, again.text)
     assert first.json()["job_id"] == again.json()["job_id"]
+
+
+def test_retry_on_fail_after_a_lost_answer_sends_the_same_key_and_subscribes_once(
+    n8n_nodes: N8nWithNodes, service: Service
+) -> None:
+    """The service takes the submit, but its answer is lost on the way back (a proxy's 504).
+    The shipped workflow's Retry On Fail sends it again with the derived key: the service
+    answers the first job again, and the job has one subscriber, so one webhook and one run
+    of the trigger. A retry with a new key would have joined the job as a second subscriber."""
+    report = new_report(service.state)
+    path = "/api/reports/generate-async"
+    before = len(n8n_nodes.proxy.requests_to("POST", path))
+    n8n_nodes.proxy.lose_next_answer("POST", path)
+
+    job_id = _submit(n8n_nodes, {"code": report["code"], "productId": PRODUCT})["job_id"]
+
+    tries = n8n_nodes.proxy.requests_to("POST", path)[before:]
+    assert [t.status for t in tries] == [504, 202]
+    key = tries[0].idempotency_key
+    assert key is not None and key.startswith("n8n-") and tries[1].idempotency_key == key
+    subscribers = pdf_job_subscribers.c
+    with service.state.jobs.engine.connect() as conn:
+        rows = conn.execute(
+            select(subscribers.job_id)
+            .join(pdf_job_results, pdf_job_results.c.job_id == subscribers.job_id)
+            .where(pdf_job_results.c.code == report["code"])
+        ).all()
+    assert [row.job_id for row in rows] == [job_id]  # one job, one subscriber
+    n8n_nodes.wait_for_execution("nodes-receive", _for_job(job_id))
+    _delivered(service, job_id)
+    time.sleep(2)  # a second execution, had one started, would be listed by now
+    assert len(_runs_for(n8n_nodes, job_id)) == 1
 
 
 def test_a_failed_job_fires_the_trigger_with_its_error(

@@ -1,8 +1,9 @@
 """The queue's own SQL records, one module per table (SQLAlchemy Core).
 
 ``jobs`` (``pdf_job_results``), ``subscribers`` (``pdf_job_subscribers``),
-``deliveries`` (``pdf_webhook_deliveries``) and ``attempt_log``
-(``pdf_webhook_attempts``). ``columns`` holds what they share; the migrations build
+``deliveries`` (``pdf_webhook_deliveries``), ``attempt_log``
+(``pdf_webhook_attempts``), ``idempotency`` (``pdf_idempotency_keys``) and
+``webhook_claims`` (``pdf_webhook_claims``). ``columns`` holds what they share; the migrations build
 the same schema.
 """
 

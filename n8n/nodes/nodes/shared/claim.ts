@@ -4,9 +4,9 @@ import { callService } from './service';
 
 /**
  * Claim a delivery's webhook-id for this trigger on the service: true for the first claim,
- * false for every later one. The service decides atomically (one Redis SET NX per id and
- * consumer), so two deliveries of one event arriving together cannot both start the workflow,
- * which n8n's static data (read, then saved after the execution) cannot promise.
+ * false for every later one. The service decides atomically (one SQL insert under a primary
+ * key per id and consumer), so two deliveries of one event arriving together cannot both start
+ * the workflow, which n8n's static data (read, then saved after the execution) cannot promise.
  */
 export async function claimWebhookId(
 	context: IWebhookFunctions,
