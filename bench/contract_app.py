@@ -5,14 +5,16 @@ enqueue), SPEC's ``POST /api/reports/generate-async`` must check the API key, co
 the request against a rate limit shared by every process (Flask-Limiter on Redis),
 join the report's queued or running job instead of queuing a second one (a
 read of the active job, a unique key), keep who waits for the outcome (a subscriber
-row beside the job's row, one transaction), and answer with the job's position and
-an estimate (the queue lists, the live workers, an average duration). This view does
+row beside the job's row, one transaction), write the job's ``queued`` state into the
+report document (SPEC: "intermediate states (``queued``, ``processing``) are written
+too"), and answer with the job's position and an estimate (the queue lists, the live
+workers, an average duration). This view does
 each of those in the most direct way, with no error envelope, no logging, no
 metrics: the least a Flask app meeting the contract does per request, measured
 beside ours so that the table can tell the contract's cost from our code's.
 
-``gunicorn --config config/gunicorn.py bench.contract_app:app`` with ``BENCH_REDIS_URL``
-and ``BENCH_SQL_URL`` set.
+``gunicorn --config config/gunicorn.py bench.contract_app:app`` with ``BENCH_REDIS_URL``,
+``BENCH_SQL_URL``, ``BENCH_MONGO_URL`` and ``BENCH_MONGO_DB`` set.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 from flask_limiter import Limiter
+from pymongo import MongoClient
+from pymongo.collection import Collection
 from redis import Redis
 from rq import Queue, Retry, Worker
 from sqlalchemy import (
@@ -61,6 +65,9 @@ _limiter = Limiter(
     headers_enabled=False,
 )
 _engine = create_engine(os.environ.get("BENCH_SQL_URL", "sqlite://"))
+_reports: Collection[dict[str, Any]] = MongoClient(os.environ.get("BENCH_MONGO_URL", "mongodb://"))[
+    os.environ.get("BENCH_MONGO_DB", "workflow")
+]["psikotes_v2"]
 _metadata = MetaData()
 _jobs = Table(
     "bench_contract_jobs",
@@ -126,6 +133,11 @@ def submit() -> Any:
         job_timeout=300,
         retry=Retry(max=3, interval=[10, 60, 300]),
     )
+    _reports.update_one(
+        {"code": code, "product_id": product_id},
+        {"$set": {"pdf_generation": {"status": "queued", "job_id": job_id, "retry_count": 0,
+                                     "updated_at": datetime.now(UTC)}}},
+    )  # fmt: skip
     return _where(job_id, priority, 202)
 
 

@@ -4,7 +4,8 @@
 its own transaction, an RQ enqueue with ``Retry`` and ``job_timeout``) under the same
 gunicorn configuration, Redis and SQL database: ``repeat`` alternating runs, the median
 of the per-pair ratios. ``bench.contract_app`` (the same plus what SPEC's submit asks:
-key, rate limit, dedupe, subscriber row, position, estimate, done plainly) runs in the
+key, rate limit, dedupe, subscriber row, the ``queued`` mirror in MongoDB, position,
+estimate, done plainly) runs in the
 same rotation, for information: it tells the contract's cost from our code's. The
 enqueue-only app is measured once, for information.
 (b) Open loop (``load.open_loop``): 100 and 200 submits/s, latency from each request's
@@ -28,7 +29,12 @@ OPEN_LOOP = ((100, 25.0), (200, 50.0))
 
 
 def _serve(s: Stack, app: str, name: str) -> tuple[subprocess.Popen[bytes], int]:
-    env = {"BENCH_REDIS_URL": s.redis_url, "BENCH_SQL_URL": s.env["PDFQUEUE_SQL_URL"]}
+    env = {
+        "BENCH_REDIS_URL": s.redis_url,
+        "BENCH_SQL_URL": s.env["PDFQUEUE_SQL_URL"],
+        "BENCH_MONGO_URL": s.mongo_url,
+        "BENCH_MONGO_DB": s.env["PDFQUEUE_MONGO_DB"],
+    }
     if app.startswith("bench."):  # its tables, made once: gunicorn's processes would race
         module = app.split(":")[0]
         subprocess.run([sys.executable, "-c", f"import {module}"], env={**os.environ, **env},
@@ -98,7 +104,8 @@ def p3_rows(s: Stack, window: float, repeat: int, results: Results) -> None:
         ),
         (
             "submit req/s ÷ contract baseline (key, rate limit, dedupe, job + subscriber rows, "
-            "enqueue, position, estimate in a plain view), 32 conns, for information",
+            "enqueue, `queued` mirror, position, estimate in a plain view), 32 conns, "
+            "for information",
             ours,
             contract,
         ),
