@@ -20,6 +20,9 @@
   and runs the reconciler when its interval is due, and the alerts' check
   (:mod:`~flask_pdfqueue.ops.alerts`) when theirs is.
 - A short worker TTL makes a dead worker's registration expire within a minute.
+- A warm stop (SIGTERM) is also kept as a flag that the loop reads before every dequeue
+  (:meth:`_Upkeep.request_stop`): RQ raises its stop from the signal handler, wherever
+  the signal lands, and one that lands in a log call is swallowed by ``logging``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker, worker_registration
+from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.worker import BaseWorker, WorkerStatus
 
@@ -77,6 +81,24 @@ class _Upkeep(BaseWorker):
         super().__init__(queues, **kwargs)
         self.needs = needs
         self.reconciles = reconciles
+        self.stop_asked = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """RQ's warm stop, noted first. RQ raises ``StopRequested`` from this signal
+        handler when the worker is idle; if the signal lands inside a log call (RQ logs
+        between the dequeue and the run), ``logging.Handler.handleError`` swallows it and
+        the worker would go on taking jobs until killed. The note makes the loop stop at
+        its next safe point all the same (:attr:`should_run_maintenance_tasks`)."""
+        self.stop_asked = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        """RQ's question before every dequeue (in its loop and while idle), so the
+        point where a noted stop ends the loop: no job is held there."""
+        if self.stop_asked:
+            raise StopRequested()
+        return bool(super().should_run_maintenance_tasks)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's loop; with ``reconciles``, a reconciler thread beside it (see

@@ -17,7 +17,9 @@ from outside:
 A new process is forked from the watchdog, which loaded WeasyPrint and the templates;
 it adds its own fonts and a warm-up render before taking a job, so it starts warm.
 The watchdog runs no job and holds no lock; it tells the job process about SIGTERM and
-SIGINT (RQ's warm, then cold, shutdown) and exits when it does. The job process says
+SIGINT (RQ's warm, then cold, shutdown) and exits when it does. A job process that is
+between runs and still alive :data:`STOP_GRACE` seconds after a stop is killed with its
+process group (RQ's scheduler included), so a stop always ends. The job process says
 when a run starts and ends on a pipe, one line each (``start <run> <timeout>``, ``end``).
 """
 
@@ -50,7 +52,7 @@ from ..jobs.attempts import classify, death_of, settle_reported_run
 from ..queue.queues import job_of_run
 from ..queue.rq_state import forget_beat
 from ..state import PDFQueueState
-from .classes import InProcessWorker
+from .classes import WORKER_TTL, InProcessWorker
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,9 @@ log = logging.getLogger(__name__)
 KILL_GRACE = 5.0
 #: The job process's exit status when it retires to be replaced (EX_TEMPFAIL).
 RETIRED = 75
+#: Seconds a job process between runs has to end after a stop before the watchdog kills
+#: it: more than the longest wait between two reads of the stop (RQ's dequeue timeout).
+STOP_GRACE = float(WORKER_TTL)
 #: How long the watchdog waits before replacing a process that ended without retiring
 #: (Redis gone, say), so that a failing start does not spin.
 RESTART_PAUSE = 2.0
@@ -211,12 +216,28 @@ class Watchdog:
         """Follow the job process until it ends; its wait status, and whether it retired."""
         lines = _Lines(reports)
         current: _Run | None = None
+        idle_since: float | None = None  # since when a stopping job process is between runs
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 for line in lines.rest():  # what it said just before it ended
                     current = self._note(line, current)
                 break
+            if self.stopping is None or current is not None:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > STOP_GRACE:
+                log.error(
+                    "worker %s: job process %d has not stopped %d s after the stop; killing it",
+                    name,
+                    pid,
+                    STOP_GRACE,
+                )
+                status = _kill_group(pid)
+                self.child = None
+                self._forget(name)
+                return status, False
             wait = 1.0
             if current is not None and current.deadline is not None:
                 wait = max(0.0, min(wait, current.deadline - time.monotonic()))
@@ -230,9 +251,7 @@ class Watchdog:
                     current.timeout,
                     pid,
                 )
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-                _, status = os.waitpid(pid, 0)
+                status = _kill_group(pid)
                 self.child = None
                 self._settle(current, classify(JobTimeoutException(), current.timeout))
                 self._forget(name)
@@ -290,6 +309,14 @@ class Watchdog:
         if self.child is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.child, signum)
+
+
+def _kill_group(pid: int) -> int:
+    """Kill the job process ``pid`` and what it forked (its process group); its wait
+    status."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    return os.waitpid(pid, 0)[1]
 
 
 def _die_with(watchdog: int) -> None:
