@@ -194,6 +194,8 @@ class Watchdog:
             os.close(read_end)
             os.setpgid(0, 0)  # its own group: RQ's scheduler, forked by it, goes with it
             _die_with(watchdog)
+            job_process = os.getpid()  # and what it forks (RQ's scheduler) dies with it
+            os.register_at_fork(after_in_child=lambda: _die_with(job_process))
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, signal.SIG_DFL)
             code = 1
@@ -319,12 +321,13 @@ def _kill_group(pid: int) -> int:
     return os.waitpid(pid, 0)[1]
 
 
-def _die_with(watchdog: int) -> None:
-    """Have the kernel kill this process when the watchdog dies (Linux), so a job process
-    never works on unwatched: its run is then recovered like any lost run."""
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` dies (Linux), so a job process
+    never works on unwatched (its run is then recovered like any lost run), and RQ's
+    scheduler never outlives the job process that started it, holding its locks."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != watchdog:  # it died before the call took effect
+    if os.getppid() != parent:  # it died before the call took effect
         os._exit(1)
 
 

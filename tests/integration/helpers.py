@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -115,3 +116,11 @@ def assert_one_webhook(
     time.sleep(settle)
     assert len(receiver.requests(path)) == 1
     assert receiver.requests(silent_path) == []
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False

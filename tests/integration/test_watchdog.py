@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from rq.job import Job, JobStatus
+from rq.scheduler import RQScheduler
 
 from flask_pdfqueue import PDFQueueState
 from tests.conftest import (
@@ -25,6 +26,7 @@ from tests.conftest import (
     WorkerProcess,
     isolated_worker_env,
     make_isolated_app,
+    parent_of,
     start_worker_process,
     stop_worker_process,
 )
@@ -32,6 +34,7 @@ from tests.integration.helpers import (
     assert_one_webhook,
     callback_paths,
     new_report,
+    running,
     settled,
     sql_row,
     submit_report,
@@ -227,6 +230,8 @@ def test_a_watchdog_killed_mid_run_takes_its_job_process_along_and_the_run_is_re
 ) -> None:
     document = slow_report(stack.state)
     ok_path, failed_path = callback_paths()
+    for queue in stack.state.queue.ordered:  # locks of killed schedulers: this one's now
+        stack.state.redis.delete(RQScheduler.get_locking_key(queue.name))
     doomed, doomed_process = stack.worker("worker-doomed")
     try:
         job_id = submit_report(
@@ -237,9 +242,13 @@ def test_a_watchdog_killed_mid_run_takes_its_job_process_along_and_the_run_is_re
         )["job_id"]
         wait_until(lambda: sql_row(stack.state, job_id)["stage"] == "rendering", timeout=60)
         job_process = doomed.horse_pid()
+        assert job_process is not None
+        wait_until(lambda: len(_children_of(job_process)) == 1, timeout=10)
+        [scheduler] = _children_of(job_process)  # RQ's scheduler
         os.kill(doomed.pid, signal.SIGKILL)  # the watchdog: its job process dies with it
         doomed_process.wait(timeout=30)
-        wait_until(lambda: not Path(f"/proc/{job_process}").exists(), timeout=10)
+        # ... and the scheduler with the job process (else it would hold the locks)
+        wait_until(lambda: not running(job_process) and not running(scheduler), timeout=10)
     finally:
         stop_worker_process(doomed_process)
 
@@ -298,3 +307,11 @@ def test_a_cancel_stops_the_run_in_the_job_process_which_goes_on_working(
     assert f"run {job_id} was stopped on request" in worker.log_path.read_text()
     assert_one_webhook(receiver, failed_path, ok_path)
     assert_one_webhook(receiver, next_ok, next_failed)
+
+
+def _children_of(pid: int) -> list[int]:
+    return [
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if parent_of(int(stat.parent.name)) == pid
+    ]

@@ -22,7 +22,7 @@ from flask_pdfqueue.worker import watchdog
 from flask_pdfqueue.worker.classes import InProcessWorker
 from flask_pdfqueue.worker.watchdog import Watchdog, WatchedWorker
 from tests.conftest import isolated_worker_env, make_isolated_app, start_worker_process
-from tests.integration.helpers import settled, sql_row, wait_until
+from tests.integration.helpers import running, settled, sql_row, wait_until
 from tests.integration.test_worker_lost import slow_report
 from tests.servers import RunningServer
 
@@ -185,7 +185,7 @@ def test_a_job_process_that_ignores_the_stop_is_killed_with_its_group_after_the_
         state.close()
     assert statuses == [0]  # the watchdog exited 0 (a wait status of 0)
     assert took >= 2.0  # the grace was given
-    wait_until(lambda: not _alive(job_process) and not _alive(its_child), timeout=5)
+    wait_until(lambda: not running(job_process) and not running(its_child), timeout=5)
 
 
 def _reaped(pid: int, statuses: list[int]) -> bool:
@@ -194,11 +194,3 @@ def _reaped(pid: int, statuses: list[int]) -> bool:
     if done:
         statuses.append(status)
     return bool(done)
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, dead but not yet reaped by init, counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
