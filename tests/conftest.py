@@ -27,6 +27,7 @@ from flask_pdfqueue import PDFQueue, PDFQueueState
 from flask_pdfqueue.config.generated import new_webhook_secret
 from flask_pdfqueue.records.migrations import upgrade
 from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
+from tests.procfs import all_procs, proc_stat
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis, start_secantus
 
@@ -198,23 +199,13 @@ class WorkerProcess:
     def horse_pid(self) -> int | None:
         """The process running the jobs: a forking worker's horse of the moment, or the
         watchdog's job process; each leads its own process group."""
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            pid, ppid, pgid = int(stat.parent.name), int(fields[1]), int(fields[2])
-            if ppid == self.pid and pgid == pid:
-                return pid
-        return None
+        return next((p.pid for p in all_procs() if p.ppid == self.pid and p.leads_its_group), None)
 
 
 def parent_of(pid: int | None) -> int | None:
     """The parent of ``pid`` (a render worker's job process is its watchdog's child)."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    stat = proc_stat(pid) if pid is not None else None
+    return stat.ppid if stat is not None else None
 
 
 def start_worker_process(

@@ -15,7 +15,7 @@ from ..queue.redis_servers import support_note
 from ..rq_jobs import on_horse_killed
 from ..state import current_pdfqueue
 from ..worker.classes import InProcessWorker, PDFWorker
-from ..worker.watchdog import Watchdog, WatchedWorker
+from ..worker.watchdog import Watchdog, WatchedWorker, forks_die_with_me
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,7 @@ def delivery_worker_command(burst: bool, name: str | None, logging_level: str) -
     worker = InProcessWorker(
         [state.queue.webhooks], connection=state.redis, name=name, reconciles=True
     )
+    forks_die_with_me()  # RQ's scheduler: killed with this process, it frees its locks
     worker.work(burst=burst, with_scheduler=True, logging_level=logging_level.upper())
 
 

@@ -193,9 +193,8 @@ class Watchdog:
         if pid == 0:  # the job process
             os.close(read_end)
             os.setpgid(0, 0)  # its own group: RQ's scheduler, forked by it, goes with it
-            _die_with(watchdog)
-            job_process = os.getpid()  # and what it forks (RQ's scheduler) dies with it
-            os.register_at_fork(after_in_child=lambda: _die_with(job_process))
+            die_with(watchdog)
+            forks_die_with_me()  # RQ's scheduler, which the job process forks
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, signal.SIG_DFL)
             code = 1
@@ -321,10 +320,10 @@ def _kill_group(pid: int) -> int:
     return os.waitpid(pid, 0)[1]
 
 
-def _die_with(parent: int) -> None:
+def die_with(parent: int) -> None:
     """Have the kernel kill this process when ``parent`` dies (Linux), so a job process
     never works on unwatched (its run is then recovered like any lost run), and RQ's
-    scheduler never outlives the job process that started it, holding its locks."""
+    scheduler never outlives the worker process that started it, holding its locks."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the call took effect
@@ -332,6 +331,12 @@ def _die_with(parent: int) -> None:
 
 
 _PR_SET_PDEATHSIG = 1
+
+
+def forks_die_with_me() -> None:
+    """Have every process this one forks from now on die with it (see :func:`die_with`)."""
+    me = os.getpid()
+    os.register_at_fork(after_in_child=lambda: die_with(me))
 
 
 def resident_mb() -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.records.migrations import upgrade
 from tests.conftest import API_KEY, WORKER_APP, make_app
+from tests.procfs import all_procs
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer, start_redis
 
@@ -151,16 +152,7 @@ class ChaosStack:
     def horse_pids(self) -> list[int]:
         """Work horses of the render workers now (each is its own process group)."""
         parents = {w.process.pid for w in self.workers if w.name.startswith("render")}
-        horses = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            pid, ppid, pgid = int(stat.parent.name), int(fields[1]), int(fields[2])
-            if ppid in parents and pgid == pid:
-                horses.append(pid)
-        return horses
+        return [p.pid for p in all_procs() if p.ppid in parents and p.leads_its_group]
 
     def kill_a_horse(self, rng: random.Random) -> None:
         horses = self.horse_pids()

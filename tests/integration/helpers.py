@@ -6,7 +6,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -16,6 +15,7 @@ from standardwebhooks import Webhook
 from flask_pdfqueue import PDFQueueState
 from flask_pdfqueue.records.sql import pdf_job_results
 from flask_pdfqueue.reports.packs.psikotes.samples import sample_documents
+from tests.procfs import proc_stat
 from tests.receiver import Received, WebhookReceiver
 
 SUCCESS_FIELDS = {
@@ -120,7 +120,5 @@ def assert_one_webhook(
 
 def running(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
+    stat = proc_stat(pid)
+    return stat is not None and stat.state != "Z"

@@ -26,7 +26,6 @@ from tests.conftest import (
     WorkerProcess,
     isolated_worker_env,
     make_isolated_app,
-    parent_of,
     start_worker_process,
     stop_worker_process,
 )
@@ -42,6 +41,7 @@ from tests.integration.helpers import (
     wait_until,
 )
 from tests.integration.test_worker_lost import slow_report
+from tests.procfs import children_of
 from tests.receiver import WebhookReceiver
 from tests.servers import RunningServer
 
@@ -243,8 +243,8 @@ def test_a_watchdog_killed_mid_run_takes_its_job_process_along_and_the_run_is_re
         wait_until(lambda: sql_row(stack.state, job_id)["stage"] == "rendering", timeout=60)
         job_process = doomed.horse_pid()
         assert job_process is not None
-        wait_until(lambda: len(_children_of(job_process)) == 1, timeout=10)
-        [scheduler] = _children_of(job_process)  # RQ's scheduler
+        wait_until(lambda: len(children_of(job_process)) == 1, timeout=10)
+        [scheduler] = children_of(job_process)  # RQ's scheduler
         os.kill(doomed.pid, signal.SIGKILL)  # the watchdog: its job process dies with it
         doomed_process.wait(timeout=30)
         # ... and the scheduler with the job process (else it would hold the locks)
@@ -307,11 +307,3 @@ def test_a_cancel_stops_the_run_in_the_job_process_which_goes_on_working(
     assert f"run {job_id} was stopped on request" in worker.log_path.read_text()
     assert_one_webhook(receiver, failed_path, ok_path)
     assert_one_webhook(receiver, next_ok, next_failed)
-
-
-def _children_of(pid: int) -> list[int]:
-    return [
-        int(stat.parent.name)
-        for stat in Path("/proc").glob("[0-9]*/stat")
-        if parent_of(int(stat.parent.name)) == pid
-    ]

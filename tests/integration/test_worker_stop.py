@@ -24,6 +24,7 @@ from flask_pdfqueue.worker.watchdog import Watchdog, WatchedWorker
 from tests.conftest import isolated_worker_env, make_isolated_app, start_worker_process
 from tests.integration.helpers import running, settled, sql_row, wait_until
 from tests.integration.test_worker_lost import slow_report
+from tests.procfs import children_of
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.integration
@@ -194,3 +195,24 @@ def _reaped(pid: int, statuses: list[int]) -> bool:
     if done:
         statuses.append(status)
     return bool(done)
+
+
+def test_a_killed_delivery_worker_takes_its_scheduler_along(
+    stack_settings: dict[str, str], redis_server: RunningServer, tmp_path: Path
+) -> None:
+    """supervisord's last resort is SIGKILL: RQ's scheduler, which the delivery worker
+    forked, must not live on holding the scheduler locks of the webhook queue."""
+    app = make_isolated_app(stack_settings, redis_server, tmp_path, redis_db=12)
+    state: PDFQueueState = app.extensions["pdfqueue"]
+    env = isolated_worker_env(stack_settings, state)
+    worker = start_worker_process(state, env, tmp_path / "delivery.log", "delivery-worker")
+    try:
+        wait_until(lambda: children_of(worker.pid) != [], timeout=30)
+        [scheduler] = children_of(worker.pid)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        wait_until(lambda: not running(scheduler), timeout=10)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+        state.close()
