@@ -6,10 +6,13 @@ import gc
 import logging
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
+from ..jobs.delivery import courier
+from ..jobs.delivery.courier import Courier
 from ..jobs.outages import DEPENDENCIES
 from ..queue.redis_servers import support_note
 from ..rq_jobs import on_horse_killed
@@ -113,10 +116,23 @@ def worker_command(
         if preload:
             state.renderer.preload()
             _freeze_heap()
-        worker.work(burst=burst, with_scheduler=True, max_jobs=remaining, logging_level=level)
+        courier.install(Courier(state, current_app._get_current_object()))  # type: ignore[attr-defined]
+        try:
+            worker.work(burst=burst, with_scheduler=True, max_jobs=remaining, logging_level=level)
+        finally:
+            _close_courier()
 
     watchdog = Watchdog(state, start, name=name, burst=burst, max_jobs=max_jobs, work=work)
     raise SystemExit(watchdog.run())
+
+
+def _close_courier() -> None:
+    """The job process is ending: what its courier has not attempted goes to the delivery
+    worker, and the attempt under way has a moment to finish."""
+    ours = courier.installed()
+    if ours is not None:
+        ours.close(courier.CLOSE_SECONDS)
+        courier.install(None)
 
 
 def _freeze_heap() -> None:

@@ -1,10 +1,10 @@
 """Running deliveries: queue them, make one attempt, schedule the next.
 
-Each attempt is its own RQ job on the webhook queue. It claims the delivery (a
-lease, so a dead attempt is taken again later), POSTs the stored body, logs the
-attempt, and either settles the delivery or schedules the next attempt on SPEC
-§3's schedule. A render worker never waits on a receiver, and no render timeout
-cuts a POST short.
+An attempt is an RQ job on the webhook queue, or a first attempt made by the render
+job process's courier (:mod:`.courier`). It claims the delivery (a lease, so a dead
+attempt is taken again later), POSTs the stored body, logs the attempt, and either
+settles the delivery or schedules the next attempt, always a delivery job, on SPEC
+§3's schedule. A render never waits on a receiver.
 """
 
 from __future__ import annotations
